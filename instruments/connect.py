@@ -1,0 +1,84 @@
+"""Open a station's instruments and wrap them in their roles and safe gates."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from .gates import SafeGate
+from .roles import ROLE_ADAPTERS, LockIn, VoltageSource
+from .station import Station
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Lab", "connect"]
+
+
+@dataclass
+class Lab:
+    """A connected station: role adapters by instrument name, safe gates by gate name."""
+
+    station: Station
+    instruments: dict[str, Any] = field(default_factory=dict)
+    gates: dict[str, SafeGate] = field(default_factory=dict)
+    bias: SafeGate | None = None
+    lockin: LockIn | None = None
+
+    def outputs(self) -> list[SafeGate]:
+        """Every safe-guarded output: the gates and the bias line."""
+        return list(self.gates.values()) + ([self.bias] if self.bias else [])
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every instrument's present settings, for the run's metadata."""
+        snap = {}
+        for name, inst in self.instruments.items():
+            try:
+                snap[name] = inst.snapshot()
+            except Exception as exc:  # noqa: BLE001 - a snapshot must not stop a run
+                snap[name] = {"error": str(exc)}
+        return snap
+
+    def close(self) -> None:
+        for inst in self.instruments.values():
+            driver = getattr(inst, "driver", None)
+            try:
+                if driver is not None:
+                    driver.adapter.close()
+            except Exception:  # noqa: BLE001
+                log.debug("closing %s failed", inst, exc_info=True)
+
+
+def connect(station: Station, needed: set[str] | None = None) -> Lab:
+    """Open the station's instruments (all, or the names in ``needed``) and set up roles and gates.
+
+    Sources are switched on at their present level: enabling never moves a gate.
+    """
+    lib = station.resolved_visa_library()
+    lab = Lab(station)
+    for name, spec in station.instruments.items():
+        if needed is not None and name not in needed:
+            continue
+        factory = ROLE_ADAPTERS.get(spec.driver)
+        if factory is None:
+            raise NotImplementedError(f"driver {spec.driver!r} ({name}) has no role adapter yet")
+        compliance = None
+        for out in station.outputs().values():
+            if out.instrument == name and out.compliance_A is not None:
+                compliance = out.compliance_A
+        lab.instruments[name] = factory(spec.address, lib, name, timeout_s=spec.timeout_s,
+                                        compliance_A=compliance, **spec.options)
+    for gname, out in station.outputs().items():
+        if out.instrument not in lab.instruments:
+            continue
+        source = lab.instruments[out.instrument]
+        assert isinstance(source, VoltageSource)
+        source.enable()
+        gate = SafeGate(out, source)
+        if gname == "bias":
+            lab.bias = gate
+        else:
+            lab.gates[gname] = gate
+    if station.lockin and station.lockin in lab.instruments:
+        lab.lockin = lab.instruments[station.lockin]
+    return lab

@@ -1,0 +1,147 @@
+"""Gate safety: the one place where qpclab moves a gate (or the bias line).
+
+Rules, each enforced here and nowhere else:
+
+1. Every move is checked against the gate's limits *before the first write* (a target outside is refused).
+2. Every move starts from the value read back from the instrument, never from a cache.
+3. A move is made in steps no larger than the gate's ``step``, at no more than its ``rate`` (the time between
+   two writes is at least step / rate).
+4. A ramp can be interrupted between steps (``should_stop``); the gate stays at the last step it reached.
+5. :func:`safe_state` brings every gate to its safe (or end) value at safe rates, whatever happened before.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator
+
+from .roles import VoltageSource
+from .station import OutputSpec
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SafeGate", "RampInterrupted", "GateLimitError", "ramp_plan", "safe_state", "restore_safe_state"]
+
+
+class GateLimitError(ValueError):
+    """A requested gate value, or the gate's present value, is outside the gate's limits."""
+
+
+class RampInterrupted(RuntimeError):
+    """A ramp was stopped between steps; ``value`` is where the gate is now (V)."""
+
+    def __init__(self, gate: str, value: float):
+        super().__init__(f"ramp of {gate} interrupted at {value:g} V")
+        self.gate = gate
+        self.value = value
+
+
+def ramp_plan(start: float, target: float, step: float) -> list[float]:
+    """The values a ramp writes from ``start`` to ``target`` (excluding start): equal steps no larger than ``step``."""
+    distance = target - start
+    if distance == 0:
+        return []
+    n = max(1, math.ceil(abs(distance) / step - 1e-12))
+    return [start + distance * k / n for k in range(1, n)] + [target]
+
+
+class SafeGate:
+    """A gate (or the bias line) with its safety envelope, driving one :class:`VoltageSource`.
+
+    ``clock`` and ``sleep`` are injectable for tests; ``should_stop`` is polled between steps.
+    """
+
+    def __init__(self, spec: OutputSpec, source: VoltageSource, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
+        self.spec = spec
+        self.source = source
+        self.clock = clock
+        self.sleep = sleep
+        # conservative: the first step waits a full step time too, whatever wrote the gate before us
+        self._last_write: float | None = clock()
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def check(self, value: float) -> None:
+        """Refuse a value outside the limits (or not finite) with :class:`GateLimitError`."""
+        try:
+            self.spec.check(value)
+        except ValueError as exc:
+            raise GateLimitError(str(exc)) from None
+
+    def read(self) -> float:
+        """The gate's present value, read back from the instrument (V)."""
+        return self.source.read_voltage()
+
+    def ramp_to(self, target: float, should_stop: Callable[[], bool] | None = None) -> float:
+        """Ramp to ``target`` (V) within the limits, step and rate; return the value reached.
+
+        Raises :class:`GateLimitError` before anything moves if the target (or the present value) is outside
+        the limits, :class:`RampInterrupted` if ``should_stop()`` became true between two steps.
+        """
+        self.check(target)
+        start = self.read()
+        if not math.isfinite(start):
+            raise GateLimitError(f"{self.name}: instrument reads back {start!r} V; refusing to move")
+        lo, hi = self.spec.limits
+        if not lo <= start <= hi:
+            raise GateLimitError(f"{self.name}: present value {start:g} V is outside its limits [{lo:g}, {hi:g}] V; "
+                                 "refusing to move it (bring it back by hand)")
+        value = start
+        for nxt in ramp_plan(start, target, self.spec.step):
+            if should_stop is not None and should_stop():
+                raise RampInterrupted(self.name, value)
+            self._wait_for_rate(abs(nxt - value))
+            self.source.write_voltage(nxt)
+            self._last_write = self.clock()
+            value = nxt
+        return value
+
+    def _wait_for_rate(self, delta: float) -> None:
+        if self._last_write is None:
+            return
+        due = self._last_write + delta / self.spec.rate
+        while True:
+            remaining = due - self.clock()
+            if remaining <= 0:
+                return
+            self.sleep(remaining)
+
+    def ramp_duration(self, start: float, target: float) -> float:
+        """Seconds a ramp from start to target takes at this gate's rate (for dry runs and time estimates)."""
+        return abs(target - start) / self.spec.rate
+
+    def go_safe(self, end: bool = False) -> float:
+        """Ramp to the safe value (or the configured end value), ignoring stop requests."""
+        return self.ramp_to(self.spec.end if end else self.spec.safe)
+
+
+def safe_state(gates: Iterable[SafeGate], end: bool = False) -> list[tuple[str, Exception]]:
+    """Bring every gate to its safe (or end) value; go on past failures and return them (gate name, error)."""
+    failures = []
+    for gate in gates:
+        try:
+            gate.go_safe(end=end)
+        except Exception as exc:  # noqa: BLE001 - every gate gets its chance, failures are reported
+            log.error("could not bring %s to its %s value: %s", gate.name, "end" if end else "safe", exc)
+            failures.append((gate.name, exc))
+    return failures
+
+
+@contextmanager
+def restore_safe_state(gates: Iterable[SafeGate]) -> Iterator[None]:
+    """``with restore_safe_state(gates): ...``: on normal exit gates go to their end values, on any exception
+    (abort, Ctrl-C, instrument error) to their safe values; then the exception goes on."""
+    gates = list(gates)
+    try:
+        yield
+    except BaseException:
+        safe_state(gates, end=False)
+        raise
+    else:
+        safe_state(gates, end=True)

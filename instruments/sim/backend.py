@@ -1,0 +1,161 @@
+"""The pyvisa backend of the simulated lab: pyvisa-sim's library with instruments that compute their replies.
+
+pyvisa-sim parses the lab file's ``devices``/``resources`` (terminations, addresses) and provides sessions; each
+parsed device is then bound to the twin (:mod:`qpclab.instruments.sim.twin`) at its address, which answers the
+real instrument's command set from the shared :class:`~qpclab.instruments.sim.lab.SimulatedLab`.
+
+Reach it from anything that speaks pyvisa::
+
+    pyvisa.ResourceManager("sim_configs/qpc_lab.yaml@qpcsim")      # plain pyvisa, pymeasure, QCoDeS alike
+
+The class is called ``SimVisaLibrary`` on purpose: QCoDeS recognises a simulated library by that name.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from pyvisa import constants
+from pyvisa.util import LibraryPath
+from pyvisa_sim.devices import Device
+from pyvisa_sim.highlevel import SimVisaLibrary as _PyVisaSimLibrary
+
+from .lab import SimulatedLab
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SimVisaLibrary", "TwinDevice", "resolve_lab_path", "open_lab"]
+
+# register the twins (import for side effect)
+from . import twins as _twins  # noqa: E402,F401
+
+
+def resolve_lab_path(path: str | os.PathLike | None) -> Path:
+    """Absolute path of a lab file; a bare or relative name not found here falls back to the packaged one.
+
+    ``""``/``"unset"`` mean the default lab, ``qpc_lab.yaml``.
+    """
+    from ... import sim_configs
+
+    packaged = Path(sim_configs.__file__).resolve().parent
+    if path is None or str(path) in ("", "unset"):
+        return packaged / "qpc_lab.yaml"
+    p = Path(path).expanduser()
+    if p.exists():
+        return p.resolve()
+    if (packaged / p.name).exists():
+        return packaged / p.name
+    raise FileNotFoundError(f"simulated lab file {str(path)!r} not found (nor {p.name!r} in {packaged})")
+
+
+class TwinDevice(Device):
+    """A pyvisa-sim device whose replies come from a twin (not from YAML dialogues).
+
+    Whole program messages go to the twin (it splits compound ``;`` messages by its own grammar), and a reply
+    is handed to the session in one piece, under the lab's lock, so concurrent sessions cannot interleave.
+    """
+
+    twin = None
+    lab: SimulatedLab
+
+    def write(self, data: bytes) -> None:
+        if not isinstance(data, bytes):
+            raise TypeError("data must be an instance of bytes")
+        with self.lab.lock:
+            self._input_buffer.extend(data)
+            eom = self._query_eom
+            if eom and not self._input_buffer.endswith(eom):
+                return
+            message = bytes(self._input_buffer[: len(self._input_buffer) - len(eom)])
+            self._input_buffer = bytearray()
+            text = message.decode("ascii", errors="replace").strip()
+            if not text:
+                return
+            if self.twin is None:
+                self.lab.log_unknown(self.name, text, [])
+                return
+            for reply in self.twin.handle(text):
+                self._output_buffers.append(bytearray(reply.encode("ascii")) + self._response_eom)
+
+    def read(self):
+        with self.lab.lock:
+            if not self._output_buffers:
+                return b"", False
+            return bytes(self._output_buffers.popleft()), True
+
+    def clear(self) -> None:
+        """Device clear: drop pending input and unread replies."""
+        with self.lab.lock:
+            self._input_buffer = bytearray()
+            self._output_buffers.clear()
+            if self.twin is not None:
+                self.twin.clear()
+
+
+class SimVisaLibrary(_PyVisaSimLibrary):
+    """pyvisa library for the simulated lab (``...@qpcsim``).
+
+    One instance per lab file (pyvisa caches libraries by path; the path is made absolute first, so
+    ``sim_configs/qpc_lab.yaml`` and its absolute form share one lab). :meth:`reset` restores a fresh lab.
+    """
+
+    def __new__(cls, library_path=""):
+        resolved = str(resolve_lab_path(str(library_path) if library_path != "" else None))
+        return super().__new__(cls, LibraryPath(resolved, "user specified"))
+
+    @staticmethod
+    def get_library_paths():
+        return (LibraryPath(str(resolve_lab_path(None)), "qpclab default lab"),)
+
+    @staticmethod
+    def get_debug_info():
+        return {"backend": "qpclab simulated lab (pyvisa-sim)"}
+
+    def _init(self) -> None:
+        super()._init()  # pyvisa-sim parses devices, resources and terminations
+        self.lab = SimulatedLab(str(self.library_path))
+        for resource in self.devices.list_resources():
+            device = self.devices[resource]
+            device.__class__ = TwinDevice
+            device.lab = self.lab
+            device.twin = self.lab.twins.get(resource)
+            if device.twin is None:
+                log.warning("%s: resource %s has no instrument in the station section", self.library_path, resource)
+
+    def reset(self) -> None:
+        """Fresh lab: instruments at power-on state, outputs at 0 V, logs and histories cleared."""
+        with self.lab.lock:
+            for resource in self.devices.list_resources():
+                self.devices[resource].clear()
+            self.lab.reset()
+
+    def clear(self, session):
+        """viClear: device clear, which pyvisa-sim does not implement (QCoDeS sends it on connect)."""
+        try:
+            sess = self.sessions[session]
+        except KeyError:
+            return constants.StatusCode.error_invalid_object
+        sess.device.clear()
+        return constants.StatusCode.success
+
+    def read_stb(self, session):
+        """Serial poll: the twin's status byte."""
+        try:
+            sess = self.sessions[session]
+        except KeyError:
+            return 0, constants.StatusCode.error_invalid_object
+        twin = sess.device.twin
+        return (twin.status_byte() if twin is not None and hasattr(twin, "status_byte") else 0), \
+            constants.StatusCode.success
+
+
+def open_lab(path: str | os.PathLike | None = None) -> SimulatedLab:
+    """The :class:`SimulatedLab` behind ``path`` (the default lab if None), as pyvisa shares it."""
+    return SimVisaLibrary(str(resolve_lab_path(path))).lab
+
+
+def library_string(path: str | os.PathLike | None = None) -> str:
+    """The pyvisa library string for a lab file: ``/abs/path/lab.yaml@qpcsim``."""
+    return f"{resolve_lab_path(path)}@qpcsim"

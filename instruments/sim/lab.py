@@ -1,0 +1,240 @@
+"""The simulated lab: one physics model of the sample and the circuit, behind the simulated instruments.
+
+The lab holds the state the instruments change (gate voltages, bias, field, temperature) and answers what the
+instruments read (the lock-in's input signal, the sources' currents), computed from
+:mod:`qpclab.analysis.landauer` and the one :class:`~qpclab.analysis.circuit.MeasurementCircuit` of the station.
+
+Every output change is recorded with its time in :attr:`SimulatedLab.history` (gate safety tests read it),
+every unknown command in :attr:`unknown_commands` (tests fail on any), every refused one in :attr:`refused`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from ...analysis.circuit import MeasurementCircuit
+from ..station import Station, parse_station
+from .twin import TWIN_MODELS, InstrumentTwin
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SimulatedLab", "load_sample", "UnknownCommandError"]
+
+
+class UnknownCommandError(AssertionError):
+    """Raised by :meth:`SimulatedLab.assert_no_unknown_commands`."""
+
+
+def load_sample(spec: dict[str, Any]):
+    """Build the sample model from a lab file's ``simulation.sample`` mapping (preset name plus overrides)."""
+    spec = dict(spec or {})
+    params: dict[str, Any] = {}
+    preset = spec.pop("preset", None)
+    if preset is not None:
+        from ... import sim_configs
+
+        presets_file = Path(sim_configs.__file__).resolve().parent / "samples.yaml"
+        presets = yaml.safe_load(presets_file.read_text(encoding="utf-8"))
+        if preset not in presets:
+            raise ValueError(f"simulation.sample.preset: unknown preset {preset!r}; known: {sorted(presets)}")
+        params.update(presets[preset])
+    params.update(spec)
+    kind = params.pop("kind", "qpc")
+    if kind == "qpc":
+        from ...analysis.landauer import SaddlePointQPC as cls
+    elif kind == "hall_bar":
+        from ...analysis.hall import HallBar as cls
+    else:
+        raise ValueError(f"simulation.sample.kind: unknown kind {kind!r} (qpc or hall_bar)")
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise ValueError(f"simulation.sample: {exc}") from None
+
+
+class SimulatedLab:
+    """The sample, the circuit, the instruments' shared state and the clock.
+
+    Parameters are read from a lab file (pyvisa-sim sections + ``station`` + ``simulation``).
+    ``clock`` returns seconds (``time.monotonic`` by default); tests may pass a manual clock.
+    """
+
+    def __init__(self, path: str | Path, clock: Callable[[], float] = time.monotonic):
+        self.path = Path(path)
+        self.lock = threading.RLock()
+        self.clock = clock
+        data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+        self.data = data
+        self.station: Station = parse_station(data, self.path)
+        self.circuit: MeasurementCircuit = self.station.circuit
+        sim = dict(data.get("simulation") or {})
+        self.simulation = sim
+        self.sample = load_sample(sim.get("sample", {}))
+        self.seed = int(sim.get("seed", 0))
+        self.loads_ohm: dict[str, float] = {k: float(v) for k, v in (sim.get("loads_ohm") or {}).items()}
+        self._base_temperature_K = float(sim.get("electron_temperature_K", 0.05))
+        # wiring: which (instrument, channel) drives which output of the sample
+        self.wiring: dict[tuple[str, int | None], str] = {}
+        for name, spec in self.station.outputs().items():
+            self.wiring[(spec.instrument, spec.channel)] = name
+        self._reset_state()
+        self.twins: dict[str, InstrumentTwin] = {}  # by resource name
+        self.twins_by_name: dict[str, InstrumentTwin] = {}
+        for name, inst in self.station.instruments.items():
+            cls = TWIN_MODELS.get(inst.driver)
+            if cls is None:
+                raise ValueError(f"{self.path}: no simulated twin for driver {inst.driver!r} ({name})")
+            twin = cls(self, name, {"options": inst.options})
+            self.twins[inst.address] = twin
+            self.twins_by_name[name] = twin
+        self.reset()
+
+    # ---- state ---------------------------------------------------------------------------------------------
+    def reset(self) -> None:
+        """Back to a fresh state: outputs at 0 V, base temperature, no field, logs and histories empty."""
+        with self.lock:
+            self._reset_state()
+            for twin in self.twins.values():
+                twin.reset()
+
+    def _reset_state(self) -> None:
+        with self.lock:
+            self.rng = random.Random(self.seed)
+            self.outputs: dict[str, float] = {name: 0.0 for name in self.station.outputs()}
+            self.field_T = 0.0
+            self.temperature_K = self._base_temperature_K
+            self.history: dict[str, list[tuple[float, float]]] = {name: [] for name in self.outputs}
+            self.unknown_commands: list[tuple[str, str, list[str]]] = []
+            self.refused: list[tuple[str, str, str]] = []
+            self._listeners: list[Callable[[float], None]] = []
+            self._response_cache: tuple | None = None
+
+    def now(self) -> float:
+        return self.clock()
+
+    def subscribe(self, callback: Callable[[float], None]) -> None:
+        """Call ``callback(time)`` whenever the sample's response may have changed (lock-in filters)."""
+        if callback not in self._listeners:
+            self._listeners.append(callback)
+
+    def _changed(self) -> None:
+        self._response_cache = None
+        t = self.now()
+        for cb in self._listeners:
+            cb(t)
+
+    # ---- what the instruments set --------------------------------------------------------------------------
+    def output_name(self, instrument: str, channel: int | None = None) -> str | None:
+        """Which sample output (gate name or 'bias') an instrument channel drives, or None if unconnected."""
+        name = self.wiring.get((instrument, channel))
+        if name is None and channel in (None, 1):
+            name = self.wiring.get((instrument, None if channel == 1 else 1))
+        return name
+
+    def set_output(self, name: str, volts: float) -> None:
+        """A source changed the voltage it applies to a gate or to the bias line (recorded with its time)."""
+        with self.lock:
+            volts = float(volts)
+            self.history[name].append((self.now(), volts))
+            if self.outputs.get(name) != volts:
+                self.outputs[name] = volts
+                self._changed()
+
+    def set_field(self, tesla: float) -> None:
+        with self.lock:
+            if tesla != self.field_T:
+                self.field_T = float(tesla)
+                self._changed()
+
+    def set_temperature(self, kelvin: float) -> None:
+        with self.lock:
+            if kelvin != self.temperature_K:
+                self.temperature_K = float(kelvin)
+                self._changed()
+
+    # ---- what the instruments read -------------------------------------------------------------------------
+    def gate_voltages(self) -> dict[str, float]:
+        return {k: v for k, v in self.outputs.items() if k != "bias"}
+
+    def bias_at_sample_V(self) -> float:
+        """DC bias after the divider, across R_series + QPC (V)."""
+        return self.circuit.sample_bias_V(self.outputs.get("bias", 0.0))
+
+    def qpc_response(self) -> tuple[float, float]:
+        """(differential conductance dI/dV in S, DC current in A) of the QPC at the present state.
+
+        The DC bias divides between R_series and the QPC; it is solved self-consistently (Newton on
+        V_qpc + R_s I(V_qpc) = V_applied), so the lock-in sees the QPC's dI/dV at its own bias.
+        """
+        with self.lock:
+            if self._response_cache is not None:
+                return self._response_cache
+            s = self.sample
+            gates = self.gate_voltages()
+            T = self.temperature_K
+            B = self.field_T
+            v_app = self.bias_at_sample_V()
+            rs = self.circuit.series_resistance_ohm
+            if v_app == 0.0:
+                g = float(s.conductance(gates, T, B))
+                result = (g, 0.0)
+            else:
+                g = float(s.differential_conductance(gates, 0.0, T, B))
+                v = v_app / (1.0 + g * rs)
+                for _ in range(8):
+                    i = float(s.current(gates, v, T, B))
+                    g = float(s.differential_conductance(gates, v, T, B))
+                    f = v + rs * i - v_app
+                    dv = f / (1.0 + rs * g)
+                    v -= dv
+                    if abs(dv) <= 1e-9 * max(abs(v_app), 1e-12):
+                        break
+                i = float(s.current(gates, v, T, B))
+                g = float(s.differential_conductance(gates, v, T, B))
+                result = (g, i)
+            self._response_cache = result
+            return result
+
+    def lockin_input_V(self, amplitude_V: float, harmonic: int = 1) -> float:
+        """In-phase voltage (V rms) at the lock-in's input for its own sine-output amplitude (V rms).
+
+        The sample is resistive at lock-in frequencies, so the signal is in phase with the reference.
+        """
+        if harmonic != 1:
+            return 0.0
+        g, _ = self.qpc_response()
+        return self.circuit.lockin_signal_V(g, amplitude_V)
+
+    def lockin_noise_V_per_rtHz(self) -> float:
+        """Voltage noise density at the lock-in input: preamp current noise times gain, plus input noise."""
+        c = self.circuit
+        return math.hypot(c.preamp_input_noise_A_per_rtHz * c.preamp_gain_V_per_A, c.lockin_input_noise_V_per_rtHz)
+
+    def source_current_A(self, instrument: str, channel: int | None, volts: float) -> float:
+        """The current a source measures at its output: its load (gate leakage, bias divider)."""
+        load = self.loads_ohm.get(instrument, 1e12)
+        return volts / load
+
+    # ---- bookkeeping ----------------------------------------------------------------------------------------
+    def log_unknown(self, instrument: str, header: str, args: list[str]) -> None:
+        log.warning("simulated %s: unknown command %r args %r", instrument, header, args)
+        self.unknown_commands.append((instrument, header, list(args)))
+
+    def log_refused(self, instrument: str, message: str, exc: Exception) -> None:
+        log.info("simulated %s refused %r: %s", instrument, message, exc)
+        self.refused.append((instrument, message, str(exc)))
+
+    def assert_no_unknown_commands(self) -> None:
+        if self.unknown_commands:
+            raise UnknownCommandError(f"unknown commands reached the simulated lab: {self.unknown_commands}")
+
+    def gauss(self, sigma: float) -> float:
+        return self.rng.gauss(0.0, sigma) if sigma > 0 else 0.0

@@ -1,0 +1,171 @@
+"""Base class of the simulated instruments ("twins").
+
+A twin answers one real instrument's command set. It is given the whole program message (what the driver wrote,
+termination removed) and returns the reply messages. Unknown headers are logged with the lab (tests fail on
+them) and put in the instrument's error queue as the real instrument does; an unanswered query then costs the
+client a VISA timeout, exactly as at the fridge.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from .scpi import CommandTable, scpi_pattern, split_scpi_message, split_sr_message, sr_pattern
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .lab import SimulatedLab
+
+log = logging.getLogger(__name__)
+
+__all__ = ["InstrumentTwin", "CommandError", "TWIN_MODELS", "register_twin"]
+
+#: model name (as used in the lab file) -> twin class
+TWIN_MODELS: dict[str, type["InstrumentTwin"]] = {}
+
+
+def register_twin(*names: str):
+    """Class decorator: make a twin available under model names in the lab file."""
+
+    def deco(cls):
+        for n in names:
+            TWIN_MODELS[n.lower()] = cls
+        return cls
+
+    return deco
+
+
+class CommandError(Exception):
+    """A command the instrument refuses: ``code`` and ``message`` go into its error queue."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(f"{code},{message}")
+        self.code = code
+        self.message = message
+
+
+class InstrumentTwin:
+    """One simulated instrument.
+
+    Subclasses define ``grammar`` ("scpi" or "sr"), ``idn`` and :meth:`commands` and keep their settings in
+    plain attributes; :meth:`reset` restores the power-on state.
+    """
+
+    grammar = "scpi"
+    idn = "qpclab,twin,0,0"
+    #: reply separator for several queries in one program message (SCPI: ';' in one response message)
+    join_replies = True
+
+    def __init__(self, lab: "SimulatedLab", name: str, config: dict[str, Any] | None = None):
+        self.lab = lab
+        self.name = name
+        self.config = dict(config or {})
+        self.errors: deque[tuple[int, str]] = deque(maxlen=30)
+        self.history: list[tuple[float, str]] = []  # (time, message) of every program message received
+        self.record_history = bool(self.config.get("record_messages", False))
+        compile_pattern = scpi_pattern if self.grammar == "scpi" else sr_pattern
+        self._table = CommandTable(self.commands(), compile_pattern)
+        self._split = split_scpi_message if self.grammar == "scpi" else split_sr_message
+        self._prefix = ":" if self.grammar == "scpi" else ""
+        self.reset()
+
+    # ---- to be provided by subclasses -------------------------------------------------------------------
+    def commands(self) -> list:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Power-on / *RST state."""
+        self.errors.clear()
+
+    # ---- message handling -------------------------------------------------------------------------------
+    def handle(self, message: str) -> list[str]:
+        """Execute one program message; return the reply messages (possibly none)."""
+        if self.record_history:
+            self.history.append((self.lab.now(), message))
+        replies: list[str] = []
+        for header, args in self._split(message):
+            hit = self._table.lookup(self._prefix + header)
+            if hit is None:
+                self.unknown(header, args)
+                continue
+            command, suffixes, is_query = hit
+            try:
+                if is_query:
+                    if command.query is None:
+                        raise CommandError(-113, "Undefined header")
+                    replies.append(command.query(args, *suffixes))
+                else:
+                    if command.write is None:
+                        raise CommandError(-113, "Undefined header")
+                    command.write(args, *suffixes)
+            except CommandError as exc:
+                self.push_error(exc.code, exc.message)
+                self.lab.log_refused(self.name, message, exc)
+            except (ValueError, IndexError) as exc:
+                self.push_error(-224, "Illegal parameter value")
+                self.lab.log_refused(self.name, message, exc)
+        if self.join_replies and len(replies) > 1:
+            return [";".join(replies)]
+        return replies
+
+    def unknown(self, header: str, args: list[str]) -> None:
+        self.push_error(-113, "Undefined header")
+        self.lab.log_unknown(self.name, header, args)
+
+    def push_error(self, code: int, message: str) -> None:
+        self.errors.append((code, message))
+
+    def pop_error(self) -> str:
+        if self.errors:
+            code, msg = self.errors.popleft()
+            return f'{code},"{msg}"'
+        return '0,"No error"'
+
+    def clear(self) -> None:
+        """Device clear (IEEE 488.2 DCL/SDC): abandon pending input and output."""
+
+    # ---- small helpers for subclasses -------------------------------------------------------------------
+    @staticmethod
+    def need(args: list[str], n: int = 1) -> list[str]:
+        if len(args) < n:
+            raise CommandError(-109, "Missing parameter")
+        return args
+
+
+# ---- argument parsing shared by the twins ----------------------------------------------------------------------
+_BOOL = {"ON": True, "OFF": False, "1": True, "0": False}
+
+
+def parse_bool(text: str) -> bool:
+    """SCPI boolean: ON, OFF, 1, 0 (any case)."""
+    try:
+        return _BOOL[text.strip().upper()]
+    except KeyError:
+        raise CommandError(-224, "Illegal parameter value") from None
+
+
+def parse_float(text: str, low: float | None = None, high: float | None = None) -> float:
+    """A number within [low, high]; SCPI's -222 'Data out of range' otherwise (MIN/MAX/DEF not accepted here)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise CommandError(-104, "Data type error") from None
+    if value != value or (low is not None and value < low) or (high is not None and value > high):
+        raise CommandError(-222, "Data out of range")
+    return value
+
+
+def parse_choice(text: str, choices: dict[str, str]) -> str:
+    """One of the manual's enumerated values given in short or long form; ``choices`` maps LONGform -> value."""
+    t = text.strip().strip("'\"").upper()
+    for spelling, value in choices.items():
+        short = "".join(ch for ch in spelling if ch.isupper() or ch.isdigit())
+        if t == short or t == spelling.upper():
+            return value
+    raise CommandError(-224, "Illegal parameter value")
+
+
+def fmt_sci(value: float) -> str:
+    """Keithley-style number: +1.234560E-03."""
+    return f"{value:+.6E}"

@@ -1,0 +1,1 @@
+"""Simulated station files (pyvisa-sim YAML plus the qpclab lab description)."""

@@ -1,0 +1,46 @@
+"""Shared fixtures. Qt runs offscreen with PyQt6; every test that touches the simulated lab fails if an unknown
+command reached it."""
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_API", "pyqt6")
+os.environ.setdefault("PYQTGRAPH_QT_LIB", "PyQt6")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SIM_CONFIGS = ROOT / "sim_configs"
+
+
+@pytest.fixture
+def lab_path() -> Path:
+    """The default simulated lab file, as installed (the same file the procedures use by default)."""
+    from qpclab.instruments.station import default_station_path
+
+    return default_station_path()
+
+
+@pytest.fixture
+def sim_library(lab_path):
+    """The simulated lab's pyvisa library, reset to a fresh state; fails the test on any unknown command."""
+    from qpclab.instruments.sim.backend import SimVisaLibrary
+
+    lib = SimVisaLibrary(str(lab_path))
+    lib.reset()
+    yield lib
+    lib.lab.assert_no_unknown_commands()
+    lib.reset()
+
+
+@pytest.fixture
+def sim_lab(sim_library):
+    return sim_library.lab
+
+
+@pytest.fixture
+def visa_library(sim_library) -> str:
+    """The library string for pymeasure / pyvisa / QCoDeS."""
+    return f"{sim_library.library_path}@qpcsim"
