@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .constants import G0
+from .constants import G0, K_B
 
 __all__ = ["MeasurementCircuit"]
 
@@ -39,6 +39,11 @@ class MeasurementCircuit:
         lockin_input_noise_V_per_rtHz: voltage noise at the lock-in input, V/sqrt(Hz).
         noise_amplifier_gain: voltage gain of the noise-measurement amplifier chain (V/V).
         noise_amplifier_input_noise_V_per_rtHz: the noise amplifier's input voltage noise, V/sqrt(Hz).
+        noise_load_resistance_ohm: the cold load the noise amplifier measures across (in parallel with the
+            series QPC + R_series branch), ohm.
+        hall_current_resistor_ohm: Hall-bar measurements: the resistor that turns the lock-in sine output into
+            an AC current I = V_osc / R, ohm.
+        voltage_preamp_gain: Hall-bar measurements: gain of the voltage preamplifiers before the lock-ins (V/V).
     """
 
     excitation_divider: float = 1.0e-4
@@ -49,6 +54,9 @@ class MeasurementCircuit:
     lockin_input_noise_V_per_rtHz: float = 6.0e-9
     noise_amplifier_gain: float = 1000.0
     noise_amplifier_input_noise_V_per_rtHz: float = 1.0e-9
+    noise_load_resistance_ohm: float = 5000.0
+    hall_current_resistor_ohm: float = 10.0e6
+    voltage_preamp_gain: float = 100.0
 
     # ---- construction -------------------------------------------------------------------------------------
     @classmethod
@@ -124,3 +132,39 @@ class MeasurementCircuit:
         v = self.bias_divider * np.asarray(source_V, dtype=float)
         out = v / (1.0 + g * self.series_resistance_ohm)
         return float(out) if out.ndim == 0 else out
+
+    # ---- noise ----------------------------------------------------------------------------------------------
+    def noise_voltage_psd(self, qpc_current_noise_A2_per_Hz, conductance_S, temperature_K: float):
+        """Voltage noise PSD (V^2/Hz) at the noise amplifier's *output*.
+
+        The QPC (differential resistance R_q = 1/G, current noise S_I) in series with R_series, both across the
+        load R_L that the amplifier measures; Johnson noise of R_series and R_L at ``temperature_K``; the
+        amplifier's input voltage noise e_n; everything times the amplifier gain squared::
+
+            S_in = (S_I R_q^2 + 4kT R_s) (R_L/R_tot)^2 + (4kT/R_L) (R_L (R_q + R_s)/R_tot)^2 + e_n^2
+
+        with R_tot = R_q + R_s + R_L. A pinched-off QPC (G -> 0) leaves 4kT R_L + e_n^2: the reference that
+        calibrates gain and background.
+        """
+        s_i = np.asarray(qpc_current_noise_A2_per_Hz, dtype=float)
+        g = np.asarray(conductance_S, dtype=float)
+        rs, rl = self.series_resistance_ohm, self.noise_load_resistance_ohm
+        kt4 = 4.0 * K_B * temperature_K
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # written in G to stay finite at G = 0: R_q/R_tot = 1/(1 + G (R_s + R_L))
+            denom = 1.0 + g * (rs + rl)
+            qpc = s_i * (rl / denom) ** 2
+            series = kt4 * rs * (g * rl / denom) ** 2
+            load = (kt4 / rl) * (rl * (1.0 + g * rs) / denom) ** 2
+        s_in = qpc + series + load + self.noise_amplifier_input_noise_V_per_rtHz ** 2
+        out = self.noise_amplifier_gain ** 2 * s_in
+        return float(out) if np.ndim(out) == 0 else out
+
+    # ---- Hall bar (four-terminal, current-biased) -------------------------------------------------------------
+    def hall_current_A(self, lockin_amplitude_V: float) -> float:
+        """AC current (A rms) through a Hall bar driven from the sine output through the current resistor."""
+        return lockin_amplitude_V / self.hall_current_resistor_ohm
+
+    def hall_resistance_ohm(self, lockin_x_V, lockin_amplitude_V: float):
+        """R_xx or R_xy (ohm) from a lock-in reading (V rms) behind the voltage preamp."""
+        return np.asarray(lockin_x_V, dtype=float) / (self.voltage_preamp_gain * self.hall_current_A(lockin_amplitude_V))

@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .gates import SafeGate
-from .roles import ROLE_ADAPTERS, LockIn, VoltageSource
+from .registry import adapter_factory
+from .roles import LockIn, VoltageSource
 from .station import Station
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,10 @@ class Lab:
     gates: dict[str, SafeGate] = field(default_factory=dict)
     bias: SafeGate | None = None
     lockin: LockIn | None = None
+    lockins: dict[str, LockIn] = field(default_factory=dict)  #: by the station's labels ("main", "xx", ...)
+    noise_analyser: Any = None
+    magnet: Any = None
+    thermometer: Any = None
 
     def outputs(self) -> list[SafeGate]:
         """Every safe-guarded output: the gates and the bias line."""
@@ -59,9 +64,7 @@ def connect(station: Station, needed: set[str] | None = None) -> Lab:
     for name, spec in station.instruments.items():
         if needed is not None and name not in needed:
             continue
-        factory = ROLE_ADAPTERS.get(spec.driver)
-        if factory is None:
-            raise NotImplementedError(f"driver {spec.driver!r} ({name}) has no role adapter yet")
+        factory = adapter_factory(spec.driver)
         compliance = None
         for out in station.outputs().values():
             if out.instrument == name and out.compliance_A is not None:
@@ -71,7 +74,7 @@ def connect(station: Station, needed: set[str] | None = None) -> Lab:
     for gname, out in station.outputs().items():
         if out.instrument not in lab.instruments:
             continue
-        source = lab.instruments[out.instrument]
+        source = lab.instruments[out.instrument].channel(out.channel)
         assert isinstance(source, VoltageSource)
         source.enable()
         gate = SafeGate(out, source)
@@ -79,6 +82,17 @@ def connect(station: Station, needed: set[str] | None = None) -> Lab:
             lab.bias = gate
         else:
             lab.gates[gname] = gate
+    for label, inst in station.lockins.items():
+        if inst in lab.instruments:
+            lab.lockins[label] = lab.instruments[inst]
     if station.lockin and station.lockin in lab.instruments:
         lab.lockin = lab.instruments[station.lockin]
+    for role in ("noise_analyser",):
+        inst = getattr(station, role)
+        if inst and inst in lab.instruments:
+            setattr(lab, role, lab.instruments[inst])
+    if station.magnet and station.magnet.instrument in lab.instruments:
+        lab.magnet = lab.instruments[station.magnet.instrument]
+    if station.thermometer and station.thermometer.instrument in lab.instruments:
+        lab.thermometer = lab.instruments[station.thermometer.instrument]
     return lab

@@ -1,8 +1,9 @@
 """Role interfaces: what procedures ask of an instrument, whatever its brand.
 
-A procedure talks to a :class:`VoltageSource` (gates, DC bias) and a :class:`LockIn`; the classes here adapt the
-drivers (pymeasure's where they exist) to those roles. Which driver fills a role is named in the station file;
-:data:`ROLE_ADAPTERS` maps the station's driver names to adapters.
+A procedure talks to a :class:`VoltageSource` (gates, DC bias), a :class:`LockIn`, a :class:`NoiseAnalyser`,
+a :class:`Magnet` and a :class:`Thermometer`. Adapters that fill these roles from real drivers live beside this
+file by kind (``sources.py``, ``lockins.py``, ``noise_analysers.py``, ``magnets.py``, ``thermometry.py``);
+:mod:`qpclab.instruments.registry` maps a station file's driver names to them.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from .lockin_filter import order_for_slope, settle_time
 
-__all__ = ["VoltageSource", "LockIn", "Keithley2400Source", "SR830LockIn", "ROLE_ADAPTERS", "InstrumentError"]
+__all__ = ["VoltageSource", "LockIn", "NoiseAnalyser", "Magnet", "Thermometer", "InstrumentError"]
 
 
 class InstrumentError(RuntimeError):
@@ -35,6 +36,13 @@ class VoltageSource(abc.ABC):
     @abc.abstractmethod
     def enable(self) -> None:
         """Prepare as a voltage source and switch the output on *at its present level* (no jump)."""
+
+    def channel(self, number: int | None) -> "VoltageSource":
+        """The source for one output channel (1, 2, ...); single-channel sources return themselves for None or 1.
+        Multi-channel instruments (a DAC) override this."""
+        if number in (None, 1):
+            return self
+        raise ValueError(f"{self.name} has a single output; channel {number} does not exist")
 
     def snapshot(self) -> dict[str, Any]:
         return {"voltage_V": self.read_voltage()}
@@ -77,131 +85,96 @@ class LockIn(abc.ABC):
                 "excitation_V": self.excitation_V}
 
 
-# ---- adapters over pymeasure's drivers --------------------------------------------------------------------------
-class Keithley2400Source(VoltageSource):
-    """A Keithley 2400 as a voltage source, through pymeasure's unmodified ``Keithley2400`` driver."""
 
-    def __init__(self, driver, name: str = "keithley2400", compliance_A: float | None = None):
-        self.driver = driver
-        self.name = name
-        self.compliance_A = compliance_A
 
-    def read_voltage(self) -> float:
-        return float(self.driver.source_voltage)
+class NoiseAnalyser(abc.ABC):
+    """A noise spectrum analyser: voltage noise power spectral density in V^2/Hz."""
 
-    def write_voltage(self, volts: float) -> None:
-        self.driver.source_voltage = volts
+    name: str = "noise_analyser"
 
-    def enable(self) -> None:
-        d = self.driver
-        if d.source_enabled and d.source_mode == "voltage":
-            if self.compliance_A is not None:
-                d.compliance_current = self.compliance_A
-            return  # already sourcing: leave the level alone
-        # An output that is off holds the sample at 0 V (NORMal output-off state): program 0 V before switching
-        # on, so that enabling never applies a stale level.
-        d.disable_source()
-        d.source_mode = "voltage"
-        d.source_voltage_range_auto_enabled = True
-        d.source_voltage = 0.0
-        if self.compliance_A is not None:
-            d.compliance_current = self.compliance_A
-        d.enable_source()
+    @abc.abstractmethod
+    def configure(self, center_Hz: float, span_Hz: float, averages: int) -> None:
+        """Set the band (centre and span, Hz) and the number of averages (RMS averaging)."""
+
+    @abc.abstractmethod
+    def measure_psd(self) -> float:
+        """Start a fresh average, wait until it is complete, return the mean PSD over the band (V^2/Hz)."""
+
+    def measure_spectrum(self) -> tuple[list[float], list[float]]:
+        """(frequencies in Hz, PSD in V^2/Hz) of the last complete average; optional."""
+        raise NotImplementedError(f"{type(self).__name__} does not return full spectra")
 
     def snapshot(self) -> dict[str, Any]:
-        d = self.driver
-        return {"voltage_V": float(d.source_voltage), "output_on": bool(d.source_enabled),
-                "compliance_A": float(d.compliance_current)}
+        return {}
 
 
-class SR830LockIn(LockIn):
-    """An SR830 as a lock-in, through pymeasure's unmodified ``SR830`` driver."""
+class Magnet(abc.ABC):
+    """A superconducting magnet supply. Field in T, rate in T/s."""
 
-    def __init__(self, driver, name: str = "sr830"):
-        self.driver = driver
-        self.name = name
+    name: str = "magnet"
 
-    @property
-    def time_constant(self) -> float:
-        return float(self.driver.time_constant)
+    @abc.abstractmethod
+    def read_field(self) -> float:
+        """The present field (T), read from the supply."""
 
-    @time_constant.setter
-    def time_constant(self, seconds: float) -> None:
-        self.driver.time_constant = seconds
+    @abc.abstractmethod
+    def ramp_to(self, field_T: float, rate_T_per_s: float | None = None) -> None:
+        """Start a ramp to ``field_T`` (at ``rate_T_per_s`` if given); returns at once."""
 
-    @property
-    def filter_slope(self) -> int:
-        return int(self.driver.filter_slope)
+    @abc.abstractmethod
+    def is_holding(self) -> bool:
+        """True once the target is reached and the supply holds it."""
 
-    @filter_slope.setter
-    def filter_slope(self, db: int) -> None:
-        self.driver.filter_slope = db
+    def wait_until_holding(self, timeout_s: float = 3600.0, should_stop=None, poll_s: float = 0.05) -> None:
+        """Block until holding; polls ``should_stop`` (raises TimeoutError after ``timeout_s``)."""
+        import time
 
-    @property
-    def excitation_V(self) -> float:
-        return float(self.driver.sine_voltage)
-
-    @excitation_V.setter
-    def excitation_V(self, volts: float) -> None:
-        self.driver.sine_voltage = volts
-
-    @property
-    def sensitivity(self) -> float:
-        return float(self.driver.sensitivity)
-
-    @sensitivity.setter
-    def sensitivity(self, volts: float) -> None:
-        self.driver.sensitivity = volts
-
-    def read_xy(self) -> tuple[float, float]:
-        x, y = self.driver.snap("X", "Y")
-        return float(x), float(y)
-
-    def overloaded(self) -> bool:
-        status = int(self.driver.ask("LIAS?"))
-        return bool(status & 0b101)
-
-    def auto_gain(self) -> None:
-        self.driver.auto_gain()
-
-    def sensitivity_up(self) -> bool:
-        """One sensitivity step coarser (after an overload); False if already at 1 V full scale."""
-        values = self.driver.SENSITIVITIES
-        now = self.sensitivity
-        bigger = [v for v in values if v > now * 1.0001]
-        if not bigger:
-            return False
-        self.sensitivity = bigger[0]
-        return True
+        end = time.monotonic() + timeout_s
+        while not self.is_holding():
+            if should_stop is not None and should_stop():
+                return
+            if time.monotonic() > end:
+                raise TimeoutError(f"{self.name}: not holding after {timeout_s:g} s")
+            time.sleep(poll_s)
 
     def snapshot(self) -> dict[str, Any]:
-        d = self.driver
-        snap = super().snapshot()
-        snap.update({"sensitivity_V": float(d.sensitivity), "frequency_Hz": float(d.frequency),
-                     "phase_deg": float(d.phase), "input_config": str(d.input_config)})
-        return snap
+        return {"field_T": self.read_field()}
 
 
-def _keithley2400(resource: str, visa_library: str, name: str, **kw):
-    from pymeasure.instruments.keithley import Keithley2400
+class Thermometer(abc.ABC):
+    """Fridge thermometry and temperature control (mixing chamber). Temperatures in K."""
 
-    return Keithley2400Source(Keithley2400(resource, visa_library=visa_library, **_timeout(kw)), name,
-                              kw.get("compliance_A"))
+    name: str = "thermometer"
 
+    @abc.abstractmethod
+    def read_temperature(self) -> float:
+        """Mixing-chamber temperature (K)."""
 
-def _sr830(resource: str, visa_library: str, name: str, **kw):
-    from pymeasure.instruments.srs import SR830
+    @abc.abstractmethod
+    def set_setpoint(self, kelvin: float) -> None:
+        """Regulate the mixing chamber at ``kelvin``."""
 
-    return SR830LockIn(SR830(resource, visa_library=visa_library, **_timeout(kw)), name)
+    def wait_until_stable(self, target_K: float, tolerance_K: float, hold_s: float = 0.0,
+                          timeout_s: float = 3600.0, should_stop=None, poll_s: float = 0.05) -> float:
+        """Block until the temperature stays within ``tolerance_K`` of ``target_K`` for ``hold_s``; return it."""
+        import time
 
+        end = time.monotonic() + timeout_s
+        inside_since = None
+        while True:
+            t = self.read_temperature()
+            now = time.monotonic()
+            if abs(t - target_K) <= tolerance_K:
+                inside_since = inside_since if inside_since is not None else now
+                if now - inside_since >= hold_s:
+                    return t
+            else:
+                inside_since = None
+            if should_stop is not None and should_stop():
+                return t
+            if now > end:
+                raise TimeoutError(f"{self.name}: {t:g} K not within {tolerance_K:g} K of {target_K:g} K")
+            time.sleep(poll_s)
 
-def _timeout(kw: dict) -> dict:
-    t = kw.get("timeout_s")
-    return {"timeout": int(t * 1000)} if t else {}
-
-
-#: station driver name -> factory(resource, visa_library, name, **options) returning a role adapter
-ROLE_ADAPTERS = {
-    "keithley2400": _keithley2400,
-    "sr830": _sr830,
-}
+    def snapshot(self) -> dict[str, Any]:
+        return {"temperature_K": self.read_temperature()}

@@ -30,26 +30,12 @@ from typing import Any, Mapping
 import yaml
 
 from ..analysis.circuit import MeasurementCircuit
+from .registry import DRIVERS
 
-__all__ = ["Station", "OutputSpec", "InstrumentSpec", "StationError", "load_station", "default_station_path",
-           "DRIVER_ROLES"]
+__all__ = ["Station", "OutputSpec", "MagnetSpec", "ThermometerSpec", "InstrumentSpec", "StationError", "load_station", "default_station_path"]
 
-#: driver name in a station file -> the role it can fill
-DRIVER_ROLES: dict[str, str] = {
-    "keithley2400": "source",
-    "keithley2450": "source",
-    "yokogawags200": "source",
-    "qdac2": "source",
-    "sr830": "lockin",
-    "sr860": "lockin",
-    "sr865": "lockin",
-    "sr785": "noise_analyser",
-    "keysight_xsa": "noise_analyser",
-    "ami430": "magnet",
-    "lakeshore372": "thermometer",
-}
-
-_STATION_KEYS = {"name", "visa_library", "instruments", "gates", "bias", "lockin", "circuit", "notes"}
+_STATION_KEYS = {"name", "visa_library", "instruments", "gates", "bias", "lockin", "lockins", "noise_analyser",
+                 "magnet", "thermometer", "circuit", "notes"}
 _INSTRUMENT_KEYS = {"driver", "address", "options", "timeout_s"}
 _OUTPUT_KEYS = {"instrument", "channel", "limits", "step", "rate", "safe", "end", "compliance_A"}
 
@@ -110,6 +96,38 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class MagnetSpec:
+    """The magnet: its supply, field limits (T) and the largest ramp rate (T/s)."""
+
+    instrument: str
+    limits_T: tuple[float, float]
+    rate_T_per_s: float
+
+    def check(self, field_T: float) -> None:
+        if not isinstance(field_T, (int, float)) or not math.isfinite(field_T):
+            raise ValueError(f"magnet: {field_T!r} T is not a finite number")
+        lo, hi = self.limits_T
+        if not lo <= field_T <= hi:
+            raise ValueError(f"magnet: {field_T:g} T is outside its limits [{lo:g}, {hi:g}] T")
+
+
+@dataclass(frozen=True)
+class ThermometerSpec:
+    """Fridge thermometry: the controller, the mixing-chamber channel, and the allowed set points (K)."""
+
+    instrument: str
+    channel: int | None
+    limits_K: tuple[float, float]
+
+    def check(self, kelvin: float) -> None:
+        if not isinstance(kelvin, (int, float)) or not math.isfinite(kelvin):
+            raise ValueError(f"thermometer: {kelvin!r} K is not a finite number")
+        lo, hi = self.limits_K
+        if not lo <= kelvin <= hi:
+            raise ValueError(f"thermometer: set point {kelvin:g} K is outside the limits [{lo:g}, {hi:g}] K")
+
+
+@dataclass(frozen=True)
 class Station:
     path: Path | None
     name: str
@@ -120,6 +138,10 @@ class Station:
     lockin: str | None
     circuit: MeasurementCircuit
     raw: dict
+    lockins: dict[str, str] = field(default_factory=dict)  #: label (e.g. "xx", "xy") -> instrument name
+    noise_analyser: str | None = None
+    magnet: MagnetSpec | None = None
+    thermometer: ThermometerSpec | None = None
 
     def resolved_visa_library(self) -> str:
         """The library string for pyvisa: ``@qpcsim`` alone means the simulated lab in this very file."""
@@ -173,6 +195,16 @@ def _unknown(path, key, data: dict, known: set) -> None:
         raise StationError(path, key, f"unknown key(s) {extra}; known keys are {sorted(known)}")
 
 
+def _limits(path, key, raw, unit) -> tuple[float, float]:
+    if not isinstance(raw, (list, tuple)) or len(raw) != 2:
+        raise StationError(path, key, f"expected [low, high] in {unit}, got {raw!r}")
+    lo = _num(path, f"{key}[0]", raw[0])
+    hi = _num(path, f"{key}[1]", raw[1])
+    if not lo < hi:
+        raise StationError(path, key, f"low limit {lo:g} {unit} must be below high limit {hi:g} {unit}")
+    return lo, hi
+
+
 def _output(path, key, name, raw, instruments) -> OutputSpec:
     data = _mapping(path, key, raw)
     _unknown(path, key, data, _OUTPUT_KEYS)
@@ -184,13 +216,7 @@ def _output(path, key, name, raw, instruments) -> OutputSpec:
         raise StationError(path, f"{key}.instrument", f"{inst!r} is not one of the station's instruments {sorted(instruments)}")
     if instruments[inst].role != "source":
         raise StationError(path, f"{key}.instrument", f"{inst!r} is a {instruments[inst].role}, not a voltage source")
-    limits = data["limits"]
-    if not isinstance(limits, (list, tuple)) or len(limits) != 2:
-        raise StationError(path, f"{key}.limits", f"expected [low, high] in V, got {limits!r}")
-    lo = _num(path, f"{key}.limits[0]", limits[0])
-    hi = _num(path, f"{key}.limits[1]", limits[1])
-    if not lo < hi:
-        raise StationError(path, f"{key}.limits", f"low limit {lo:g} V must be below high limit {hi:g} V")
+    lo, hi = _limits(path, f"{key}.limits", data["limits"], "V")
     step = _num(path, f"{key}.step", data["step"], positive=True, allow_zero=False)
     rate = _num(path, f"{key}.rate", data["rate"], positive=True, allow_zero=False)
     safe = _num(path, f"{key}.safe", data["safe"])
@@ -229,8 +255,8 @@ def parse_station(data: Any, path: str | os.PathLike | None = None) -> Station:
         driver = d.get("driver")
         if not driver:
             raise StationError(path, f"{key}.driver", "missing")
-        if str(driver).lower() not in DRIVER_ROLES:
-            raise StationError(path, f"{key}.driver", f"unknown driver {driver!r}; known drivers: {sorted(DRIVER_ROLES)}")
+        if str(driver).lower() not in DRIVERS:
+            raise StationError(path, f"{key}.driver", f"unknown driver {driver!r}; known drivers: {sorted(DRIVERS)}")
         address = d.get("address")
         if not address or not isinstance(address, str):
             raise StationError(path, f"{key}.address", "missing: give the VISA address, e.g. GPIB0::24::INSTR")
@@ -238,7 +264,7 @@ def parse_station(data: Any, path: str | os.PathLike | None = None) -> Station:
             raise StationError(path, f"{key}.address", f"{address} is already used by {addresses[address]!r}")
         addresses[address] = name
         timeout = _num(path, f"{key}.timeout_s", d.get("timeout_s", 2.0), positive=True, allow_zero=False)
-        instruments[name] = InstrumentSpec(name, str(driver).lower(), address, DRIVER_ROLES[str(driver).lower()],
+        instruments[name] = InstrumentSpec(name, str(driver).lower(), address, DRIVERS[str(driver).lower()].role,
                                            _mapping(path, f"{key}.options", d.get("options")), timeout)
 
     gates: dict[str, OutputSpec] = {}
@@ -258,15 +284,59 @@ def parse_station(data: Any, path: str | os.PathLike | None = None) -> Station:
                                f"{spec.channel} already drives {used[k]!r}")
         used[k] = spec.name
 
-    lockin = None
+    def role_instrument(key: str, inst, role: str) -> str:
+        if inst not in instruments:
+            raise StationError(path, key, f"{inst!r} is not one of the station's instruments {sorted(instruments)}")
+        if instruments[inst].role != role:
+            raise StationError(path, key, f"{inst!r} is a {instruments[inst].role}, not a {role.replace('_', ' ')}")
+        return inst
+
+    lockins: dict[str, str] = {}
     if st.get("lockin") is not None:
         d = _mapping(path, "station.lockin", st["lockin"])
         _unknown(path, "station.lockin", d, {"instrument"})
-        lockin = d.get("instrument")
-        if lockin not in instruments:
-            raise StationError(path, "station.lockin.instrument", f"{lockin!r} is not one of the station's instruments")
-        if instruments[lockin].role != "lockin":
-            raise StationError(path, "station.lockin.instrument", f"{lockin!r} is a {instruments[lockin].role}, not a lock-in")
+        lockins["main"] = role_instrument("station.lockin.instrument", d.get("instrument"), "lockin")
+    for label, raw in _mapping(path, "station.lockins", st.get("lockins")).items():
+        d = _mapping(path, f"station.lockins.{label}", raw)
+        _unknown(path, f"station.lockins.{label}", d, {"instrument"})
+        lockins[str(label)] = role_instrument(f"station.lockins.{label}.instrument", d.get("instrument"), "lockin")
+    lockin = next(iter(lockins.values()), None)
+
+    noise = None
+    if st.get("noise_analyser") is not None:
+        d = _mapping(path, "station.noise_analyser", st["noise_analyser"])
+        _unknown(path, "station.noise_analyser", d, {"instrument"})
+        noise = role_instrument("station.noise_analyser.instrument", d.get("instrument"), "noise_analyser")
+
+    magnet = None
+    if st.get("magnet") is not None:
+        key = "station.magnet"
+        d = _mapping(path, key, st["magnet"])
+        _unknown(path, key, d, {"instrument", "limits_T", "rate_T_per_s"})
+        for required in ("instrument", "limits_T", "rate_T_per_s"):
+            if required not in d:
+                raise StationError(path, f"{key}.{required}", "missing")
+        inst = role_instrument(f"{key}.instrument", d["instrument"], "magnet")
+        lo, hi = _limits(path, f"{key}.limits_T", d["limits_T"], "T")
+        rate = _num(path, f"{key}.rate_T_per_s", d["rate_T_per_s"], positive=True, allow_zero=False)
+        magnet = MagnetSpec(inst, (lo, hi), rate)
+
+    thermometer = None
+    if st.get("thermometer") is not None:
+        key = "station.thermometer"
+        d = _mapping(path, key, st["thermometer"])
+        _unknown(path, key, d, {"instrument", "channel", "limits_K"})
+        for required in ("instrument", "limits_K"):
+            if required not in d:
+                raise StationError(path, f"{key}.{required}", "missing")
+        inst = role_instrument(f"{key}.instrument", d["instrument"], "thermometer")
+        lo, hi = _limits(path, f"{key}.limits_K", d["limits_K"], "K")
+        if lo < 0:
+            raise StationError(path, f"{key}.limits_K", f"{lo:g} K is below absolute zero")
+        channel = d.get("channel")
+        if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int) or channel < 1):
+            raise StationError(path, f"{key}.channel", f"{channel!r} is not a channel number (1, 2, ...)")
+        thermometer = ThermometerSpec(inst, channel, (lo, hi))
 
     try:
         circuit = MeasurementCircuit.from_mapping(_mapping(path, "station.circuit", st.get("circuit")),
@@ -279,7 +349,7 @@ def parse_station(data: Any, path: str | os.PathLike | None = None) -> Station:
     if not isinstance(lib, str):
         raise StationError(path, "station.visa_library", f"{lib!r} is not a string")
     return Station(Path(path) if path else None, str(st.get("name", "station")), lib, instruments, gates, bias,
-                   lockin, circuit, dict(st))
+                   lockin, circuit, dict(st), lockins, noise, magnet, thermometer)
 
 
 def load_station(path: str | os.PathLike | None = None) -> Station:

@@ -28,9 +28,6 @@ log = logging.getLogger(__name__)
 
 __all__ = ["SimVisaLibrary", "TwinDevice", "resolve_lab_path", "open_lab"]
 
-# register the twins (import for side effect)
-from . import twins as _twins  # noqa: E402,F401
-
 
 def resolve_lab_path(path: str | os.PathLike | None) -> Path:
     """Absolute path of a lab file; a bare or relative name not found here falls back to the packaged one.

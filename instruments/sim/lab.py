@@ -22,7 +22,8 @@ import yaml
 
 from ...analysis.circuit import MeasurementCircuit
 from ..station import Station, parse_station
-from .twin import TWIN_MODELS, InstrumentTwin
+from ..registry import twin_class
+from .twin import InstrumentTwin
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class SimulatedLab:
         sim = dict(data.get("simulation") or {})
         self.simulation = sim
         self.sample = load_sample(sim.get("sample", {}))
+        self.sample_kind = "hall_bar" if type(self.sample).__name__ == "HallBar" else "qpc"
         self.seed = int(sim.get("seed", 0))
         self.loads_ohm: dict[str, float] = {k: float(v) for k, v in (sim.get("loads_ohm") or {}).items()}
         self._base_temperature_K = float(sim.get("electron_temperature_K", 0.05))
@@ -89,9 +91,10 @@ class SimulatedLab:
         self.twins: dict[str, InstrumentTwin] = {}  # by resource name
         self.twins_by_name: dict[str, InstrumentTwin] = {}
         for name, inst in self.station.instruments.items():
-            cls = TWIN_MODELS.get(inst.driver)
-            if cls is None:
-                raise ValueError(f"{self.path}: no simulated twin for driver {inst.driver!r} ({name})")
+            try:
+                cls = twin_class(inst.driver)
+            except (ImportError, AttributeError) as exc:
+                raise ValueError(f"{self.path}: no simulated twin for driver {inst.driver!r} ({name}): {exc}") from None
             twin = cls(self, name, {"options": inst.options})
             self.twins[inst.address] = twin
             self.twins_by_name[name] = twin
@@ -115,6 +118,7 @@ class SimulatedLab:
             self.unknown_commands: list[tuple[str, str, list[str]]] = []
             self.refused: list[tuple[str, str, str]] = []
             self._listeners: list[Callable[[float], None]] = []
+            self._tickers: list[Callable[[float], None]] = []
             self._response_cache: tuple | None = None
 
     def now(self) -> float:
@@ -124,6 +128,19 @@ class SimulatedLab:
         """Call ``callback(time)`` whenever the sample's response may have changed (lock-in filters)."""
         if callback not in self._listeners:
             self._listeners.append(callback)
+
+    def add_ticker(self, callback: Callable[[float], None]) -> None:
+        """Call ``callback(time)`` before every reading: for state that evolves by itself (a magnet ramping,
+        the mixing chamber relaxing to its set point). It updates the lab through set_field/set_temperature."""
+        if callback not in self._tickers:
+            self._tickers.append(callback)
+
+    def tick(self) -> None:
+        """Bring time-dependent state up to now; instruments call it before they read."""
+        if self._tickers:
+            t = self.now()
+            for cb in self._tickers:
+                cb(t)
 
     def _changed(self) -> None:
         self._response_cache = None
@@ -203,15 +220,45 @@ class SimulatedLab:
             self._response_cache = result
             return result
 
-    def lockin_input_V(self, amplitude_V: float, harmonic: int = 1) -> float:
-        """In-phase voltage (V rms) at the lock-in's input for its own sine-output amplitude (V rms).
+    def lockin_input_V(self, amplitude_V: float, harmonic: int = 1, lockin: str | None = None) -> float:
+        """In-phase voltage (V rms) at a lock-in's input for its own sine-output amplitude (V rms).
 
+        QPC sample: the current through the QPC (driven by this sine output through the excitation divider) at
+        the current preamp. Hall bar: the lock-in named in ``simulation.lockin_inputs`` reads ``xx`` or ``xy``
+        of the current set by its sine output through the Hall current resistor, behind the voltage preamp.
         The sample is resistive at lock-in frequencies, so the signal is in phase with the reference.
         """
         if harmonic != 1:
             return 0.0
+        if self.sample_kind == "hall_bar":
+            which = (self.simulation.get("lockin_inputs") or {}).get(lockin, "xx")
+            r_xx, r_xy = self.hall_resistances()
+            r = r_xx if which == "xx" else r_xy
+            return self.circuit.voltage_preamp_gain * self.circuit.hall_current_A(amplitude_V) * r
         g, _ = self.qpc_response()
         return self.circuit.lockin_signal_V(g, amplitude_V)
+
+    def hall_resistances(self) -> tuple[float, float]:
+        """(R_xx, R_xy) in ohm of the Hall-bar sample at the present field and temperature."""
+        with self.lock:
+            if self._response_cache is None:
+                r_xx, r_xy = self.sample.resistances(self.field_T, self.temperature_K)
+                self._response_cache = (float(r_xx), float(r_xy))
+            return self._response_cache
+
+    def noise_psd_V2_per_Hz(self) -> float:
+        """Voltage noise PSD (V^2/Hz) at the noise amplifier output: the QPC's shot and thermal noise at its own
+        bias (Blanter-Buttiker, energy dependent), Johnson noise of the circuit, amplifier noise, times gain^2."""
+        with self.lock:
+            g, _ = self.qpc_response()
+            v_qpc = self.qpc_bias_V()
+            s_i = float(self.sample.noise(self.gate_voltages(), v_qpc, self.temperature_K, self.field_T))
+            return self.circuit.noise_voltage_psd(s_i, g, self.temperature_K)
+
+    def qpc_bias_V(self) -> float:
+        """DC voltage across the QPC itself (V): the applied bias less the drop on R_series."""
+        _, i = self.qpc_response()
+        return self.bias_at_sample_V() - i * self.circuit.series_resistance_ohm
 
     def lockin_noise_V_per_rtHz(self) -> float:
         """Voltage noise density at the lock-in input: preamp current noise times gain, plus input noise."""

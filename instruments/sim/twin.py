@@ -19,21 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-__all__ = ["InstrumentTwin", "CommandError", "TWIN_MODELS", "register_twin"]
-
-#: model name (as used in the lab file) -> twin class
-TWIN_MODELS: dict[str, type["InstrumentTwin"]] = {}
-
-
-def register_twin(*names: str):
-    """Class decorator: make a twin available under model names in the lab file."""
-
-    def deco(cls):
-        for n in names:
-            TWIN_MODELS[n.lower()] = cls
-        return cls
-
-    return deco
+__all__ = ["InstrumentTwin", "CommandError", "parse_bool", "parse_float", "parse_choice", "fmt_sci"]
 
 
 class CommandError(Exception):

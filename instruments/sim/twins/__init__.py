@@ -1,3 +1,1 @@
-"""The simulated instruments. Importing this package registers every twin under its model name."""
-
-from . import keithley2400, sr830  # noqa: F401
+"""The simulated instruments, one module per instrument model; :mod:`qpclab.instruments.registry` names them."""

@@ -8,7 +8,7 @@ state), so switching a biased gate off is a jump, exactly as at the fridge: the 
 from __future__ import annotations
 
 from ..scpi import Command
-from ..twin import CommandError, InstrumentTwin, fmt_sci, parse_bool, parse_choice, parse_float, register_twin
+from ..twin import CommandError, InstrumentTwin, fmt_sci, parse_bool, parse_choice, parse_float
 
 _VOLT_RANGES = (0.2, 2.0, 20.0, 200.0)
 _CURR_RANGES = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -23,7 +23,6 @@ def _range_for(value: float, ranges: tuple[float, ...]) -> float:
     return ranges[-1]
 
 
-@register_twin("keithley2400")
 class Keithley2400Twin(InstrumentTwin):
     grammar = "scpi"
     idn = "KEITHLEY INSTRUMENTS INC.,MODEL 2400,4145290,C32   Oct  4 2010 14:20:11/A02  /S/K"

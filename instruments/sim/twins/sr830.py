@@ -14,7 +14,7 @@ import math
 
 from ...lockin_filter import advance, enbw_Hz
 from ..scpi import Command
-from ..twin import CommandError, InstrumentTwin, register_twin
+from ..twin import CommandError, InstrumentTwin
 
 #: SENS index -> full scale (V rms)
 SENSITIVITIES = [2e-9, 5e-9, 1e-8, 2e-8, 5e-8, 1e-7, 2e-7, 5e-7, 1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4,
@@ -30,7 +30,6 @@ def _fmt(v: float) -> str:
     return f"{v:.6e}"
 
 
-@register_twin("sr830")
 class SR830Twin(InstrumentTwin):
     grammar = "sr"
     idn = "Stanford_Research_Systems,SR830,s/n86132,ver1.07"
@@ -66,7 +65,7 @@ class SR830Twin(InstrumentTwin):
 
     def _input(self) -> complex:
         """The signal at the input (V rms, complex, referred to the reference phase 0)."""
-        return complex(self.lab.lockin_input_V(self.s["SLVL"], int(self.s["HARM"])), 0.0)
+        return complex(self.lab.lockin_input_V(self.s["SLVL"], int(self.s["HARM"]), self.name), 0.0)
 
     def _advance(self, t: float) -> None:
         dt = t - self._t
@@ -94,6 +93,7 @@ class SR830Twin(InstrumentTwin):
 
     def outputs(self) -> tuple[float, float]:
         """(X, Y) now, with filter noise, phase rotation and overload saturation."""
+        self.lab.tick()
         self._advance(self.lab.now())
         z = self._stages[-1] * cmath.exp(-1j * math.radians(self.s["PHAS"]))
         sigma = self.lab.lockin_noise_V_per_rtHz() * math.sqrt(enbw_Hz(self._tau(), self._order()))

@@ -1,0 +1,1 @@
+"""qpclab drivers, in pymeasure's declarative style, for instruments pymeasure lacks."""
