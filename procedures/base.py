@@ -13,7 +13,7 @@ import logging
 import math
 import time
 
-from pymeasure.experiment import Metadata, Parameter, Procedure
+from pymeasure.experiment import FloatParameter, IntegerParameter, Metadata, Parameter, Procedure
 
 from ..instruments.connect import Lab, connect
 from ..instruments.gates import RampInterrupted, safe_state
@@ -21,7 +21,7 @@ from ..instruments.station import Station, load_station
 
 log = logging.getLogger(__name__)
 
-__all__ = ["QPCProcedure", "Aborted"]
+__all__ = ["QPCProcedure", "LockInProcedure", "Aborted", "linspace_points"]
 
 
 class Aborted(Exception):
@@ -54,6 +54,7 @@ class QPCProcedure(Procedure):
         self._normal_end = False
         self.station = self.load_station()
         self.check(self.station)
+        self.check_planned(self.station)
         self.lab = connect(self.station)
         self.station_record = json.dumps({"path": str(self.station.path), "station": self.station.as_dict()},
                                          default=str)
@@ -94,6 +95,22 @@ class QPCProcedure(Procedure):
                 raise Aborted()
             time.sleep(min(remaining, 0.05))
 
+    def planned_moves(self) -> list[tuple[str, list[float]]]:
+        """(gate name, values in order) of every gate move the run will make: for the dry run."""
+        return []
+
+    def check_planned(self, station: Station) -> None:
+        """Check every planned gate value against the station's limits (before anything moves)."""
+        outputs = station.outputs()
+        for name, values in self.planned_moves():
+            spec = outputs.get(name)
+            if spec is None:
+                continue  # virtual gates are checked by their own ramp before the first write
+            bad = [v for v in values if not (spec.limits[0] <= v <= spec.limits[1])]
+            if bad:
+                raise ValueError(f"{name}: {len(bad)} planned value(s) outside its limits "
+                                 f"[{spec.limits[0]:g}, {spec.limits[1]:g}] V, e.g. {bad[0]:g} V")
+
     def read_lockin(self, settle: bool = True) -> tuple[float, float]:
         """Wait for the lock-in to settle (from its time constant and slope), read X and Y; on overload raise the
         sensitivity and read again."""
@@ -116,3 +133,43 @@ def linspace_points(start: float, stop: float, step: float) -> list[float]:
         raise ValueError(f"step {step!r} V must be a positive number")
     n = max(1, int(round(abs(stop - start) / step)))
     return [start + (stop - start) * k / n for k in range(n + 1)]
+
+
+class LockInProcedure(QPCProcedure):
+    """A procedure that reads the conductance with the station's lock-in (and sets it up first)."""
+
+    time_constant = FloatParameter("Lock-in time constant", units="s", default=0.001, minimum=1e-5, maximum=3e4)
+    filter_slope = IntegerParameter("Lock-in filter slope", units="dB/oct", default=24, minimum=6, maximum=24)
+    excitation = FloatParameter("Lock-in sine output", units="V", default=0.1, minimum=0.004, maximum=5.0)
+    sensitivity = FloatParameter("Lock-in sensitivity", units="V", default=0.5, minimum=2e-9, maximum=1.0)
+    settle_tolerance = FloatParameter("Settle to within", default=1e-3, minimum=1e-9, maximum=0.5)
+
+    def check(self, station: Station) -> None:
+        super().check(station)
+        if self.filter_slope not in (6, 12, 18, 24):
+            raise ValueError(f"filter slope {self.filter_slope} dB/oct is not one of 6, 12, 18, 24")
+        if station.lockin is None:
+            raise ValueError("the station has no lock-in (station.lockin)")
+
+    def startup(self):
+        super().startup()
+        li = self.lab.lockin
+        li.time_constant = self.time_constant
+        li.filter_slope = self.filter_slope
+        li.excitation_V = self.excitation
+        li.sensitivity = self.sensitivity
+        self._settle_s = li.settle_time(self.settle_tolerance)
+        self._amplitude = li.excitation_V  # read back: what the instrument really applies
+
+    def conductance_point(self) -> dict:
+        """Settle, read X and Y, convert with the station's circuit: the columns every conductance row has."""
+        from ..analysis.constants import G0
+
+        x, y = self.read_lockin()
+        g = self.station.circuit.conductance_S(x, self._amplitude)
+        return {"X (V)": x, "Y (V)": y, "G (S)": g, "G/G0": g / G0}
+
+    def settle_seconds(self) -> float:
+        from ..instruments.lockin_filter import order_for_slope, settle_time
+
+        return settle_time(self.time_constant, order_for_slope(self.filter_slope), self.settle_tolerance)

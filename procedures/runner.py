@@ -49,6 +49,7 @@ def run_procedure(procedure: Procedure, data_path: str | os.PathLike, *, progres
         raise FileExistsError(f"{data_path} exists: qpclab never overwrites data; choose another name")
     stop = stop_event or threading.Event()
     procedure.should_stop = stop.is_set
+    procedure.data_path = str(data_path)  # companion files (spectra) go beside the data
     results = Results(procedure, str(data_path))
     fh = open(data_path, "a", encoding=Results.ENCODING)
     points = 0

@@ -1,6 +1,13 @@
 """The ``qpclab`` command.
 
-    qpclab demo [--out DIR]      simulated staircase, no hardware, no display: CSV + PNG in DIR
+    qpclab demo [--out DIR]                          simulated staircase, no hardware, no display: CSV + PNG
+    qpclab run PROCEDURE [--station FILE] [options]  a measurement, headless, with progress and time left
+    qpclab run PROCEDURE --dry-run                   check every planned value against the limits; move nothing
+    qpclab gui [--station FILE] [--procedure NAME]   the live window
+    qpclab analyse FILE [--out DIR]                  numbers and figures from a run
+    qpclab procedures                                list the procedures
+
+Without ``--station`` the packaged simulated station (sim_configs/qpc_lab.yaml) is used.
 """
 
 from __future__ import annotations
@@ -11,7 +18,74 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["main"]
+__all__ = ["main", "build_parser"]
+
+# ---- parameters of a procedure as command-line options --------------------------------------------------------
+
+
+def _option(attr: str) -> str:
+    return "--" + attr.replace("_", "-")
+
+
+def _bool(text: str) -> bool:
+    t = text.strip().lower()
+    if t in ("1", "true", "yes", "on"):
+        return True
+    if t in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not true/false")
+
+
+def _add_procedure_options(parser: argparse.ArgumentParser, cls) -> None:
+    from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter, ListParameter
+
+    proc = cls()
+    group = parser.add_argument_group(f"{cls.__name__} parameters (SI units)")
+    for attr, param in proc.parameter_objects().items():
+        if attr == "station_file":
+            continue
+        units = f" [{param.units}]" if getattr(param, "units", None) else ""
+        help_text = f"{param.name}{units} (default: {param.default})"
+        kwargs = {"dest": f"p_{attr}", "default": None, "help": help_text, "metavar": "VALUE"}
+        if isinstance(param, BooleanParameter):
+            kwargs["type"] = _bool
+        elif isinstance(param, IntegerParameter):
+            kwargs["type"] = int
+        elif isinstance(param, FloatParameter):
+            kwargs["type"] = float
+        elif isinstance(param, ListParameter):
+            kwargs["choices"] = list(param.choices)
+            kwargs.pop("metavar")
+        group.add_argument(_option(attr), **kwargs)
+
+
+def _build_procedure(cls, args: argparse.Namespace):
+    """Instantiate and set parameters; pymeasure's validators refuse bad values here, before anything opens."""
+    proc = cls()
+    if getattr(args, "station", None):
+        proc.station_file = str(Path(args.station).resolve())
+    for attr in proc.parameter_objects():
+        value = getattr(args, f"p_{attr}", None)
+        if value is not None:
+            try:
+                setattr(proc, attr, value)
+            except ValueError as exc:
+                raise ValueError(f"{_option(attr)} {value!r}: {exc}") from None
+    return proc
+
+
+def _new_data_path(out: Path, prefix: str) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = out / f"{prefix}-{stamp}.csv"
+    n = 1
+    while path.exists() or path.with_suffix(".spectra.csv").exists():
+        path = out / f"{prefix}-{stamp}-{n}.csv"
+        n += 1
+    return path
+
+
+# ---- commands -------------------------------------------------------------------------------------------------
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -21,18 +95,11 @@ def _demo(args: argparse.Namespace) -> int:
     from .procedures.runner import run_procedure
     from .procedures.staircase import Staircase
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    data_path = out / f"staircase-{stamp}.csv"
-    n = 1
-    while data_path.exists():
-        data_path = out / f"staircase-{stamp}-{n}.csv"
-        n += 1
     proc = Staircase()
     if args.station:
         proc.station_file = str(Path(args.station).resolve())
     proc.start, proc.stop, proc.step = args.start, args.stop, args.step
+    data_path = _new_data_path(Path(args.out), "staircase")
     print(f"qpclab demo: simulated GaAs QPC at 50 mK, gate {proc.start:g} V -> {proc.stop:g} V "
           f"in {proc.step * 1e3:g} mV steps (station: {proc.station_file or 'packaged sim_configs/qpc_lab.yaml'})")
     result = run_procedure(proc, data_path, progress=not args.quiet)
@@ -45,7 +112,78 @@ def _demo(args: argparse.Namespace) -> int:
     return 0 if result.status == "finished" else 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _run(args: argparse.Namespace) -> int:
+    from .procedures import procedure_class
+    from .procedures.runner import run_procedure
+
+    cls = procedure_class(args.procedure)
+    proc = _build_procedure(cls, args)
+    station = proc.load_station()
+    proc.check(station)
+    proc.check_planned(station)
+    if args.dry_run:
+        print(_dry_run_report(proc, station))
+        return 0
+    data_path = Path(args.data) if args.data else _new_data_path(Path(args.out), args.procedure)
+    est = proc.estimated_duration() if hasattr(proc, "estimated_duration") else None
+    print(f"qpclab run {args.procedure}: station {station.name!r} ({station.path})"
+          + (f"; about {est:.0f} s of settling" if est else ""))
+    result = run_procedure(proc, data_path, progress=not args.quiet)
+    print(f"{result.points} points, {result.status}, {result.seconds:.1f} s")
+    print(f"data: {data_path.resolve()}")
+    return 0 if result.status == "finished" else 1
+
+
+def _dry_run_report(proc, station) -> str:
+    try:
+        from .instruments.dryrun import dry_run
+    except ImportError:  # pragma: no cover - the planner module is optional
+        dry_run = None
+    lines = [f"dry run of {type(proc).__name__} on station {station.name!r}: nothing is opened, nothing moves"]
+    moves = proc.planned_moves()
+    if dry_run is not None:
+        report = dry_run(station, moves)
+        lines += [str(line) for line in (report.lines if hasattr(report, "lines") else report)]
+    else:
+        for name, values in moves:
+            if values:
+                lines.append(f"  {name}: {len(values)} values from {min(values):g} to {max(values):g} V")
+    if hasattr(proc, "estimated_duration"):
+        lines.append(f"  estimated settling time: {proc.estimated_duration():.0f} s")
+    lines.append("all planned values are within the limits")
+    return "\n".join(lines)
+
+
+def _gui(args: argparse.Namespace) -> int:
+    from .procedures import procedure_class
+
+    try:
+        from .windows import run_window
+    except ImportError as exc:
+        print(f"qpclab gui: the live window needs the gui extra (pip install 'qpclab[gui]'): {exc}", file=sys.stderr)
+        return 2
+    cls = procedure_class(args.procedure)
+    station = str(Path(args.station).resolve()) if args.station else ""
+    return run_window(cls, station_file=station)
+
+
+def _analyse(args: argparse.Namespace) -> int:
+    from .analysis.report import main as analyse_main
+
+    argv = [args.file] + (["--out", args.out] if args.out else [])
+    return analyse_main(argv)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from .procedures import PROCEDURES, procedure_class
+
+    for name in PROCEDURES:
+        doc = (procedure_class(name).__doc__ or "").strip().splitlines()[0]
+        print(f"{name:16s} {doc}")
+    return 0
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qpclab", description="Quantum point contact experiments at a dilution fridge.")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -60,11 +198,45 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--step", type=float, default=0.002, help="gate step, V (default 0.002)")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=_demo)
+
+    from .procedures import PROCEDURES, procedure_class
+
+    r = sub.add_parser("run", help="run a measurement headless with a progress bar and the time left",
+                       description="Run a procedure headless. Every point is written to the CSV as it is measured; "
+                                   "Ctrl-C stops after the current point and brings the gates to their safe values.")
+    r.add_argument("procedure", choices=list(PROCEDURES), metavar="PROCEDURE",
+                   help="one of: " + ", ".join(PROCEDURES))
+    r.add_argument("--station", default=None, help="station file (default: the packaged simulated lab)")
+    r.add_argument("--out", default="data", help="output folder (default: ./data)")
+    r.add_argument("--data", default=None, help="data file path (default: OUT/PROCEDURE-DATE-TIME.csv)")
+    r.add_argument("--dry-run", action="store_true", help="check all planned values against the limits, list "
+                                                            "what would happen, move nothing")
+    r.add_argument("--quiet", action="store_true", help="no progress bar")
+    # the procedure's own parameters become options once the procedure is named
+    argv = sys.argv[1:] if argv is None else argv
+    chosen = next((a for a in argv if a in PROCEDURES), None) if argv and argv[0] in ("run", "-v", "--verbose") else None
+    if chosen is not None:
+        _add_procedure_options(r, procedure_class(chosen))
+    r.set_defaults(func=_run)
+
+    g = sub.add_parser("gui", help="open the live window (pyqtgraph)")
+    g.add_argument("--station", default=None, help="station file (default: the packaged simulated lab)")
+    g.add_argument("--procedure", default="staircase", choices=list(PROCEDURES), help="procedure (default staircase)")
+    g.set_defaults(func=_gui)
+
+    a = sub.add_parser("analyse", help="print a report of the numbers in a run and write its figures")
+    a.add_argument("file", help="a run's CSV file")
+    a.add_argument("--out", default=None, help="folder for the figures (default: beside the file)")
+    a.set_defaults(func=_analyse)
+
+    ls = sub.add_parser("procedures", help="list the procedures")
+    ls.set_defaults(func=_list)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     try:

@@ -1,0 +1,177 @@
+"""2D maps: a gate swept fast, another axis stepped slowly.
+
+- :class:`GateGateMap`: gate x gate (split-gate pairs: the two halves, or plunger x barrier);
+- :class:`BiasMap`: gate x source-drain bias (bias spectroscopy: subband spacings, lever arm);
+- :class:`FieldMap`: gate x magnetic field (Zeeman fan: spin-split steps, g-factor);
+- :class:`TemperatureMap`: gate x mixing-chamber temperature (thermometry from the step width).
+
+Each line: move the slow axis (safely: gates by their step and rate, the magnet at its rate until it holds, the
+temperature until stable), then sweep the gate, optionally in alternating direction (snake) so the gate never
+jumps back across the whole range.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pymeasure.experiment import BooleanParameter, FloatParameter, Parameter
+
+from ..instruments.station import Station
+from .axes import Axis, GateAxis, axis_for
+from .base import LockInProcedure, linspace_points
+
+__all__ = ["GateMap", "GateGateMap", "BiasMap", "FieldMap", "TemperatureMap"]
+
+
+class GateMap(LockInProcedure):
+    """Base of the maps: the fast axis is a gate; subclasses name the slow axis."""
+
+    gate = Parameter("Gate", default="gate")
+    start = FloatParameter("Start", units="V", default=-1.3)
+    stop = FloatParameter("Stop", units="V", default=-0.7)
+    step = FloatParameter("Step", units="V", default=0.005, minimum=1e-6, maximum=1.0)
+    alternate = BooleanParameter("Alternate direction", default=True)
+
+    SLOW_KIND = "gate"
+    SLOW_COLUMN = "Gate 2 (V)"
+    DATA_COLUMNS = ["Gate (V)", "Gate 2 (V)", "X (V)", "Y (V)", "G (S)", "G/G0", "Line", "Time (s)"]
+
+    #: subclasses define <SLOW_PREFIX>_start, _stop, _step parameters with their units
+    SLOW_PREFIX = "gate2"
+
+    @property
+    def slow_range(self) -> tuple[float, float, float]:
+        p = self.SLOW_PREFIX
+        return getattr(self, f"{p}_start"), getattr(self, f"{p}_stop"), getattr(self, f"{p}_step")
+
+    def slow_axis(self, station: Station) -> Axis:
+        return axis_for(station, self.SLOW_KIND)
+
+    def fast_values(self) -> list[float]:
+        return linspace_points(self.start, self.stop, self.step)
+
+    def slow_values(self) -> list[float]:
+        return linspace_points(*self.slow_range)
+
+    def lines(self) -> list[tuple[float, list[float]]]:
+        """(slow value, fast values in sweep order) for every line."""
+        fast = self.fast_values()
+        out = []
+        for i, s in enumerate(self.slow_values()):
+            out.append((s, fast[::-1] if (self.alternate and i % 2) else fast))
+        return out
+
+    def check(self, station: Station) -> None:
+        super().check(station)
+        fast = GateAxis(station, self.gate)
+        slow = self.slow_axis(station)
+        for label, v in (("start", self.start), ("stop", self.stop)):
+            try:
+                fast.check(v)
+            except ValueError as exc:
+                raise ValueError(f"{label}: {exc}") from None
+        for label, v in ((f"{self.SLOW_PREFIX} start", self.slow_range[0]), (f"{self.SLOW_PREFIX} stop", self.slow_range[1])):
+            try:
+                slow.check(v)
+            except ValueError as exc:
+                raise ValueError(f"{label}: {exc}") from None
+        if isinstance(slow, GateAxis) and slow.name == self.gate:
+            raise ValueError(f"the fast and the slow axis are the same gate {self.gate!r}")
+
+    def planned_moves(self):
+        moves: dict[str, list[float]] = {}
+        for s, fast in self.lines():
+            if self.SLOW_KIND in ("gate", "bias"):
+                slow_name = "bias" if self.SLOW_KIND == "bias" else self.slow_gate_name()
+                moves.setdefault(slow_name, []).append(s)
+            moves.setdefault(self.gate, []).extend(fast)
+        return list(moves.items())
+
+    def slow_gate_name(self) -> str:
+        return ""
+
+    def measure(self) -> None:
+        fast = GateAxis(self.station, self.gate)
+        slow = self.slow_axis(self.station)
+        lines = self.lines()
+        total = sum(len(f) for _, f in lines)
+        done = 0
+        t0 = time.monotonic()
+        for k, (s, values) in enumerate(lines):
+            if values:
+                fast.move(self.lab, values[0], self.should_stop)  # to the line's start before the slow move
+            s_reached = slow.move(self.lab, s, self.should_stop)
+            if self.should_stop():
+                return
+            for v in values:
+                fast.move(self.lab, v, self.should_stop)
+                row = {"Gate (V)": v, self.SLOW_COLUMN: s if self.SLOW_KIND in ("gate", "bias") else s_reached,
+                       "Line": k}
+                row.update(self.conductance_point())
+                row["Time (s)"] = time.monotonic() - t0
+                self.emit("results", row)
+                done += 1
+                self.emit("progress", 100.0 * done / total)
+                if self.should_stop():
+                    return
+
+    def estimated_duration(self) -> float:
+        return sum(len(f) for _, f in self.lines()) * self.settle_seconds()
+
+
+class GateGateMap(GateMap):
+    """Gate x gate: sweep ``gate`` fast at each value of ``gate2``."""
+
+    gate2 = Parameter("Gate 2", default="gate_right")
+    gate2_start = FloatParameter("Gate 2 start", units="V", default=-1.3)
+    gate2_stop = FloatParameter("Gate 2 stop", units="V", default=-0.7)
+    gate2_step = FloatParameter("Gate 2 step", units="V", default=0.02, minimum=1e-6, maximum=1.0)
+
+    SLOW_KIND = "gate"
+    SLOW_COLUMN = "Gate 2 (V)"
+    DATA_COLUMNS = ["Gate (V)", "Gate 2 (V)", "X (V)", "Y (V)", "G (S)", "G/G0", "Line", "Time (s)"]
+
+    def slow_axis(self, station: Station) -> Axis:
+        return GateAxis(station, self.gate2, column="Gate 2 (V)")
+
+    def slow_gate_name(self) -> str:
+        return self.gate2
+
+
+class BiasMap(GateMap):
+    """Gate x source-drain bias (bias spectroscopy). Bias values are at the bias source (V), before the divider."""
+
+    bias_start = FloatParameter("Bias start", units="V", default=-1.0)
+    bias_stop = FloatParameter("Bias stop", units="V", default=1.0)
+    bias_step = FloatParameter("Bias step", units="V", default=0.1, minimum=1e-6, maximum=10.0)
+
+    SLOW_KIND = "bias"
+    SLOW_PREFIX = "bias"
+    SLOW_COLUMN = "Bias (V)"
+    DATA_COLUMNS = ["Gate (V)", "Bias (V)", "X (V)", "Y (V)", "G (S)", "G/G0", "Line", "Time (s)"]
+
+
+class FieldMap(GateMap):
+    """Gate x magnetic field (Zeeman fan)."""
+
+    field_start = FloatParameter("Field start", units="T", default=0.0)
+    field_stop = FloatParameter("Field stop", units="T", default=1.0)
+    field_step = FloatParameter("Field step", units="T", default=0.1, minimum=1e-6, maximum=20.0)
+
+    SLOW_KIND = "field"
+    SLOW_PREFIX = "field"
+    SLOW_COLUMN = "Field (T)"
+    DATA_COLUMNS = ["Gate (V)", "Field (T)", "X (V)", "Y (V)", "G (S)", "G/G0", "Line", "Time (s)"]
+
+
+class TemperatureMap(GateMap):
+    """Gate x mixing-chamber temperature (the temperature column is the one read when the line starts)."""
+
+    temperature_start = FloatParameter("Temperature start", units="K", default=0.05)
+    temperature_stop = FloatParameter("Temperature stop", units="K", default=0.5)
+    temperature_step = FloatParameter("Temperature step", units="K", default=0.05, minimum=1e-6, maximum=10.0)
+
+    SLOW_KIND = "temperature"
+    SLOW_PREFIX = "temperature"
+    SLOW_COLUMN = "Temperature (K)"
+    DATA_COLUMNS = ["Gate (V)", "Temperature (K)", "X (V)", "Y (V)", "G (S)", "G/G0", "Line", "Time (s)"]

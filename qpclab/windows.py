@@ -1,0 +1,355 @@
+"""pymeasure windows whose live plots are fed from memory instead of re-reading the data file.
+
+:class:`LiveWindow` is a pymeasure ``ManagedWindowBase`` (inputs, queue, abort, browser, file input, log, all as in
+pymeasure) with:
+
+- a tab of several live curves at once (``plots=[(x column, y column), ...]``; a y column in G0 gets dashed lines
+  at integer G0), each drawn by :class:`qpclab.live.LiveCurve`;
+- for maps, a tab of live images (``maps=[(x column, y column, z column), ...]``) drawn by
+  :class:`qpclab.live.LiveMap` on the grid the procedure will visit;
+- a manager whose worker copies every record into the run's :class:`qpclab.live.LiveData` right after
+  pymeasure's recorder has written (and flushed) it to the CSV file: the file is written exactly as by pymeasure;
+- no network socket: pymeasure's manager publishes every record with ZMQ on port 5888 of all interfaces when
+  pyzmq is installed; here the port is None unless asked for (``port=5888``).
+
+The map grid comes from ``grid(procedure) -> (fast axis values, slow axis values)`` if given to the window, else
+from the procedure's ``map_grid()`` method.
+
+:class:`LiveMapWindow` is the same window with the maps tab first.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable, Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from pymeasure.display.manager import Manager
+from pymeasure.display.listeners import Monitor
+from pymeasure.display.Qt import QtCore, QtWidgets
+from pymeasure.display.widgets import LogWidget
+from pymeasure.display.widgets.tab_widget import TabWidget
+from pymeasure.display.windows.managed_window import ManagedWindowBase
+from pymeasure.experiment.workers import Worker
+
+from .live import LiveCurve, LiveData, LiveMap, add_g0_grid, is_g0_column
+
+log = logging.getLogger(__name__)
+
+__all__ = ["LiveWindow", "LiveMapWindow", "LivePlotsWidget", "LiveMapsWidget", "LiveManager", "LiveWorker",
+           "live_data_for"]
+
+GridFunction = Callable[[object], tuple[Sequence[float], Sequence[float]]]
+
+
+def live_data_for(results) -> LiveData:
+    """The in-memory buffer of a pymeasure ``Results`` (made on first use; filled from the file if the file
+    already holds data, e.g. a run opened from disk)."""
+    data = getattr(results, "live_data", None)
+    if data is None:
+        data = LiveData(results.procedure.DATA_COLUMNS)
+        data.results = results
+        try:
+            frame = results.data  # a file opened from disk: read once
+        except Exception:  # noqa: BLE001 - an empty or unreadable file: start empty
+            frame = None
+        if frame is not None and len(frame):
+            data.extend({c: frame[c].to_numpy(dtype=float, na_value=np.nan) for c in data.columns
+                         if c in frame.columns})
+        results.live_data = data
+    return data
+
+
+class LiveWorker(Worker):
+    """pymeasure's Worker, plus: every record also goes to the run's in-memory buffer after the file has it."""
+
+    def __init__(self, results, *args, **kwargs):
+        super().__init__(results, *args, **kwargs)
+        self.live = live_data_for(results)
+
+    def handle_record(self, record):
+        super().handle_record(record)  # pymeasure's recorder: one line written and flushed
+        self.live.append(record)
+
+
+class LiveManager(Manager):
+    """pymeasure's Manager running :class:`LiveWorker` (``port=None``: no ZMQ publisher)."""
+
+    def __init__(self, widget_list, browser, port=None, log_level=logging.INFO, parent=None):
+        super().__init__(widget_list, browser, port=port, log_level=log_level, parent=parent)
+        self.port = port
+
+    def next(self):
+        # pymeasure's Manager.next with our worker class
+        if self.is_running():
+            raise Exception("Another procedure is already running")
+        if not self.experiments.has_next():
+            return
+        experiment = self.experiments.next()
+        self._running_experiment = experiment
+        self._worker = LiveWorker(experiment.results, port=self.port, log_level=self.log_level)
+        self._worker.is_last = lambda: not self.experiments.has_next()
+        self._monitor = Monitor(self._worker.monitor_queue)
+        self._monitor.worker_running.connect(self._running)
+        self._monitor.worker_failed.connect(self._failed)
+        self._monitor.worker_abort_returned.connect(self._abort_returned)
+        self._monitor.worker_finished.connect(self._finish)
+        self._monitor.progress.connect(self._update_progress)
+        self._monitor.status.connect(self._update_status)
+        self._monitor.log.connect(self._update_log)
+        self._monitor.start()
+        self._worker.start()
+
+
+def _axis_label(column: str) -> tuple[str, str | None]:
+    """'Gate (V)' -> ('Gate', 'V'); 'G/G0' -> ('G/G0', None)."""
+    if column.endswith(")") and " (" in column:
+        name, unit = column[:-1].rsplit(" (", 1)
+        return name, unit
+    return column, None
+
+
+class _RefreshingWidget(TabWidget, QtWidgets.QWidget):
+    """A tab whose items are refreshed from memory on a timer."""
+
+    def __init__(self, name, refresh_s: float = 0.2, parent=None):
+        super().__init__(name, parent)
+        self.items: list = []
+        self.layout_widget = pg.GraphicsLayoutWidget(self)
+        self.layout_widget.setBackground("w")
+        vbox = QtWidgets.QVBoxLayout(self)
+        vbox.setContentsMargins(0, 0, 0, 0)
+        vbox.addWidget(self.layout_widget)
+        self.timer = QtCore.QTimer(self)
+        self.timer.timeout.connect(self.refresh)
+        self.timer.start(int(refresh_s * 1000))
+        self.last_refresh_s = 0.0
+
+    def refresh(self) -> None:
+        import time
+
+        t0 = time.perf_counter()
+        for item in list(self.items):
+            item.update_data()
+        self.last_refresh_s = time.perf_counter() - t0
+
+    def sizeHint(self):
+        return QtCore.QSize(600, 500)
+
+
+class LivePlotsWidget(_RefreshingWidget):
+    """Several live curve plots at once, one per (x column, y column) pair, laid out in a grid."""
+
+    def __init__(self, name, pairs: Sequence[tuple[str, str]], refresh_s: float = 0.2, columns: int = 2,
+                 g0_lines: int = 20, max_points: int = 4000, linewidth: float = 1.5, parent=None):
+        super().__init__(name, refresh_s, parent)
+        if not pairs:
+            raise ValueError("LivePlotsWidget needs at least one (x column, y column) pair")
+        self.pairs = [tuple(p) for p in pairs]
+        self.max_points = max_points
+        self.linewidth = linewidth
+        self.plots: list[pg.PlotItem] = []
+        ncol = max(1, min(columns, len(self.pairs)))
+        for i, (x, y) in enumerate(self.pairs):
+            plot = self.layout_widget.addPlot(row=i // ncol, col=i % ncol)
+            plot.showGrid(x=True, y=not is_g0_column(y), alpha=0.2)
+            for side, column in (("bottom", x), ("left", y)):
+                label, unit = _axis_label(column)
+                plot.setLabel(side, label, units=unit)
+            if g0_lines and is_g0_column(y):
+                add_g0_grid(plot, g0_lines)
+            self.plots.append(plot)
+
+    @property
+    def plot(self) -> pg.PlotItem:
+        return self.plots[0]
+
+    def new_curve(self, results, color=None, **kwargs):
+        color = pg.intColor(0) if color is None else color
+        data = live_data_for(results)
+        curves = []
+        for i, (x, y) in enumerate(self.pairs):
+            curve = LiveCurve(data, x, y, max_points=self.max_points, wdg=self,
+                              pen=pg.mkPen(color=color, width=self.linewidth), **kwargs)
+            curve._plot_index = i
+            curves.append(curve)
+        return curves
+
+    def load(self, curve):
+        curve.update_data(force=True)
+        self.plots[curve._plot_index].addItem(curve)
+        if curve not in self.items:
+            self.items.append(curve)
+
+    def remove(self, curve):
+        self.plots[curve._plot_index].removeItem(curve)
+        if curve in self.items:
+            self.items.remove(curve)
+
+    def set_color(self, curve, color):
+        curve.set_color(color)
+
+    def clear_widget(self):
+        for curve in list(self.items):
+            self.remove(curve)
+
+
+class LiveMapsWidget(_RefreshingWidget):
+    """Live 2D maps, one plot with a colour bar per (x column, y column, z column); the newest run on top."""
+
+    def __init__(self, name, maps: Sequence[tuple[str, str, str]], grid: GridFunction | None = None,
+                 refresh_s: float = 0.2, colormap: str = "viridis", parent=None):
+        super().__init__(name, refresh_s, parent)
+        if not maps:
+            raise ValueError("LiveMapsWidget needs at least one (x column, y column, z column) triple")
+        self.maps = [tuple(m) for m in maps]
+        self.grid = grid
+        self.colormap = colormap
+        self.plots: list[pg.PlotItem] = []
+        self.bars: list[pg.ColorBarItem] = []
+        for i, (x, y, z) in enumerate(self.maps):
+            plot = self.layout_widget.addPlot(row=i, col=0)
+            for side, column in (("bottom", x), ("left", y)):
+                label, unit = _axis_label(column)
+                plot.setLabel(side, label, units=unit)
+            plot.setTitle(z)
+            bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get(colormap), interactive=False,
+                                  label=z)
+            self.layout_widget.addItem(bar, row=i, col=1)
+            self.plots.append(plot)
+            self.bars.append(bar)
+
+    @property
+    def plot(self) -> pg.PlotItem:
+        return self.plots[0]
+
+    def grid_of(self, procedure) -> tuple[Sequence[float], Sequence[float]]:
+        if self.grid is not None:
+            return self.grid(procedure)
+        if hasattr(procedure, "map_grid"):
+            return procedure.map_grid()
+        raise ValueError(f"{type(procedure).__name__} has no map_grid() method and the window was given no grid=:"
+                         " the live map needs the fast and slow axis values before the run")
+
+    def new_curve(self, results, color=None, **kwargs):
+        data = live_data_for(results)
+        xs, ys = self.grid_of(results.procedure)
+        items = []
+        for i, (x, y, z) in enumerate(self.maps):
+            item = LiveMap(data, x, y, z, xs, ys, colormap=self.colormap, wdg=self)
+            item._plot_index = i
+            items.append(item)
+        return items
+
+    def load(self, item):
+        item.add_to(self.plots[item._plot_index])
+        if item not in self.items:
+            self.items.append(item)
+        item.update_data(force=True)
+        self._show_levels(item)
+
+    def remove(self, item):
+        item.remove_from(self.plots[item._plot_index])
+        if item in self.items:
+            self.items.remove(item)
+
+    def refresh(self) -> None:
+        import time
+
+        t0 = time.perf_counter()
+        for item in list(self.items):
+            if item.update_data():
+                self._show_levels(item)
+        self.last_refresh_s = time.perf_counter() - t0
+
+    def _show_levels(self, item: LiveMap) -> None:
+        if item.levels is not None:
+            self.bars[item._plot_index].setLevels(values=item.levels)
+
+    def clear_widget(self):
+        for item in list(self.items):
+            self.remove(item)
+
+
+class LiveWindow(ManagedWindowBase):
+    """A pymeasure window with live plots fed from memory.
+
+    :param procedure_class: the pymeasure Procedure to run
+    :param plots: (x column, y column) pairs, one live plot each (default: first two DATA_COLUMNS)
+    :param maps: (x column, y column, z column) triples, one live image each (needs ``grid`` or
+        ``procedure.map_grid()``)
+    :param grid: ``grid(procedure) -> (fast axis values, slow axis values)`` for the maps
+    :param refresh_s: refresh period of the plots, s
+    :param g0_lines: dashed lines at 1..g0_lines G0 on plots of a G0 column (0: none)
+    :param max_points: most points drawn per curve (long curves are decimated by min/max blocks)
+    :param port: ZMQ publisher port for remote listeners (None: no socket is opened)
+    :param kwargs: passed to pymeasure's ``ManagedWindowBase`` (inputs, displays, sequencer, ...)
+    """
+
+    maps_first = False
+
+    def __init__(self, procedure_class, plots: Sequence[tuple[str, str]] | None = None,
+                 maps: Sequence[tuple[str, str, str]] = (), grid: GridFunction | None = None,
+                 refresh_s: float = 0.2, g0_lines: int = 20, max_points: int = 4000, port: int | None = None,
+                 log_fmt=None, log_datefmt=None, **kwargs):
+        columns = list(procedure_class.DATA_COLUMNS)
+        if plots is None:
+            plots = [(columns[0], columns[1])]
+        plots = [tuple(p) for p in plots]
+        maps = [tuple(m) for m in maps]
+        for spec in plots + maps:
+            for column in spec:
+                if column not in columns:
+                    raise ValueError(f"{procedure_class.__name__} has no data column {column!r}; "
+                                     f"its columns are {columns}")
+        self._port = port
+        self.log_widget = LogWidget("Experiment Log", fmt=log_fmt, datefmt=log_datefmt)
+        widgets = []
+        self.plot_widget = LivePlotsWidget("Live plots", plots, refresh_s=refresh_s, g0_lines=g0_lines,
+                                           max_points=max_points) if plots else None
+        self.map_widget = LiveMapsWidget("Maps", maps, grid=grid, refresh_s=refresh_s) if maps else None
+        ordered = [self.map_widget, self.plot_widget] if self.maps_first else [self.plot_widget, self.map_widget]
+        widgets = tuple(w for w in ordered if w is not None)
+        kwargs["widget_list"] = tuple(kwargs.get("widget_list", ())) + widgets + (self.log_widget,)
+        super().__init__(procedure_class, **kwargs)
+        self.browser_widget.browser.measured_quantities.update(c for spec in plots + maps for c in spec)
+        logging.getLogger().addHandler(self.log_widget.handler)
+
+    def _setup_ui(self):
+        super()._setup_ui()
+        # replace pymeasure's manager (file-re-reading curves, ZMQ on port 5888) by ours
+        old = self.manager
+        self.manager = LiveManager(self.widget_list, self.browser, port=self._port, log_level=self.log_level,
+                                   parent=self)
+        self.manager.abort_returned.connect(self.abort_returned)
+        self.manager.queued.connect(self.queued)
+        self.manager.running.connect(self.running)
+        self.manager.finished.connect(self.finished)
+        self.manager.log.connect(self.log.handle)
+        old.deleteLater()
+
+    def closeEvent(self, event):
+        logging.getLogger().removeHandler(self.log_widget.handler)
+        for w in self.widget_list:
+            timer = getattr(w, "timer", None)
+            if timer is not None:
+                timer.stop()
+        super().closeEvent(event)
+
+    def running_data(self) -> LiveData | None:
+        """The in-memory data of the running experiment (None if nothing runs)."""
+        if not self.manager.is_running():
+            return None
+        return live_data_for(self.manager.running_experiment().results)
+
+
+class LiveMapWindow(LiveWindow):
+    """:class:`LiveWindow` for maps: the maps tab first. ``maps`` is required."""
+
+    maps_first = True
+
+    def __init__(self, procedure_class, maps: Sequence[tuple[str, str, str]], plots=(), **kwargs):
+        if not maps:
+            raise ValueError("LiveMapWindow needs at least one (x column, y column, z column) map")
+        super().__init__(procedure_class, plots=list(plots), maps=maps, **kwargs)

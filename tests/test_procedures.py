@@ -1,0 +1,84 @@
+"""Procedures end to end from the command line on the simulated stations; their data shows the physics."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from qpclab.cli import main
+from qpclab.instruments.station import default_station_path
+
+SPLIT_GATE_LAB = default_station_path().with_name("split_gate_lab.yaml")
+FAST = ["--quiet", "--time-constant", "1e-4"]
+
+
+def _run(tmp_path, *argv):
+    data = tmp_path / "run.csv"
+    code = main(["run", *argv, "--data", str(data), *FAST])
+    assert code == 0
+    return pd.read_csv(data, comment="#"), data
+
+
+def test_run_staircase_from_the_command_line(tmp_path, sim_library):
+    df, path = _run(tmp_path, "staircase", "--start", "-1.3", "--stop", "-0.9", "--step", "0.004",
+                    "--direction", "up and down")
+    assert set(df["Sweep"]) == {0, 1}
+    up, down = df[df["Sweep"] == 0], df[df["Sweep"] == 1]
+    assert np.allclose(up["Gate (V)"].to_numpy(), down["Gate (V)"].to_numpy()[::-1])
+    # no hysteresis in a Landauer QPC: up and down sweeps agree point by point (within the reading noise)
+    assert np.nanmax(np.abs(up["G/G0"].to_numpy() - down["G/G0"].to_numpy()[::-1])) < 0.01
+    # plateaus at 1, 2, 3 G0 (gate -1.3 V to -0.9 V covers the first three subbands of the preset)
+    for n in (1, 2, 3):
+        assert (np.abs(df["G/G0"] - n) < 0.01 * n).sum() >= 10
+    header = path.read_text().split("\n#Data", 1)[0] if "#Data" in path.read_text() else path.read_text()
+    assert "Station" in header and "Instrument snapshot" in header
+
+
+def test_bias_map_shows_half_plateaus_at_the_subband_spacing(tmp_path, sim_library):
+    # preset: hw_y = 2 meV; the bias divider 1e-3 makes 2 V at the source ~2 mV at the sample
+    df, _ = _run(tmp_path, "bias-map", "--start", "-1.3", "--stop", "-0.95", "--step", "0.005",
+                 "--bias-start", "0", "--bias-stop", "2.0", "--bias-step", "2.0")
+    zero = df[df["Bias (V)"] == 0.0]["G/G0"].to_numpy()
+    high = df[df["Bias (V)"] == 2.0]["G/G0"].to_numpy()
+    assert len(zero) == len(high) == 71
+    # linear response: points near 0.5 G0 only on the riser (a couple); at eV ~ hw_y a half plateau
+    assert (np.abs(zero - 0.5) < 0.03).sum() <= 3
+    assert (np.abs(high - 0.5) < 0.03).sum() >= 6
+    assert (np.abs(high - 1.5) < 0.03).sum() >= 6
+
+
+def test_gate_gate_map_depends_on_the_sum_of_the_gates(tmp_path, sim_library):
+    df, _ = _run(tmp_path, "gate-gate-map", "--station", str(SPLIT_GATE_LAB), "--gate", "gate_left",
+                 "--gate2", "gate_right", "--start", "-1.5", "--stop", "-0.7", "--step", "0.05",
+                 "--gate2-start", "-1.5", "--gate2-stop", "-0.7", "--gate2-step", "0.05")
+    grid = df.pivot_table(index="Gate 2 (V)", columns="Gate (V)", values="G/G0")
+    g = grid.to_numpy()
+    assert g.shape == (17, 17)
+    # equal lever arms: the map is symmetric under exchange of the two halves
+    assert np.nanmax(np.abs(g - g.T)) < 0.02
+    assert g[0, 0] < 0.01 and g[-1, -1] > 2.9  # both halves low: pinched off; both high: open
+
+
+def test_dry_run_refuses_a_plan_beyond_the_limits_and_moves_nothing(tmp_path, sim_library, capsys):
+    before = {k: list(v) for k, v in sim_library.lab.history.items()}
+    code = main(["run", "staircase", "--stop", "0.5", "--dry-run"])
+    assert code == 2
+    assert "outside its limits" in capsys.readouterr().err
+    assert sim_library.lab.history == before
+    assert main(["run", "staircase", "--stop", "-1.0", "--dry-run"]) == 0
+    assert "nothing moves" in capsys.readouterr().out
+    assert sim_library.lab.history == before
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["run", "staircase", "--gate", "nope"], "is not a gate of the station"),
+    (["run", "staircase", "--start", "nan"], "not a finite number"),
+    (["run", "staircase", "--filter-slope", "7"], "filter slope"),
+    (["run", "field-map"], "no magnet"),
+    (["run", "shot-noise"], "no noise analyser"),
+    (["run", "hall-sweep"], "lock-ins labelled xx and xy"),
+])
+def test_bad_parameters_get_a_clear_error_before_anything_moves(argv, message, sim_library, capsys):
+    before = {k: list(v) for k, v in sim_library.lab.history.items()}
+    assert main(argv + ["--quiet"]) == 2
+    assert message in capsys.readouterr().err
+    assert sim_library.lab.history == before
