@@ -42,6 +42,9 @@ class QPCProcedure(Procedure):
 
     lab: Lab | None = None
     station: Station | None = None
+    #: points already on disk from an interrupted run of the same plan (set by the runner on resume)
+    resume_from: int = 0
+    _point_index: int = 0
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
     def load_station(self) -> Station:
@@ -52,6 +55,7 @@ class QPCProcedure(Procedure):
 
     def startup(self):
         self._normal_end = False
+        self._point_index = 0
         self.station = self.load_station()
         self.check(self.station)
         self.check_planned(self.station)
@@ -84,16 +88,27 @@ class QPCProcedure(Procedure):
     def stop_requested(self) -> bool:
         return self.should_stop()
 
+    def skip_point(self) -> bool:
+        """Call once per planned point, in plan order: True for points already on disk (resumed run)."""
+        i = self._point_index
+        self._point_index += 1
+        return i < self.resume_from
+
     def wait(self, seconds: float) -> None:
-        """Sleep, waking early (and raising Aborted) if the user stops the run."""
-        end = time.monotonic() + seconds
+        """Wait ``seconds`` (the lock-in settling), waking early and raising Aborted if the user stops the run.
+
+        Sleeps in slices of at most 50 ms and spins for the last 2 ms: time.sleep overshoots short waits by a
+        large fraction of a millisecond, which at short time constants would cost more than the settling.
+        """
+        end = time.perf_counter() + seconds
         while True:
-            remaining = end - time.monotonic()
+            remaining = end - time.perf_counter()
             if remaining <= 0:
                 return
             if self.should_stop():
                 raise Aborted()
-            time.sleep(min(remaining, 0.05))
+            if remaining > 0.002:
+                time.sleep(min(remaining - 0.0015, 0.05))
 
     def planned_moves(self) -> list[tuple[str, list[float]]]:
         """(gate name, values in order) of every gate move the run will make: for the dry run."""

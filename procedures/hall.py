@@ -58,6 +58,8 @@ class HallSweep(QPCProcedure):
         fields = linspace_points(self.field_start, self.field_stop, self.field_step)
         t0 = time.monotonic()
         for i, b in enumerate(fields):
+            if self.skip_point():
+                continue
             reached = axis.move(self.lab, b, self.should_stop)
             if self.should_stop():
                 return

@@ -98,12 +98,19 @@ class GateMap(LockInProcedure):
         done = 0
         t0 = time.monotonic()
         for k, (s, values) in enumerate(lines):
+            if self.resume_from >= done + len(values):  # the whole line is on disk already
+                done += len(values)
+                self._point_index += len(values)
+                continue
             if values:
                 fast.move(self.lab, values[0], self.should_stop)  # to the line's start before the slow move
             s_reached = slow.move(self.lab, s, self.should_stop)
             if self.should_stop():
                 return
             for v in values:
+                if self.skip_point():
+                    done += 1
+                    continue
                 fast.move(self.lab, v, self.should_stop)
                 row = {"Gate (V)": v, self.SLOW_COLUMN: s if self.SLOW_KIND in ("gate", "bias") else s_reached,
                        "Line": k}

@@ -117,6 +117,9 @@ class ShotNoise(_NoiseProcedure):
             bias.move(self.lab, 0.0, self.should_stop)  # change the gate at zero bias
             gate.move(self.lab, g, self.should_stop)
             for b in biases:
+                if self.skip_point():
+                    done += 1
+                    continue
                 bias.move(self.lab, b, self.should_stop)
                 row = {"Bias (V)": b, "Reference": reference, "Gate (V)": g}
                 row.update(self.noise_point(reference))
@@ -157,6 +160,8 @@ class NoiseVsGate(_NoiseProcedure):
         bias.move(self.lab, self.bias_value, self.should_stop)
         t0 = time.monotonic()
         for i, v in enumerate(values):
+            if self.skip_point():
+                continue
             gate.move(self.lab, v, self.should_stop)
             row = {"Gate (V)": v, "Bias (V)": self.bias_value}
             row.update(self.noise_point(0))

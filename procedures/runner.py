@@ -2,7 +2,11 @@
 
 The file is pymeasure's format (``#`` header with the procedure, its parameters and metadata, then CSV), so
 ``pymeasure.experiment.Results.load`` and ``pandas.read_csv(path, comment="#")`` both read it. Every point is
-written and flushed as it is measured.
+written and flushed as it is measured: after a crash or a hard kill the file holds every point measured before.
+
+A run that ends (finished, aborted or failed) appends a last line ``#Status: <status> ...``; a file without it is
+an incomplete run (killed, power lost). :func:`resume_run` continues such a run into the same file, without
+re-measuring the points on disk.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pymeasure.experiment import Procedure, Results
 
 log = logging.getLogger(__name__)
 
-__all__ = ["run_procedure", "RunResult"]
+__all__ = ["run_procedure", "resume_run", "RunResult", "run_status", "complete_rows"]
 
 
 class RunResult:
@@ -36,7 +40,7 @@ class RunResult:
 
 def run_procedure(procedure: Procedure, data_path: str | os.PathLike, *, progress: bool = True,
                   stop_event: threading.Event | None = None,
-                  on_point: Callable[[dict], None] | None = None) -> RunResult:
+                  on_point: Callable[[dict], None] | None = None, resume: bool = False) -> RunResult:
     """Run ``procedure`` to completion (or until stopped), writing its data to ``data_path``.
 
     The first Ctrl-C asks the procedure to stop after the current point (gates then go to their safe values in
@@ -45,13 +49,23 @@ def run_procedure(procedure: Procedure, data_path: str | os.PathLike, *, progres
     """
     data_path = Path(data_path)
     data_path.parent.mkdir(parents=True, exist_ok=True)
-    if data_path.exists():
+    if resume:
+        if not data_path.exists():
+            raise FileNotFoundError(f"{data_path}: nothing to resume")
+        status = run_status(data_path)
+        if status is not None:
+            raise ValueError(f"{data_path}: the run already ended ({status}); nothing to resume")
+        procedure.resume_from = complete_rows(data_path, truncate=True)
+    elif data_path.exists():
         raise FileExistsError(f"{data_path} exists: qpclab never overwrites data; choose another name")
     stop = stop_event or threading.Event()
     procedure.should_stop = stop.is_set
     procedure.data_path = str(data_path)  # companion files (spectra) go beside the data
     results = Results(procedure, str(data_path))
     fh = open(data_path, "a", encoding=Results.ENCODING)
+    if resume:
+        fh.write(f"#Resumed: {time.strftime('%Y-%m-%dT%H:%M:%S%z')} after {procedure.resume_from} points\n")
+        fh.flush()
     points = 0
     bar = _progress_bar(procedure) if progress else None
 
@@ -74,9 +88,10 @@ def run_procedure(procedure: Procedure, data_path: str | os.PathLike, *, progres
         procedure.status = Procedure.RUNNING
         try:
             procedure.startup()
-            fh.close()
-            results.store_metadata()  # station, instrument snapshot: known after startup
-            fh = open(data_path, "a", encoding=Results.ENCODING)
+            if not resume:
+                fh.close()
+                results.store_metadata()  # station, instrument snapshot: known after startup
+                fh = open(data_path, "a", encoding=Results.ENCODING)
             procedure.execute()
             if stop.is_set():
                 status = "aborted"
@@ -88,6 +103,10 @@ def run_procedure(procedure: Procedure, data_path: str | os.PathLike, *, progres
             try:
                 procedure.shutdown()
             finally:
+                reason = f" ({type(error).__name__}: {error})".replace("\n", " ") if status == "failed" else ""
+                fh.write(f"#Status: {status}{reason} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}, "
+                         f"{points + procedure.resume_from} points\n")
+                fh.flush()
                 fh.close()
                 if bar is not None:
                     bar.close()
@@ -125,3 +144,44 @@ def _install_sigint(stop: threading.Event):
 def _restore_sigint(old) -> None:
     if old is not None:
         signal.signal(signal.SIGINT, old)
+
+
+def run_status(path: str | os.PathLike) -> str | None:
+    """'finished', 'aborted' or 'failed' from the file's last ``#Status:`` line; None for an incomplete run."""
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - 4096))
+        tail = fh.read().decode("utf-8", errors="replace")
+    for line in reversed(tail.splitlines()):
+        if line.startswith("#Status:"):
+            return line.split()[1]
+        if line.strip() and not line.startswith("#"):
+            return None
+    return None
+
+
+def complete_rows(path: str | os.PathLike, truncate: bool = False) -> int:
+    """Number of complete data rows in a run file; with ``truncate`` a half-written last line (hard kill in the
+    middle of a write) is cut off so that appending continues cleanly."""
+    with open(path, "rb+" if truncate else "rb") as fh:
+        data = fh.read()
+        end = len(data)
+        if data and not data.endswith(b"\n"):
+            end = data.rfind(b"\n") + 1
+            if truncate:
+                fh.truncate(end)
+    lines = data[:end].decode("utf-8", errors="replace").splitlines()
+    body = [ln for ln in lines if ln.strip() and not ln.startswith("#")]
+    return max(0, len(body) - 1)  # the first non-comment line is the column header
+
+
+def resume_run(data_path: str | os.PathLike, **kwargs) -> RunResult:
+    """Continue an incomplete run (killed, power lost) into the same file, from the procedure and parameters in
+    its header; points already on disk are not measured again."""
+    from pymeasure.experiment import Results as _Results
+
+    data_path = Path(data_path)
+    complete_rows(data_path, truncate=True)
+    procedure = _Results.load(str(data_path)).procedure
+    return run_procedure(procedure, data_path, resume=True, **kwargs)

@@ -56,6 +56,9 @@ class Staircase(LockInProcedure):
         t0 = time.monotonic()
         for k, values in enumerate(sweeps):
             for v in values:
+                if self.skip_point():
+                    done += 1
+                    continue
                 axis.move(self.lab, v, self.should_stop)
                 row = {"Gate (V)": v, "Sweep": k}
                 row.update(self.conductance_point())

@@ -3,6 +3,7 @@
     qpclab demo [--out DIR]                          simulated staircase, no hardware, no display: CSV + PNG
     qpclab run PROCEDURE [--station FILE] [options]  a measurement, headless, with progress and time left
     qpclab run PROCEDURE --dry-run                   check every planned value against the limits; move nothing
+    qpclab resume FILE                               continue an interrupted run into the same file
     qpclab gui [--station FILE] [--procedure NAME]   the live window
     qpclab analyse FILE [--out DIR]                  numbers and figures from a run
     qpclab procedures                                list the procedures
@@ -154,6 +155,15 @@ def _dry_run_report(proc, station) -> str:
     return "\n".join(lines)
 
 
+def _resume(args: argparse.Namespace) -> int:
+    from .procedures.runner import resume_run
+
+    result = resume_run(args.file, progress=not args.quiet)
+    print(f"{result.points} more points, {result.status}, {result.seconds:.1f} s")
+    print(f"data: {Path(args.file).resolve()}")
+    return 0 if result.status == "finished" else 1
+
+
 def _gui(args: argparse.Namespace) -> int:
     from .procedures import procedure_class
 
@@ -218,6 +228,14 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     if chosen is not None:
         _add_procedure_options(r, procedure_class(chosen))
     r.set_defaults(func=_run)
+
+    rs = sub.add_parser("resume", help="continue an interrupted run into the same file",
+                        description="Continue a run that was killed (no '#Status:' last line) from the procedure and "
+                                    "parameters in its header, appending to the same file; points already on disk "
+                                    "are not measured again.")
+    rs.add_argument("file", help="the interrupted run's CSV file")
+    rs.add_argument("--quiet", action="store_true", help="no progress bar")
+    rs.set_defaults(func=_resume)
 
     g = sub.add_parser("gui", help="open the live window (pyqtgraph)")
     g.add_argument("--station", default=None, help="station file (default: the packaged simulated lab)")

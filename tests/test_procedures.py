@@ -40,10 +40,11 @@ def test_bias_map_shows_half_plateaus_at_the_subband_spacing(tmp_path, sim_libra
     zero = df[df["Bias (V)"] == 0.0]["G/G0"].to_numpy()
     high = df[df["Bias (V)"] == 2.0]["G/G0"].to_numpy()
     assert len(zero) == len(high) == 71
-    # linear response: points near 0.5 G0 only on the riser (a couple); at eV ~ hw_y a half plateau
-    assert (np.abs(zero - 0.5) < 0.03).sum() <= 3
-    assert (np.abs(high - 0.5) < 0.03).sum() >= 6
-    assert (np.abs(high - 1.5) < 0.03).sum() >= 6
+    # linear response: a point near a half integer only on a riser (at most one per riser at 5 mV steps);
+    # at eV ~ hw_y the bias window holds one subband more for one lead than the other: half plateaus
+    for half in (0.5, 1.5):
+        assert (np.abs(zero - half) < 0.03).sum() <= 2
+        assert (np.abs(high - half) < 0.03).sum() >= 4
 
 
 def test_gate_gate_map_depends_on_the_sum_of_the_gates(tmp_path, sim_library):

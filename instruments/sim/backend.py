@@ -17,7 +17,7 @@ import logging
 import os
 from pathlib import Path
 
-from pyvisa import constants
+from pyvisa import constants, errors
 from pyvisa.util import LibraryPath
 from pyvisa_sim.devices import Device
 from pyvisa_sim.highlevel import SimVisaLibrary as _PyVisaSimLibrary
@@ -73,11 +73,28 @@ class TwinDevice(Device):
             if self.twin is None:
                 self.lab.log_unknown(self.name, text, [])
                 return
+            faults = self.lab.faults.before(self.twin.name, text) if self.lab.faults.faults else ()
+            if any(f.kind == "disconnect" for f in faults):
+                self._disconnected = True
+                raise errors.VisaIOError(constants.StatusCode.error_connection_lost)
+            self._disconnected = False
             for reply in self.twin.handle(text):
-                self._output_buffers.append(bytearray(reply.encode("ascii")) + self._response_eom)
+                if faults:
+                    reply = self.lab.faults.mangle(reply, faults)
+                    if reply is None:
+                        continue
+                self._output_buffers.append(bytearray(reply.encode("latin-1", errors="replace"))
+                                            + self._response_eom)
+            for f in faults:
+                if f.kind == "error":
+                    self.twin.push_error(int(f.params.get("code", -350)), str(f.params.get("message", "Queue overflow")))
+
+    _disconnected = False
 
     def read(self):
         with self.lab.lock:
+            if self._disconnected:
+                raise errors.VisaIOError(constants.StatusCode.error_connection_lost)
             if not self._output_buffers:
                 return b"", False
             return bytes(self._output_buffers.popleft()), True

@@ -23,6 +23,7 @@ import yaml
 from ...analysis.circuit import MeasurementCircuit
 from ..station import Station, parse_station
 from ..registry import twin_class
+from .faults import FaultInjector, parse_faults
 from .twin import InstrumentTwin
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ class SimulatedLab:
         self.seed = int(sim.get("seed", 0))
         self.loads_ohm: dict[str, float] = {k: float(v) for k, v in (sim.get("loads_ohm") or {}).items()}
         self._base_temperature_K = float(sim.get("electron_temperature_K", 0.05))
+        self._base_loads = dict(self.loads_ohm)
         # wiring: which (instrument, channel) drives which output of the sample
         self.wiring: dict[tuple[str, int | None], str] = {}
         for name, spec in self.station.outputs().items():
@@ -120,6 +122,9 @@ class SimulatedLab:
             self._listeners: list[Callable[[float], None]] = []
             self._tickers: list[Callable[[float], None]] = []
             self._response_cache: tuple | None = None
+            self.input_factor: dict[str, float] = {}
+            self.loads_ohm = dict(getattr(self, "_base_loads", self.loads_ohm))
+            self.faults = FaultInjector(self, parse_faults(self.simulation.get("faults")))
 
     def now(self) -> float:
         return self.clock()
@@ -170,6 +175,15 @@ class SimulatedLab:
             if tesla != self.field_T:
                 self.field_T = float(tesla)
                 self._changed()
+
+    def set_input_factor(self, lockin: str, factor: float) -> None:
+        """Fault injection: scale a lock-in's input signal (1.0 = none)."""
+        with self.lock:
+            if factor == 1.0:
+                self.input_factor.pop(lockin, None)
+            else:
+                self.input_factor[lockin] = factor
+            self._changed()
 
     def set_temperature(self, kelvin: float) -> None:
         with self.lock:
@@ -234,9 +248,13 @@ class SimulatedLab:
             which = (self.simulation.get("lockin_inputs") or {}).get(lockin, "xx")
             r_xx, r_xy = self.hall_resistances()
             r = r_xx if which == "xx" else r_xy
-            return self.circuit.voltage_preamp_gain * self.circuit.hall_current_A(amplitude_V) * r
-        g, _ = self.qpc_response()
-        return self.circuit.lockin_signal_V(g, amplitude_V)
+            signal = self.circuit.voltage_preamp_gain * self.circuit.hall_current_A(amplitude_V) * r
+        else:
+            g, _ = self.qpc_response()
+            signal = self.circuit.lockin_signal_V(g, amplitude_V)
+        if self.input_factor:  # an injected overload
+            signal *= self.input_factor.get(lockin, 1.0)
+        return signal
 
     def hall_resistances(self) -> tuple[float, float]:
         """(R_xx, R_xy) in ohm of the Hall-bar sample at the present field and temperature."""
