@@ -10,6 +10,7 @@ from .gates import SafeGate
 from .registry import adapter_factory
 from .roles import LockIn, VoltageSource
 from .station import Station
+from .virtual_gates import VirtualGate
 
 log = logging.getLogger(__name__)
 
@@ -18,11 +19,11 @@ __all__ = ["Lab", "connect"]
 
 @dataclass
 class Lab:
-    """A connected station: role adapters by instrument name, safe gates by gate name."""
+    """A connected station: role adapters by instrument name, safe gates (physical and virtual) by gate name."""
 
     station: Station
     instruments: dict[str, Any] = field(default_factory=dict)
-    gates: dict[str, SafeGate] = field(default_factory=dict)
+    gates: dict[str, SafeGate | VirtualGate] = field(default_factory=dict)  #: physical gates, then virtual ones
     bias: SafeGate | None = None
     lockin: LockIn | None = None
     lockins: dict[str, LockIn] = field(default_factory=dict)  #: by the station's labels ("main", "xx", ...)
@@ -31,8 +32,11 @@ class Lab:
     thermometer: Any = None
 
     def outputs(self) -> list[SafeGate]:
-        """Every safe-guarded output: the gates and the bias line."""
-        return list(self.gates.values()) + ([self.bias] if self.bias else [])
+        """Every physical safe-guarded output, once: the physical gates and the bias line (no virtual gates)."""
+        return [g for g in self.gates.values() if isinstance(g, SafeGate)] + ([self.bias] if self.bias else [])
+
+    def virtual_gates(self) -> dict[str, VirtualGate]:
+        return {n: g for n, g in self.gates.items() if isinstance(g, VirtualGate)}
 
     def snapshot(self) -> dict[str, Any]:
         """Every instrument's present settings, for the run's metadata."""
@@ -57,10 +61,20 @@ class Lab:
 def connect(station: Station, needed: set[str] | None = None) -> Lab:
     """Open the station's instruments (all, or the names in ``needed``) and set up roles and gates.
 
-    Sources are switched on at their present level: enabling never moves a gate.
+    Sources are switched on at their present level: enabling never moves a gate. If anything fails, the
+    instruments opened so far are closed again and the error goes on.
     """
-    lib = station.resolved_visa_library()
     lab = Lab(station)
+    try:
+        _connect(station, needed, lab)
+    except BaseException:
+        lab.close()
+        raise
+    return lab
+
+
+def _connect(station: Station, needed: set[str] | None, lab: Lab) -> None:
+    lib = station.resolved_visa_library()
     for name, spec in station.instruments.items():
         if needed is not None and name not in needed:
             continue
@@ -75,13 +89,17 @@ def connect(station: Station, needed: set[str] | None = None) -> Lab:
         if out.instrument not in lab.instruments:
             continue
         source = lab.instruments[out.instrument].channel(out.channel)
-        assert isinstance(source, VoltageSource)
+        if not isinstance(source, VoltageSource):
+            raise TypeError(f"{out.instrument} channel {out.channel} (for {gname}) is not a voltage source")
         source.enable()
         gate = SafeGate(out, source)
         if gname == "bias":
             lab.bias = gate
         else:
             lab.gates[gname] = gate
+    for vname, vspec in station.virtual_gates.items():
+        if all(g in lab.gates for g in vspec.coefficients):
+            lab.gates[vname] = VirtualGate(vspec, {g: lab.gates[g] for g in vspec.coefficients})
     for label, inst in station.lockins.items():
         if inst in lab.instruments:
             lab.lockins[label] = lab.instruments[inst]
@@ -95,4 +113,3 @@ def connect(station: Station, needed: set[str] | None = None) -> Lab:
         lab.magnet = lab.instruments[station.magnet.instrument]
     if station.thermometer and station.thermometer.instrument in lab.instruments:
         lab.thermometer = lab.instruments[station.thermometer.instrument]
-    return lab

@@ -5,9 +5,13 @@ Rules, each enforced here and nowhere else:
 1. Every move is checked against the gate's limits *before the first write* (a target outside is refused).
 2. Every move starts from the value read back from the instrument, never from a cache.
 3. A move is made in steps no larger than the gate's ``step``, at no more than its ``rate`` (the time between
-   two writes is at least step / rate).
+   two writes is at least |change| / rate, counted from the end of the previous write, also when that write
+   ended in an exception such as Ctrl-C: the instrument may have taken the value).
 4. A ramp can be interrupted between steps (``should_stop``); the gate stays at the last step it reached.
 5. :func:`safe_state` brings every gate to its safe (or end) value at safe rates, whatever happened before.
+
+Every write goes through ``SafeGate._write_step``, which checks the limits and the step once more right before
+writing; :class:`~qpclab.instruments.virtual_gates.VirtualGate` writes its physical gates through it too.
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ from .station import OutputSpec
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SafeGate", "RampInterrupted", "GateLimitError", "ramp_plan", "safe_state", "restore_safe_state"]
+__all__ = ["SafeGate", "RampInterrupted", "GateLimitError", "ramp_plan", "ramp_plan_multi", "safe_state", "STEP_TOLERANCE",
+           "restore_safe_state"]
+
+
+#: relative floating-point slack on a gate's step: binary rounding of decimal values (1e-9 of a 2 mV step is
+#: 2 fV, far below any source's resolution)
+STEP_TOLERANCE = 1e-9
 
 
 class GateLimitError(ValueError):
@@ -40,12 +50,33 @@ class RampInterrupted(RuntimeError):
 
 
 def ramp_plan(start: float, target: float, step: float) -> list[float]:
-    """The values a ramp writes from ``start`` to ``target`` (excluding start): equal steps no larger than ``step``."""
-    distance = target - start
-    if distance == 0:
-        return []
-    n = max(1, math.ceil(abs(distance) / step - 1e-12))
-    return [start + distance * k / n for k in range(1, n)] + [target]
+    """The values a ramp writes from ``start`` to ``target`` (excluding start): equal steps no larger than ``step``.
+
+    The plan is checked as floating-point numbers: no difference between consecutive values (start included)
+    exceeds ``step`` by more than floating-point rounding (:data:`STEP_TOLERANCE`, relative): 0.01 V in steps
+    of 0.002 V is 5 steps, even though -0.49 - (-0.5) is 0.010000000000000009 in binary.
+    """
+    if not (math.isfinite(start) and math.isfinite(target)):
+        raise ValueError(f"ramp from {start!r} to {target!r}: not finite")
+    if not (math.isfinite(step) and step > 0):
+        raise ValueError(f"ramp step {step!r} V must be a positive number")
+    return ramp_plan_multi({"": start}, {"": target}, {"": step})[""]
+
+
+def ramp_plan_multi(start: dict[str, float], target: dict[str, float], step: dict[str, float]) -> dict[str, list[float]]:
+    """Plans for several outputs moving together in ``n`` common steps (one virtual-gate step each), where
+    ``n`` is the smallest number that keeps every output's steps within its own ``step``."""
+    distances = {k: target[k] - start[k] for k in start}
+    n = max([max(1, math.ceil(abs(d) / step[k] * (1 - STEP_TOLERANCE))) for k, d in distances.items() if d != 0],
+            default=0)
+    if n == 0:
+        return {k: [] for k in start}
+    while True:
+        plans = {k: [start[k] + d * i / n for i in range(1, n)] + [target[k]] for k, d in distances.items()}
+        if all(abs(b - a) <= step[k] * (1 + STEP_TOLERANCE)
+               for k, plan in plans.items() for a, b in zip([start[k]] + plan, plan)):
+            return plans
+        n += 1
 
 
 class SafeGate:
@@ -85,22 +116,38 @@ class SafeGate:
         the limits, :class:`RampInterrupted` if ``should_stop()`` became true between two steps.
         """
         self.check(target)
+        start = self.read_checked()
+        value = start
+        for nxt in ramp_plan(start, target, self.spec.step):
+            if should_stop is not None and should_stop():
+                raise RampInterrupted(self.name, value)
+            self._write_step(value, nxt)
+            value = nxt
+        return value
+
+    def read_checked(self) -> float:
+        """Read back the present value and refuse to go on if it is not finite or outside the limits."""
         start = self.read()
-        if not math.isfinite(start):
+        if not isinstance(start, (int, float)) or not math.isfinite(start):
             raise GateLimitError(f"{self.name}: instrument reads back {start!r} V; refusing to move")
         lo, hi = self.spec.limits
         if not lo <= start <= hi:
             raise GateLimitError(f"{self.name}: present value {start:g} V is outside its limits [{lo:g}, {hi:g}] V; "
                                  "refusing to move it (bring it back by hand)")
-        value = start
-        for nxt in ramp_plan(start, target, self.spec.step):
-            if should_stop is not None and should_stop():
-                raise RampInterrupted(self.name, value)
-            self._wait_for_rate(abs(nxt - value))
+        return start
+
+    def _write_step(self, value: float, nxt: float) -> None:
+        """One step from ``value`` to ``nxt`` (V): refuses a step beyond the limits or larger than ``step``, waits
+        until the rate allows it, writes. The one place that writes to the source."""
+        self.check(nxt)
+        if abs(nxt - value) > self.spec.step * (1 + STEP_TOLERANCE):
+            raise GateLimitError(f"{self.name}: step {value:g} -> {nxt:g} V is larger than its step "
+                                 f"{self.spec.step:g} V")
+        self._wait_for_rate(abs(nxt - value))
+        try:
             self.source.write_voltage(nxt)
+        finally:  # an exception (Ctrl-C, I/O error) may come after the instrument took the value: count it as written
             self._last_write = self.clock()
-            value = nxt
-        return value
 
     def _wait_for_rate(self, delta: float) -> None:
         if self._last_write is None:

@@ -14,15 +14,48 @@ A station file is YAML (loaded with ``yaml.safe_load``: no code runs) with a ``s
       lockin: {instrument: lockin}
       circuit: {excitation_divider: 1.0e-4, bias_divider: 1.0e-3, series_resistance_ohm: 1500, ...}
 
+Every section and key (SI units throughout; numbers are plain numbers, never "0.5 V")::
+
+    station:
+      name: text                          # shown in the data files
+      visa_library: "@py" | "@ivi" | "@qpcsim" | path   # "@qpcsim": the simulated lab in this same file
+      instruments:                        # name -> which driver at which VISA address
+        <name>: {driver: <registry name>, address: <VISA resource>, timeout_s: 2.0, options: {...}}
+      gates:                              # every gate: which source (and channel of a multi-channel DAC)
+        <gate>: {instrument: <source>, channel: 1, limits: [low, high],   # V
+                 step: <largest single change, V>, rate: <largest ramp rate, V/s>,
+                 safe: <V, on every abnormal exit>, end: <V after a normal end; default safe>,
+                 compliance_A: <current compliance, A>}
+      bias: {...same keys as a gate...}    # the DC bias source (V at the source, before the divider)
+      virtual_gates:                      # linear combinations of physical gates, swept like a gate
+        <name>: {<gate>: <coefficient>, <gate>: <coefficient>, ...}
+      lockin: {instrument: <lock-in>}     # the main lock-in; or several under lockins: {<label>: {instrument: ..}}
+      noise_analyser: {instrument: <analyser>}
+      magnet: {instrument: <supply>, limits_T: [low, high], rate_T_per_s: <largest ramp rate, T/s>}
+      thermometer: {instrument: <controller>, channel: <mixing-chamber channel>, limits_K: [low, high]}
+      circuit: {excitation_divider, bias_divider, series_resistance_ohm, preamp_gain_V_per_A,
+                noise_amplifier_gain, ...}  # see qpclab.analysis.circuit.MeasurementCircuit
+      notes: free text
+
+Virtual gates. ``split: {gate_left: 1.0, gate_right: 1.0}`` defines a direction c in the space of the
+physical gates. Moving the virtual gate by dv moves every named physical gate by ``c_i * dv`` (the others stay);
+its value is the projection of the physical values on that direction, ``v = sum(c_i p_i) / sum(c_i^2)``, so
+``split`` above reads the mean of the two halves, and ``asym: {gate_left: 0.5, gate_right: -0.5}`` reads their
+difference ``p_left - p_right``. Whatever is orthogonal to c (e.g. an existing asymmetry while sweeping
+``split``) is kept. A virtual gate obeys every physical gate's limits, steps and rates: its step is the largest
+dv with ``|c_i| dv <= step_i`` for all i, likewise its rate.
+
 Every problem is reported before any instrument is opened, as ``StationError`` naming the file, the key and
 what is wrong. The same file may carry the simulated lab's sections (``spec``, ``devices``, ``resources``,
-``simulation``); the station section ignores them.
+``simulation``); the station section ignores them. Files are read with a safe loader (no ``!!python`` tags)
+that also refuses a key given twice in one mapping (YAML would otherwise silently keep the last one).
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -32,12 +65,15 @@ import yaml
 from ..analysis.circuit import MeasurementCircuit
 from .registry import DRIVERS
 
-__all__ = ["Station", "OutputSpec", "MagnetSpec", "ThermometerSpec", "InstrumentSpec", "StationError", "load_station", "default_station_path"]
+__all__ = ["Station", "OutputSpec", "VirtualGateSpec", "MagnetSpec", "ThermometerSpec", "InstrumentSpec", "StationError",
+           "load_station", "parse_station", "read_yaml", "default_station_path"]
 
 _STATION_KEYS = {"name", "visa_library", "instruments", "gates", "bias", "lockin", "lockins", "noise_analyser",
-                 "magnet", "thermometer", "circuit", "notes"}
+                 "magnet", "thermometer", "circuit", "notes", "virtual_gates"}
 _INSTRUMENT_KEYS = {"driver", "address", "options", "timeout_s"}
 _OUTPUT_KEYS = {"instrument", "channel", "limits", "step", "rate", "safe", "end", "compliance_A"}
+#: output channels of the multi-channel sources (every other source has one output)
+_CHANNELS = {"qdac2": 24}
 
 
 class StationError(ValueError):
@@ -96,6 +132,43 @@ class OutputSpec:
 
 
 @dataclass(frozen=True)
+class VirtualGateSpec:
+    """A virtual gate: the direction ``coefficients`` (physical gate name -> c_i) in the space of the gates.
+
+    Moving it by dv moves gate i by ``c_i * dv``; its value is ``sum(c_i p_i) / sum(c_i^2)`` (see the module
+    docstring). ``step`` (V) and ``rate`` (V/s) are the largest the physical gates allow.
+    """
+
+    name: str
+    coefficients: dict[str, float]
+    step: float
+    rate: float
+
+    @property
+    def norm2(self) -> float:
+        return sum(c * c for c in self.coefficients.values())
+
+    def value_of(self, physical: Mapping[str, float]) -> float:
+        """The virtual value (V) for physical gate values (V)."""
+        return sum(c * physical[g] for g, c in self.coefficients.items()) / self.norm2
+
+    def physical_targets(self, value: float, physical: Mapping[str, float]) -> dict[str, float]:
+        """Where each physical gate goes (V) when the virtual gate moves from its present value to ``value``."""
+        dv = value - self.value_of(physical)
+        return {g: physical[g] + c * dv for g, c in self.coefficients.items()}
+
+    def limits_at(self, physical: Mapping[str, float], gates: Mapping[str, "OutputSpec"]) -> tuple[float, float]:
+        """The virtual range (V) reachable from ``physical`` without any physical gate leaving its limits."""
+        v0 = self.value_of(physical)
+        lo, hi = -math.inf, math.inf
+        for g, c in self.coefficients.items():
+            glo, ghi = gates[g].limits
+            a, b = (glo - physical[g]) / c, (ghi - physical[g]) / c
+            lo, hi = max(lo, min(a, b)), min(hi, max(a, b))
+        return v0 + lo, v0 + hi
+
+
+@dataclass(frozen=True)
 class MagnetSpec:
     """The magnet: its supply, field limits (T) and the largest ramp rate (T/s)."""
 
@@ -142,6 +215,7 @@ class Station:
     noise_analyser: str | None = None
     magnet: MagnetSpec | None = None
     thermometer: ThermometerSpec | None = None
+    virtual_gates: dict[str, VirtualGateSpec] = field(default_factory=dict)
 
     def resolved_visa_library(self) -> str:
         """The library string for pyvisa: ``@qpcsim`` alone means the simulated lab in this very file."""
@@ -162,6 +236,9 @@ class Station:
         return self.raw
 
 
+_WITH_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Z\u00b5\u03bc/%][\w/\u00b5\u03bc^*.]*)\s*$")
+
+
 def _num(path, key, raw, *, positive=False, allow_zero=True) -> float:
     if isinstance(raw, bool) or raw is None:
         raise StationError(path, key, f"{raw!r} is not a number")
@@ -169,6 +246,10 @@ def _num(path, key, raw, *, positive=False, allow_zero=True) -> float:
         try:
             value = float(raw)
         except ValueError:
+            m = _WITH_UNIT.match(raw)
+            if m:
+                raise StationError(path, key, f"{raw!r} carries a unit ({m.group(2).strip()!r}); write the plain "
+                                   f"number in SI units ({m.group(1)}), the unit is implied by the key") from None
             raise StationError(path, key, f"{raw!r} is not a number; give plain SI values (V, V/s), no units") from None
     elif isinstance(raw, (int, float)):
         value = float(raw)
@@ -212,7 +293,7 @@ def _output(path, key, name, raw, instruments) -> OutputSpec:
         if required not in data:
             raise StationError(path, f"{key}.{required}", "missing")
     inst = data["instrument"]
-    if inst not in instruments:
+    if not isinstance(inst, str) or inst not in instruments:
         raise StationError(path, f"{key}.instrument", f"{inst!r} is not one of the station's instruments {sorted(instruments)}")
     if instruments[inst].role != "source":
         raise StationError(path, f"{key}.instrument", f"{inst!r} is a {instruments[inst].role}, not a voltage source")
@@ -228,6 +309,11 @@ def _output(path, key, name, raw, instruments) -> OutputSpec:
     channel = data.get("channel")
     if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int) or channel < 1):
         raise StationError(path, f"{key}.channel", f"{channel!r} is not a channel number (1, 2, ...)")
+    n_channels = _CHANNELS.get(instruments[inst].driver, 1)
+    if channel is not None and channel > n_channels:
+        raise StationError(path, f"{key}.channel", f"{inst!r} ({instruments[inst].driver}) has "
+                           + (f"channels 1 to {n_channels}" if n_channels > 1 else "a single output (channel 1)")
+                           + f"; there is no channel {channel}")
     compliance = data.get("compliance_A")
     if compliance is not None:
         compliance = _num(path, f"{key}.compliance_A", compliance, positive=True, allow_zero=False)
@@ -254,12 +340,16 @@ def parse_station(data: Any, path: str | os.PathLike | None = None) -> Station:
         _unknown(path, key, d, _INSTRUMENT_KEYS)
         driver = d.get("driver")
         if not driver:
-            raise StationError(path, f"{key}.driver", "missing")
+            raise StationError(path, f"{key}.driver", f"missing: name the driver, one of {sorted(DRIVERS)}")
         if str(driver).lower() not in DRIVERS:
             raise StationError(path, f"{key}.driver", f"unknown driver {driver!r}; known drivers: {sorted(DRIVERS)}")
         address = d.get("address")
-        if not address or not isinstance(address, str):
+        if address is None or address == "":
             raise StationError(path, f"{key}.address", "missing: give the VISA address, e.g. GPIB0::24::INSTR")
+        if not isinstance(address, str):
+            raise StationError(path, f"{key}.address", f"{address!r} is not a VISA address; quote it as text, "
+                               "e.g. \"GPIB0::24::INSTR\"")
+        address = address.strip()
         if address in addresses:
             raise StationError(path, f"{key}.address", f"{address} is already used by {addresses[address]!r}")
         addresses[address] = name
@@ -285,11 +375,35 @@ def parse_station(data: Any, path: str | os.PathLike | None = None) -> Station:
         used[k] = spec.name
 
     def role_instrument(key: str, inst, role: str) -> str:
-        if inst not in instruments:
+        if inst is None:
+            raise StationError(path, key, f"missing: name the {role.replace('_', ' ')} among the station's "
+                               f"instruments {sorted(instruments)}")
+        if not isinstance(inst, str) or inst not in instruments:
             raise StationError(path, key, f"{inst!r} is not one of the station's instruments {sorted(instruments)}")
         if instruments[inst].role != role:
             raise StationError(path, key, f"{inst!r} is a {instruments[inst].role}, not a {role.replace('_', ' ')}")
         return inst
+
+    virtual: dict[str, VirtualGateSpec] = {}
+    for vname, raw in _mapping(path, "station.virtual_gates", st.get("virtual_gates")).items():
+        key = f"station.virtual_gates.{vname}"
+        if vname in gates or vname == "bias":
+            raise StationError(path, key, f"{vname!r} is already a physical output; give the virtual gate another name")
+        d = _mapping(path, key, raw)
+        if not d:
+            raise StationError(path, key, "empty: give the physical gates and their coefficients, "
+                               "e.g. {gate_left: 1.0, gate_right: 1.0}")
+        coefficients: dict[str, float] = {}
+        for g, c in d.items():
+            if g not in gates:
+                raise StationError(path, f"{key}.{g}", f"{g!r} is not one of the station's gates {sorted(gates)}")
+            value = _num(path, f"{key}.{g}", c)
+            if value == 0:
+                raise StationError(path, f"{key}.{g}", "coefficient 0: leave the gate out instead")
+            coefficients[str(g)] = value
+        vstep = min(gates[g].step / abs(c) for g, c in coefficients.items())
+        vrate = min(gates[g].rate / abs(c) for g, c in coefficients.items())
+        virtual[str(vname)] = VirtualGateSpec(str(vname), coefficients, vstep, vrate)
 
     lockins: dict[str, str] = {}
     if st.get("lockin") is not None:
@@ -349,7 +463,7 @@ def parse_station(data: Any, path: str | os.PathLike | None = None) -> Station:
     if not isinstance(lib, str):
         raise StationError(path, "station.visa_library", f"{lib!r} is not a string")
     return Station(Path(path) if path else None, str(st.get("name", "station")), lib, instruments, gates, bias,
-                   lockin, circuit, dict(st), lockins, noise, magnet, thermometer)
+                   lockin, circuit, dict(st), lockins, noise, magnet, thermometer, virtual)
 
 
 def load_station(path: str | os.PathLike | None = None) -> Station:
@@ -361,8 +475,47 @@ def load_station(path: str | os.PathLike | None = None) -> Station:
         raise StationError(path, "<file>", "no such file") from None
     except OSError as exc:
         raise StationError(path, "<file>", f"cannot be read ({exc.strerror})") from None
+    data = read_yaml(text, path)
+    return parse_station(data, path.resolve())
+
+
+class _StrictSafeLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` (no Python tags) that refuses a key given twice in one mapping."""
+
+
+def _no_duplicates(loader: _StrictSafeLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        try:
+            hash(key)
+        except TypeError:
+            continue  # unhashable keys: the constructor reports them
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} given twice (first on line {seen[key] + 1}); YAML would silently keep "
+                "only the last one", key_node.start_mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictSafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
+
+
+def read_yaml(text: str, path: str | os.PathLike | None = None) -> Any:
+    """Parse a station file's text safely (no tags that build Python objects, no duplicate keys)."""
     try:
-        data = yaml.safe_load(text)
+        return yaml.load(text, Loader=_StrictSafeLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.constructor.ConstructorError as exc:
+        where = f" (line {exc.problem_mark.line + 1})" if exc.problem_mark is not None else ""
+        if "could not determine a constructor" in str(exc.problem):
+            raise StationError(path, "<yaml>", f"refused tag{where}: {exc.problem.split('tag ')[-1]}; station "
+                               "files are plain data, tags that build Python objects are not allowed") from None
+        raise StationError(path, "<yaml>", f"{exc.problem}{where}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = "; ".join(x for x in (exc.context, exc.problem) if x)
+        raise StationError(path, "<yaml>", f"not valid YAML{where}: {what}") from None
     except yaml.YAMLError as exc:
         raise StationError(path, "<yaml>", f"not valid YAML: {exc}") from None
-    return parse_station(data, path.resolve())

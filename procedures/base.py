@@ -114,17 +114,13 @@ class QPCProcedure(Procedure):
         """(gate name, values in order) of every gate move the run will make: for the dry run."""
         return []
 
-    def check_planned(self, station: Station) -> None:
-        """Check every planned gate value against the station's limits (before anything moves)."""
-        outputs = station.outputs()
-        for name, values in self.planned_moves():
-            spec = outputs.get(name)
-            if spec is None:
-                continue  # virtual gates are checked by their own ramp before the first write
-            bad = [v for v in values if not (spec.limits[0] <= v <= spec.limits[1])]
-            if bad:
-                raise ValueError(f"{name}: {len(bad)} planned value(s) outside its limits "
-                                 f"[{spec.limits[0]:g}, {spec.limits[1]:g}] V, e.g. {bad[0]:g} V")
+    def check_planned(self, station: Station):
+        """Check every planned value (gates, bias, virtual gates) against the station's limits before anything
+        moves; returns the dry-run report (what would happen), raises listing every value that would break a
+        limit."""
+        from ..instruments.dryrun import dry_run
+
+        return dry_run(station, self.planned_moves())
 
     def read_lockin(self, settle: bool = True) -> tuple[float, float]:
         """Wait for the lock-in to settle (from its time constant and slope), read X and Y; on overload raise the

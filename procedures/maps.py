@@ -79,13 +79,20 @@ class GateMap(LockInProcedure):
             raise ValueError(f"the fast and the slow axis are the same gate {self.gate!r}")
 
     def planned_moves(self):
-        moves: dict[str, list[float]] = {}
+        """In run order: per line, the slow move (gates and bias only) then the fast sweep."""
+        moves: list[tuple[str, list[float]]] = []
+        slow_name = "bias" if self.SLOW_KIND == "bias" else self.slow_gate_name()
         for s, fast in self.lines():
+            if fast:
+                moves.append((self.gate, [fast[0]]))
             if self.SLOW_KIND in ("gate", "bias"):
-                slow_name = "bias" if self.SLOW_KIND == "bias" else self.slow_gate_name()
-                moves.setdefault(slow_name, []).append(s)
-            moves.setdefault(self.gate, []).extend(fast)
-        return list(moves.items())
+                moves.append((slow_name, [s]))
+            elif self.SLOW_KIND == "field":
+                moves.append(("magnet", [s]))
+            elif self.SLOW_KIND == "temperature":
+                moves.append(("thermometer", [s]))
+            moves.append((self.gate, list(fast)))
+        return moves
 
     def slow_gate_name(self) -> str:
         return ""

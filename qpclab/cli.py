@@ -136,22 +136,11 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _dry_run_report(proc, station) -> str:
-    try:
-        from .instruments.dryrun import dry_run
-    except ImportError:  # pragma: no cover - the planner module is optional
-        dry_run = None
+    report = proc.check_planned(station)
     lines = [f"dry run of {type(proc).__name__} on station {station.name!r}: nothing is opened, nothing moves"]
-    moves = proc.planned_moves()
-    if dry_run is not None:
-        report = dry_run(station, moves)
-        lines += [str(line) for line in (report.lines if hasattr(report, "lines") else report)]
-    else:
-        for name, values in moves:
-            if values:
-                lines.append(f"  {name}: {len(values)} values from {min(values):g} to {max(values):g} V")
+    lines += [str(line) for line in getattr(report, "lines", report)]
     if hasattr(proc, "estimated_duration"):
         lines.append(f"  estimated settling time: {proc.estimated_duration():.0f} s")
-    lines.append("all planned values are within the limits")
     return "\n".join(lines)
 
 

@@ -6,6 +6,7 @@ n-stage RC filter's step response, the equivalent noise bandwidth, overload abov
 
 import math
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -35,6 +36,8 @@ def clock(sim_lab):
     sim_lab.clock = c
     sim_lab.reset()  # twins take the new clock
     yield c
+    sim_lab.clock = time.monotonic
+    sim_lab.reset()
 
 
 def drivers(visa_library):

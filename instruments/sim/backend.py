@@ -129,6 +129,7 @@ class SimVisaLibrary(_PyVisaSimLibrary):
 
     def _init(self) -> None:
         super()._init()  # pyvisa-sim parses devices, resources and terminations
+        _LIBRARIES[str(self.library_path)] = self
         self.lab = SimulatedLab(str(self.library_path))
         for resource in self.devices.list_resources():
             device = self.devices[resource]
@@ -163,6 +164,10 @@ class SimVisaLibrary(_PyVisaSimLibrary):
         twin = sess.device.twin
         return (twin.status_byte() if twin is not None and hasattr(twin, "status_byte") else 0), \
             constants.StatusCode.success
+
+
+#: strong references: pyvisa keeps libraries only weakly, and a lab must outlive the sessions that come and go
+_LIBRARIES: dict[str, SimVisaLibrary] = {}
 
 
 def open_lab(path: str | os.PathLike | None = None) -> SimulatedLab:

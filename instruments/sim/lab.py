@@ -21,7 +21,7 @@ from typing import Any, Callable
 import yaml
 
 from ...analysis.circuit import MeasurementCircuit
-from ..station import Station, parse_station
+from ..station import Station, parse_station, read_yaml
 from ..registry import twin_class
 from .faults import FaultInjector, parse_faults
 from .twin import InstrumentTwin
@@ -29,6 +29,22 @@ from .twin import InstrumentTwin
 log = logging.getLogger(__name__)
 
 __all__ = ["SimulatedLab", "load_sample", "UnknownCommandError"]
+
+
+class BoundedHistory(list):
+    """A list of (time, value) that drops its oldest quarter when it grows past ``maxlen`` (amortised O(1))."""
+
+    def __init__(self, maxlen: int):
+        super().__init__()
+        self.maxlen = maxlen
+        self.dropped = 0  #: entries dropped so far
+
+    def append(self, item) -> None:
+        super().append(item)
+        if len(self) > self.maxlen:
+            n = len(self) - (3 * self.maxlen) // 4
+            del self[:n]
+            self.dropped += n
 
 
 class UnknownCommandError(AssertionError):
@@ -73,7 +89,7 @@ class SimulatedLab:
         self.path = Path(path)
         self.lock = threading.RLock()
         self.clock = clock
-        data = yaml.safe_load(self.path.read_text(encoding="utf-8"))
+        data = read_yaml(self.path.read_text(encoding="utf-8"), self.path)
         self.data = data
         self.station: Station = parse_station(data, self.path)
         self.circuit: MeasurementCircuit = self.station.circuit
@@ -84,6 +100,8 @@ class SimulatedLab:
         self.seed = int(sim.get("seed", 0))
         self.loads_ohm: dict[str, float] = {k: float(v) for k, v in (sim.get("loads_ohm") or {}).items()}
         self._base_temperature_K = float(sim.get("electron_temperature_K", 0.05))
+        #: how many (time, value) entries per output the history keeps (oldest dropped first)
+        self.history_max = int(sim.get("history_max", 200_000))
         self._base_loads = dict(self.loads_ohm)
         # wiring: which (instrument, channel) drives which output of the sample
         self.wiring: dict[tuple[str, int | None], str] = {}
@@ -116,7 +134,8 @@ class SimulatedLab:
             self.outputs: dict[str, float] = {name: 0.0 for name in self.station.outputs()}
             self.field_T = 0.0
             self.temperature_K = self._base_temperature_K
-            self.history: dict[str, list[tuple[float, float]]] = {name: [] for name in self.outputs}
+            # bounded, so that a 1e6-point run does not grow the simulator without limit (tests read far fewer)
+            self.history: dict[str, BoundedHistory] = {name: BoundedHistory(self.history_max) for name in self.outputs}
             self.unknown_commands: list[tuple[str, str, list[str]]] = []
             self.refused: list[tuple[str, str, str]] = []
             self._listeners: list[Callable[[float], None]] = []
