@@ -93,6 +93,23 @@ class SafeGate:
         self.sleep = sleep
         # conservative: the first step waits a full step time too, whatever wrote the gate before us
         self._last_write: float | None = clock()
+        self._tracked: float | None = None  # inside sweeping(): the value this gate wrote last
+        self._verified_at = 0.0
+
+    #: inside :meth:`sweeping`, the value is read back again at least this often (s) and must match
+    VERIFY_INTERVAL_S = 1.0
+
+    @contextmanager
+    def sweeping(self) -> Iterator["SafeGate"]:
+        """A sweep as one move: the value is read back (and checked) once at the start; each point then starts
+        from the value this gate wrote last, and a read-back at least every ``VERIFY_INTERVAL_S`` must agree
+        with it (anything else moving the gate stops the sweep). Saves a query per point at the fridge."""
+        self._tracked = self.read_checked()
+        self._verified_at = self.clock()
+        try:
+            yield self
+        finally:
+            self._tracked = None
 
     @property
     def name(self) -> str:
@@ -116,14 +133,35 @@ class SafeGate:
         the limits, :class:`RampInterrupted` if ``should_stop()`` became true between two steps.
         """
         self.check(target)
-        start = self.read_checked()
+        start = self._start_value()
         value = start
-        for nxt in ramp_plan(start, target, self.spec.step):
-            if should_stop is not None and should_stop():
-                raise RampInterrupted(self.name, value)
-            self._write_step(value, nxt)
-            value = nxt
+        try:
+            for nxt in ramp_plan(start, target, self.spec.step):
+                if should_stop is not None and should_stop():
+                    raise RampInterrupted(self.name, value)
+                self._write_step(value, nxt)
+                value = nxt
+        except BaseException:
+            if self._tracked is not None:
+                self._tracked = None  # the state is uncertain: read back before the next move
+            raise
+        if self._tracked is not None:
+            self._tracked = value
         return value
+
+    def _start_value(self) -> float:
+        """Where a move starts: read back from the instrument, or inside a sweep the value written last (verified
+        by a read-back at least every VERIFY_INTERVAL_S)."""
+        if self._tracked is None:
+            return self.read_checked()
+        now = self.clock()
+        if now - self._verified_at >= self.VERIFY_INTERVAL_S:
+            actual = self.read_checked()
+            self._verified_at = now
+            if abs(actual - self._tracked) > 1e-6 * max(1.0, abs(self._tracked)):
+                raise GateLimitError(f"{self.name}: reads back {actual:g} V but qpclab left it at "
+                                     f"{self._tracked:g} V: something else moved it; stopping")
+        return self._tracked
 
     def read_checked(self) -> float:
         """Read back the present value and refuse to go on if it is not finite or outside the limits."""

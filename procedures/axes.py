@@ -8,6 +8,7 @@ station's ramp rate until it holds, the temperature to a set point until stable.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
@@ -32,6 +33,10 @@ class Axis:
     def planned_moves(self, values: list[float]) -> list[tuple[str, list[float]]]:
         """(gate name, values) pairs for a dry run; empty for non-gate axes."""
         return []
+
+    def sweeping(self, lab: Lab):
+        """Context for a run of moves that nothing else interferes with (gates: one read-back per sweep)."""
+        return nullcontext()
 
 
 @dataclass
@@ -58,9 +63,15 @@ class GateAxis(Axis):
         if spec is not None:
             spec.check(value)
 
+    def _gate(self, lab: Lab):
+        return lab.bias if self.name == "bias" else lab.gates[self.name]
+
     def move(self, lab: Lab, value: float, should_stop) -> float:
-        gate = lab.bias if self.name == "bias" else lab.gates[self.name]
-        return gate.ramp_to(value, should_stop=should_stop)
+        return self._gate(lab).ramp_to(value, should_stop=should_stop)
+
+    def sweeping(self, lab: Lab):
+        gate = self._gate(lab)
+        return gate.sweeping() if hasattr(gate, "sweeping") else nullcontext()
 
     def planned_moves(self, values):
         return [(self.name, list(values))]

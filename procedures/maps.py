@@ -114,20 +114,21 @@ class GateMap(LockInProcedure):
             s_reached = slow.move(self.lab, s, self.should_stop)
             if self.should_stop():
                 return
-            for v in values:
-                if self.skip_point():
+            with fast.sweeping(self.lab):
+                for v in values:
+                    if self.skip_point():
+                        done += 1
+                        continue
+                    fast.move(self.lab, v, self.should_stop)
+                    row = {"Gate (V)": v, self.SLOW_COLUMN: s if self.SLOW_KIND in ("gate", "bias") else s_reached,
+                           "Line": k}
+                    row.update(self.conductance_point())
+                    row["Time (s)"] = time.monotonic() - t0
+                    self.emit("results", row)
                     done += 1
-                    continue
-                fast.move(self.lab, v, self.should_stop)
-                row = {"Gate (V)": v, self.SLOW_COLUMN: s if self.SLOW_KIND in ("gate", "bias") else s_reached,
-                       "Line": k}
-                row.update(self.conductance_point())
-                row["Time (s)"] = time.monotonic() - t0
-                self.emit("results", row)
-                done += 1
-                self.emit("progress", 100.0 * done / total)
-                if self.should_stop():
-                    return
+                    self.emit("progress", 100.0 * done / total)
+                    if self.should_stop():
+                        return
 
     def estimated_duration(self) -> float:
         return sum(len(f) for _, f in self.lines()) * self.settle_seconds()

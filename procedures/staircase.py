@@ -55,19 +55,20 @@ class Staircase(LockInProcedure):
         done = 0
         t0 = time.monotonic()
         for k, values in enumerate(sweeps):
-            for v in values:
-                if self.skip_point():
+            with axis.sweeping(self.lab):
+                for v in values:
+                    if self.skip_point():
+                        done += 1
+                        continue
+                    axis.move(self.lab, v, self.should_stop)
+                    row = {"Gate (V)": v, "Sweep": k}
+                    row.update(self.conductance_point())
+                    row["Time (s)"] = time.monotonic() - t0
+                    self.emit("results", row)
                     done += 1
-                    continue
-                axis.move(self.lab, v, self.should_stop)
-                row = {"Gate (V)": v, "Sweep": k}
-                row.update(self.conductance_point())
-                row["Time (s)"] = time.monotonic() - t0
-                self.emit("results", row)
-                done += 1
-                self.emit("progress", 100.0 * done / total)
-                if self.should_stop():
-                    return
+                    self.emit("progress", 100.0 * done / total)
+                    if self.should_stop():
+                        return
 
     def estimated_duration(self) -> float:
         """Rough run time (s): settling per point."""

@@ -458,3 +458,38 @@ def test_dry_run_start_from_read_back_values_and_refuses_a_start_outside_limits(
     assert report.outputs["split"].start == pytest.approx(-0.2) and report.outputs["split"].start_known
     with pytest.raises(DryRunError, match="start: gate_right: -1.5 V is outside"):
         dry_run(station, [("split", [0.0])], start={"gate_left": -0.2, "gate_right": -1.5})
+
+
+# ---- sweeps: one read-back per sweep, verified ------------------------------------------------------------------
+def test_sweep_reads_back_once_then_verifies_and_stops_if_something_else_moved_the_gate():
+    from qpclab.instruments.gates import GateLimitError, SafeGate
+    from qpclab.instruments.station import OutputSpec
+
+    class Source:
+        def __init__(self):
+            self.v, self.reads, self.writes = 0.0, 0, []
+
+        def read_voltage(self):
+            self.reads += 1
+            return self.v
+
+        def write_voltage(self, v):
+            self.v = v
+            self.writes.append(v)
+
+    t = [0.0]
+    src = Source()
+    spec = OutputSpec("g", "inst", None, (-1.0, 1.0), 0.01, 1e6, 0.0, 0.0)
+    gate = SafeGate(spec, src, clock=lambda: t[0], sleep=lambda dt: t.__setitem__(0, t[0] + dt))
+    with gate.sweeping():
+        for k in range(1, 51):
+            gate.ramp_to(-0.01 * k)
+    assert src.reads == 1 and len(src.writes) == 50  # one read-back for the whole sweep
+    with pytest.raises(GateLimitError, match="something else moved it"):
+        with gate.sweeping():
+            src.v = -0.2  # another program moves the gate behind qpclab's back
+            t[0] += 2 * gate.VERIFY_INTERVAL_S
+            gate.ramp_to(-0.49)
+    assert src.writes[-1] == -0.5  # refused before any write
+    gate.ramp_to(-0.19)  # outside a sweep every move reads back again
+    assert src.reads == 4
