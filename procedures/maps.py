@@ -53,6 +53,10 @@ class GateMap(LockInProcedure):
     def slow_values(self) -> list[float]:
         return linspace_points(*self.slow_range)
 
+    def map_grid(self) -> tuple[list[float], list[float]]:
+        """(fast-axis values, slow-axis values) of the map, for the live image."""
+        return self.fast_values(), self.slow_values()
+
     def lines(self) -> list[tuple[float, list[float]]]:
         """(slow value, fast values in sweep order) for every line."""
         fast = self.fast_values()

@@ -154,16 +154,13 @@ def _resume(args: argparse.Namespace) -> int:
 
 
 def _gui(args: argparse.Namespace) -> int:
-    from .procedures import procedure_class
-
     try:
-        from .windows import run_window
-    except ImportError as exc:
+        from .gui import run_window
+    except ImportError as exc:  # pragma: no cover - pyqtgraph/PyQt6 missing
         print(f"qpclab gui: the live window needs the gui extra (pip install 'qpclab[gui]'): {exc}", file=sys.stderr)
         return 2
-    cls = procedure_class(args.procedure)
     station = str(Path(args.station).resolve()) if args.station else ""
-    return run_window(cls, station_file=station)
+    return run_window(args.procedure, station_file=station)
 
 
 def _analyse(args: argparse.Namespace) -> int:

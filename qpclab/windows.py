@@ -21,6 +21,7 @@ from the procedure's ``map_grid()`` method.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Callable, Sequence
 
 import numpy as np
@@ -127,8 +128,6 @@ class _RefreshingWidget(TabWidget, QtWidgets.QWidget):
         self.last_refresh_s = 0.0
 
     def refresh(self) -> None:
-        import time
-
         t0 = time.perf_counter()
         for item in list(self.items):
             item.update_data()
@@ -142,7 +141,7 @@ class LivePlotsWidget(_RefreshingWidget):
     """Several live curve plots at once, one per (x column, y column) pair, laid out in a grid."""
 
     def __init__(self, name, pairs: Sequence[tuple[str, str]], refresh_s: float = 0.2, columns: int = 2,
-                 g0_lines: int = 20, max_points: int = 4000, linewidth: float = 1.5, parent=None):
+                 g0_lines: int = 20, max_points: int = 4000, linewidth: float = 1.0, parent=None):
         super().__init__(name, refresh_s, parent)
         if not pairs:
             raise ValueError("LivePlotsWidget needs at least one (x column, y column) pair")
@@ -159,11 +158,18 @@ class LivePlotsWidget(_RefreshingWidget):
                 plot.setLabel(side, label, units=unit)
             if g0_lines and is_g0_column(y):
                 add_g0_grid(plot, g0_lines)
+            # zooming redraws the points in view at once (not at the next timer tick)
+            plot.sigXRangeChanged.connect(lambda *_, index=i: self._refresh_plot(index))
             self.plots.append(plot)
 
     @property
     def plot(self) -> pg.PlotItem:
         return self.plots[0]
+
+    def _refresh_plot(self, index: int) -> None:
+        for curve in self.items:
+            if curve._plot_index == index:
+                curve.update_data()
 
     def new_curve(self, results, color=None, **kwargs):
         color = pg.intColor(0) if color is None else color
@@ -239,6 +245,8 @@ class LiveMapsWidget(_RefreshingWidget):
         for i, (x, y, z) in enumerate(self.maps):
             item = LiveMap(data, x, y, z, xs, ys, colormap=self.colormap, wdg=self)
             item._plot_index = i
+            if color is not None:
+                item.color = pg.mkColor(color)  # the run's colour in the browser
             items.append(item)
         return items
 
@@ -255,17 +263,16 @@ class LiveMapsWidget(_RefreshingWidget):
             self.items.remove(item)
 
     def refresh(self) -> None:
-        import time
-
         t0 = time.perf_counter()
         for item in list(self.items):
-            if item.update_data():
-                self._show_levels(item)
+            item.update_data()
+            self._show_levels(item)
         self.last_refresh_s = time.perf_counter() - t0
 
     def _show_levels(self, item: LiveMap) -> None:
-        if item.levels is not None:
-            self.bars[item._plot_index].setLevels(values=item.levels)
+        bar = self.bars[item._plot_index]
+        if item.levels is not None and tuple(bar.levels()) != tuple(item.levels):
+            bar.setLevels(values=item.levels, update_items=False)
 
     def clear_widget(self):
         for item in list(self.items):

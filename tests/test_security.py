@@ -79,3 +79,23 @@ def test_station_files_are_loaded_without_executing_code(tmp_path):
     assert not marker.exists()
     with pytest.raises(yaml.YAMLError):
         yaml.safe_load(bad.read_text())
+
+
+@pytest.mark.skipif(not Path("/proc/self/net/tcp").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("name", ["staircase", "bias-map"])
+def test_default_gui_window_opens_no_listening_socket(name):
+    pytest.importorskip("pyqtgraph")
+    from pyqtgraph.Qt import QtWidgets
+
+    from qpclab.gui import build_window
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    before = set(listening_sockets(os.getpid()))
+    window = build_window(name)
+    window.show()
+    app.processEvents()
+    try:
+        assert set(listening_sockets(os.getpid())) - before == set()
+    finally:
+        window.close()
+        app.processEvents()
