@@ -2,40 +2,85 @@
 
 Each adapter wraps a driver (pymeasure's where it has a working one) and is built by a factory
 ``make_<driver>(resource, visa_library, name, **options)`` that :mod:`qpclab.instruments.registry` names.
+
+Beyond the role (X, Y, time constant, filter slope, excitation, overload, settle time) every adapter offers R and
+theta, the sensitivity with a software auto-range, and refuses out-of-range settings with an
+:class:`~qpclab.instruments.roles.InstrumentError` naming the instrument and the value. pymeasure's SRS drivers
+*truncate* out-of-range values silently (``truncated_range``); the adapters check before they write, and after
+every setting read the standard event status register (``*ESR?``: bit 4 execution error, bit 5 command error, as
+both the SR830 and SR86x manuals define it) so that a setting the instrument itself refused is reported too.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from .roles import LockIn
+from .roles import InstrumentError, LockIn
 from .visa import timeout_kwargs
 
-__all__ = ["SR830LockIn", "make_sr830"]
+__all__ = ["SRSLockIn", "SR830LockIn", "SR86xLockIn", "make_sr830", "make_sr860", "make_sr865"]
+
+_SLOPES_DB = (6, 12, 18, 24)
 
 
-class SR830LockIn(LockIn):
-    """An SR830 as a lock-in, through pymeasure's unmodified ``SR830`` driver."""
+class SRSLockIn(LockIn):
+    """Common part of the Stanford Research lock-in adapters (SR830, SR86x)."""
 
-    def __init__(self, driver, name: str = "sr830"):
+    #: model limits, set by subclasses
+    SENSITIVITIES_V: tuple[float, ...] = ()
+    TIME_CONSTANTS_S: tuple[float, ...] = ()
+    EXCITATION_RANGE_V: tuple[float, float] = (0.0, 0.0)
+    FREQUENCY_RANGE_HZ: tuple[float, float] = (0.0, 0.0)
+    OVERLOAD_BITS = 0  #: LIAS bits that mean an overload
+
+    def __init__(self, driver, name: str):
         self.driver = driver
         self.name = name
 
+    # ---- error handling -----------------------------------------------------------------------------------
+    def _refuse(self, what: str, value: Any, allowed: str) -> InstrumentError:
+        return InstrumentError(f"{self.name}: {what} {value!r} is out of range ({allowed})")
+
+    def check_errors(self, context: str = "") -> None:
+        """Raise :class:`InstrumentError` if the instrument flagged a command or execution error (``*ESR?``)."""
+        esr = int(float(self.driver.ask("*ESR?")))
+        if esr & 0b110000:
+            kind = "execution error (parameter out of range)" if esr & 0b10000 else "command error"
+            raise InstrumentError(f"{self.name}: instrument reported a {kind}"
+                                  + (f" after {context}" if context else "") + f" (*ESR? = {esr})")
+
+    def _exact(self, table: tuple[float, ...], value: float, what: str, unit: str) -> float:
+        """The table entry equal to ``value`` (1e-6 relative), or the next larger one; refused beyond the table."""
+        v = float(value)
+        if not math.isfinite(v) or v <= 0 or v > table[-1] * (1 + 1e-6):
+            raise self._refuse(what, value, f"{table[0]:g} {unit} to {table[-1]:g} {unit}")
+        for t in table:
+            if t >= v * (1 - 1e-6):
+                return t
+        return table[-1]
+
+    # ---- role ---------------------------------------------------------------------------------------------
     @property
     def time_constant(self) -> float:
         return float(self.driver.time_constant)
 
     @time_constant.setter
     def time_constant(self, seconds: float) -> None:
-        self.driver.time_constant = seconds
+        tc = self._exact(self.TIME_CONSTANTS_S, seconds, "time constant", "s")
+        self.driver.time_constant = tc
+        self.check_errors(f"time constant {seconds!r} s")
 
     @property
     def filter_slope(self) -> int:
-        return int(self.driver.filter_slope)
+        return self._slope_from_driver(self.driver.filter_slope)
 
     @filter_slope.setter
     def filter_slope(self, db: int) -> None:
-        self.driver.filter_slope = db
+        if db not in _SLOPES_DB:
+            raise self._refuse("filter slope", db, "6, 12, 18 or 24 dB/oct")
+        self.driver.filter_slope = self._slope_to_driver(int(db))
+        self.check_errors(f"filter slope {db!r} dB/oct")
 
     @property
     def excitation_V(self) -> float:
@@ -43,7 +88,25 @@ class SR830LockIn(LockIn):
 
     @excitation_V.setter
     def excitation_V(self, volts: float) -> None:
-        self.driver.sine_voltage = volts
+        lo, hi = self.EXCITATION_RANGE_V
+        v = float(volts)
+        if not (math.isfinite(v) and lo <= v <= hi):
+            raise self._refuse("sine output amplitude", volts, f"{lo:g} V to {hi:g} V rms")
+        self.driver.sine_voltage = v
+        self.check_errors(f"sine output amplitude {volts!r} V")
+
+    @property
+    def frequency_Hz(self) -> float:
+        return float(self.driver.frequency)
+
+    @frequency_Hz.setter
+    def frequency_Hz(self, hz: float) -> None:
+        lo, hi = self.FREQUENCY_RANGE_HZ
+        f = float(hz)
+        if not (math.isfinite(f) and lo <= f <= hi):
+            raise self._refuse("reference frequency", hz, f"{lo:g} Hz to {hi:g} Hz")
+        self.driver.frequency = f
+        self.check_errors(f"reference frequency {hz!r} Hz")
 
     @property
     def sensitivity(self) -> float:
@@ -51,36 +114,150 @@ class SR830LockIn(LockIn):
 
     @sensitivity.setter
     def sensitivity(self, volts: float) -> None:
-        self.driver.sensitivity = volts
+        table = tuple(sorted(self.SENSITIVITIES_V))
+        self.driver.sensitivity = self._exact(table, volts, "sensitivity", "V")
+        self.check_errors(f"sensitivity {volts!r} V")
 
     def read_xy(self) -> tuple[float, float]:
-        x, y = self.driver.snap("X", "Y")
+        x, y = self._snap("X", "Y")
         return float(x), float(y)
 
-    def overloaded(self) -> bool:
-        status = int(self.driver.ask("LIAS?"))
-        return bool(status & 0b101)
+    def read_r_theta(self) -> tuple[float, float]:
+        """R (V rms) and theta (degrees) sampled together."""
+        r, theta = self._snap("R", "THETA")
+        return float(r), float(theta)
 
-    def auto_gain(self) -> None:
-        self.driver.auto_gain()
+    @property
+    def x(self) -> float:
+        return self.read_xy()[0]
+
+    @property
+    def y(self) -> float:
+        return self.read_xy()[1]
+
+    @property
+    def r(self) -> float:
+        return self.read_r_theta()[0]
+
+    @property
+    def theta(self) -> float:
+        return self.read_r_theta()[1]
+
+    def overloaded(self) -> bool:
+        status = int(float(self.driver.ask("LIAS?")))
+        return bool(status & self.OVERLOAD_BITS)
 
     def sensitivity_up(self) -> bool:
-        """One sensitivity step coarser (after an overload); False if already at 1 V full scale."""
-        values = self.driver.SENSITIVITIES
+        """One sensitivity step coarser (after an overload); False if already at the largest full scale."""
+        table = sorted(self.SENSITIVITIES_V)
         now = self.sensitivity
-        bigger = [v for v in values if v > now * 1.0001]
+        bigger = [v for v in table if v > now * 1.0001]
         if not bigger:
             return False
         self.sensitivity = bigger[0]
         return True
 
+    def auto_range(self, headroom: float = 0.8, max_steps: int = 40) -> float:
+        """Pick the most sensitive full scale that holds the present signal with ``headroom`` (R < headroom * FS).
+
+        Works from the read-out, whatever the brand: coarser while overloaded, then the smallest full scale
+        above R / headroom. Call it on a settled signal. Returns the chosen full scale (V).
+        """
+        table = sorted(self.SENSITIVITIES_V)
+        self.overloaded()  # clear a stale latched overload
+        for _ in range(max_steps):
+            r = abs(self.read_r_theta()[0])
+            if self.overloaded() or r >= headroom * self.sensitivity:
+                if not self.sensitivity_up():
+                    break
+                continue
+            target = next((fs for fs in table if r < headroom * fs), table[-1])
+            if target < self.sensitivity * 0.9999:
+                self.sensitivity = target
+                continue
+            break
+        return self.sensitivity
+
     def snapshot(self) -> dict[str, Any]:
         d = self.driver
         snap = super().snapshot()
         snap.update({"sensitivity_V": float(d.sensitivity), "frequency_Hz": float(d.frequency),
-                     "phase_deg": float(d.phase), "input_config": str(d.input_config)})
+                     "phase_deg": float(d.phase)})
         return snap
 
+    # ---- model specifics ----------------------------------------------------------------------------------
+    def _snap(self, a: str, b: str):
+        raise NotImplementedError
+
+    def _slope_to_driver(self, db: int):
+        return db
+
+    def _slope_from_driver(self, value) -> int:
+        return int(value)
+
+
+class SR830LockIn(SRSLockIn):
+    """An SR830 as a lock-in, through pymeasure's unmodified ``SR830`` driver."""
+
+    SENSITIVITIES_V = (2e-9, 5e-9, 1e-8, 2e-8, 5e-8, 1e-7, 2e-7, 5e-7, 1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4,
+                       2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0)
+    TIME_CONSTANTS_S = (10e-6, 30e-6, 100e-6, 300e-6, 1e-3, 3e-3, 10e-3, 30e-3, 100e-3, 300e-3, 1.0, 3.0, 10.0,
+                        30.0, 100.0, 300.0, 1e3, 3e3, 10e3, 30e3)
+    EXCITATION_RANGE_V = (0.004, 5.0)
+    FREQUENCY_RANGE_HZ = (0.001, 102e3)
+    OVERLOAD_BITS = 0b111  # LIAS bits 0 input/reserve, 1 filter, 2 output overload
+
+    def __init__(self, driver, name: str = "sr830"):
+        super().__init__(driver, name)
+
+    def _snap(self, a, b):
+        return self.driver.snap(a, b)
+
+    def auto_gain(self) -> None:
+        """The instrument's own auto gain (AGAN)."""
+        self.driver.auto_gain()
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = super().snapshot()
+        snap["input_config"] = str(self.driver.input_config)
+        return snap
+
+
+class SR86xLockIn(SRSLockIn):
+    """An SR860 / SR865 / SR865A as a lock-in, through pymeasure's ``SR860`` (or qpclab's SR865 subclasses).
+
+    pymeasure's ``SR860.filter_slope`` takes the OFSL index (0-3), not dB/oct: the adapter converts.
+    """
+
+    SENSITIVITIES_V = (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 5e-3, 2e-3, 1e-3, 5e-4, 2e-4, 1e-4, 5e-5, 2e-5, 1e-5,
+                       5e-6, 2e-6, 1e-6, 5e-7, 2e-7, 1e-7, 5e-8, 2e-8, 1e-8, 5e-9, 2e-9, 1e-9)
+    TIME_CONSTANTS_S = (1e-6, 3e-6, 10e-6, 30e-6, 100e-6, 300e-6, 1e-3, 3e-3, 10e-3, 30e-3, 100e-3, 300e-3, 1.0,
+                        3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 10e3, 30e3)
+    EXCITATION_RANGE_V = (1e-9, 2.0)
+    FREQUENCY_RANGE_HZ = (1e-3, 500e3)
+    OVERLOAD_BITS = 0b111  # LIAS bits 0 input range, 1 channel 1 output, 2 channel 2 output overload
+
+    def __init__(self, driver, name: str = "sr860", max_frequency_Hz: float = 500e3):
+        super().__init__(driver, name)
+        self.FREQUENCY_RANGE_HZ = (1e-3, float(max_frequency_Hz))
+
+    def _snap(self, a, b):
+        return self.driver.snap(a, b)  # SNAP? X, Y / SNAP? R, THETA: the SR86x takes the tokens
+
+    def _slope_to_driver(self, db: int):
+        return _SLOPES_DB.index(db)
+
+    def _slope_from_driver(self, value) -> int:
+        return _SLOPES_DB[int(value)]
+
+    def auto_gain(self) -> None:
+        """The instrument's own auto scale (ASCL)."""
+        self.driver.write("ASCL")
+
+    def snapshot(self) -> dict[str, Any]:
+        snap = super().snapshot()
+        snap["input_range"] = str(self.driver.input_range)
+        return snap
 
 
 def make_sr830(resource: str, visa_library: str, name: str, **kw) -> SR830LockIn:
@@ -88,3 +265,23 @@ def make_sr830(resource: str, visa_library: str, name: str, **kw) -> SR830LockIn
     from pymeasure.instruments.srs import SR830
 
     return SR830LockIn(SR830(resource, visa_library=visa_library, **timeout_kwargs(kw)), name)
+
+
+def make_sr860(resource: str, visa_library: str, name: str, **kw) -> SR86xLockIn:
+    """An SR860 through pymeasure's unmodified ``SR860``."""
+    from pymeasure.instruments.srs import SR860
+
+    return SR86xLockIn(SR860(resource, visa_library=visa_library, **timeout_kwargs(kw)), name, 500e3)
+
+
+def make_sr865(resource: str, visa_library: str, name: str, **kw) -> SR86xLockIn:
+    """An SR865 (2 MHz) or SR865A (4 MHz) through qpclab's SR865 drivers; the model is read from ``*IDN?``
+    unless the station gives ``options: {model: SR865A}``."""
+    from .drivers.sr865 import SR865, SR865A
+
+    driver = SR865(resource, visa_library=visa_library, **timeout_kwargs(kw))
+    model = str(kw.get("model") or driver.ask("*IDN?")).upper()
+    if "SR865A" in model:
+        adapter = driver.adapter
+        driver = SR865A(adapter)
+    return SR86xLockIn(driver, name, driver.MAX_FREQUENCY_HZ)

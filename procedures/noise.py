@@ -24,8 +24,8 @@ __all__ = ["ShotNoise", "NoiseVsGate"]
 
 
 class _NoiseProcedure(LockInProcedure):
-    center = FloatParameter("Noise band centre", units="Hz", default=1.0e5, minimum=0.0, maximum=3.0e9)
-    span = FloatParameter("Noise band span", units="Hz", default=1.0e4, minimum=1.0, maximum=3.0e9)
+    center = FloatParameter("Noise band centre", units="Hz", default=5.0e4, minimum=0.0, maximum=3.0e9)
+    span = FloatParameter("Noise band span", units="Hz", default=1.28e4, minimum=1.0, maximum=3.0e9)
     averages = IntegerParameter("Noise averages", default=100, minimum=1, maximum=100000)
 
     data_path: str | None = None  # set by the runner: spectra go beside the data

@@ -88,6 +88,7 @@ def run_procedure(procedure: Procedure, data_path: str | os.PathLike, *, progres
         procedure.status = Procedure.RUNNING
         try:
             procedure.startup()
+            procedure.evaluate_metadata()  # as pymeasure's Worker does: Metadata values are read after startup
             if not resume:
                 fh.close()
                 results.store_metadata()  # station, instrument snapshot: known after startup

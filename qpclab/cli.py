@@ -166,8 +166,7 @@ def _gui(args: argparse.Namespace) -> int:
 def _analyse(args: argparse.Namespace) -> int:
     from .analysis.report import main as analyse_main
 
-    argv = [args.file] + (["--out", args.out] if args.out else [])
-    return analyse_main(argv)
+    return analyse_main(args.rest)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -228,9 +227,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     g.add_argument("--procedure", default="staircase", choices=list(PROCEDURES), help="procedure (default staircase)")
     g.set_defaults(func=_gui)
 
-    a = sub.add_parser("analyse", help="print a report of the numbers in a run and write its figures")
-    a.add_argument("file", help="a run's CSV file")
-    a.add_argument("--out", default=None, help="folder for the figures (default: beside the file)")
+    a = sub.add_parser("analyse", help="print a report of the numbers in a run and write its figures",
+                       add_help=False, description="qpclab analyse FILE [--out DIR] [--lever eV/V] "
+                       "[--temperature K] [--hw-x eV] [--station FILE|default] [--no-pdf]; "
+                       "see qpclab analyse --help")
+    a.add_argument("rest", nargs=argparse.REMAINDER, help="FILE and options (qpclab analyse --help)")
     a.set_defaults(func=_analyse)
 
     ls = sub.add_parser("procedures", help="list the procedures")
@@ -240,6 +241,11 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["analyse"]:  # its options belong to the analysis report (argparse REMAINDER cannot take --help)
+        logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+        from .analysis.report import main as analyse_main
+
+        return analyse_main(argv[1:])
     args = build_parser(argv).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")

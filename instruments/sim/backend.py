@@ -139,6 +139,37 @@ class SimVisaLibrary(_PyVisaSimLibrary):
             if device.twin is None:
                 log.warning("%s: resource %s has no instrument in the station section", self.library_path, resource)
 
+    #: instruments that greet a new connection (the AMI 430's two lines) get their greeting queued for the
+    #: session if the client reads first; a client that writes first (QCoDeS skips the greeting for a library
+    #: called SimVisaLibrary) never sees it
+    delivers_greetings = True
+
+    def open(self, session, resource_name, access_mode=constants.AccessModes.no_lock,
+             open_timeout=constants.VI_TMO_IMMEDIATE):
+        sess, status = super().open(session, resource_name, access_mode, open_timeout)
+        if status == constants.StatusCode.success:
+            obj = self.sessions[sess]
+            twin = getattr(obj.device, "twin", None)
+            if twin is not None and hasattr(twin, "greeting"):
+                obj.qpclab_greeting = list(twin.greeting())
+        return sess, status
+
+    def read(self, session, count):
+        obj = self.sessions.get(session)
+        lines = getattr(obj, "qpclab_greeting", None)
+        if lines:
+            obj.qpclab_greeting = None
+            with self.lab.lock:
+                for line in lines:
+                    obj.device._output_buffers.append(bytearray(line.encode("ascii")) + obj.device._response_eom)
+        return super().read(session, count)
+
+    def write(self, session, data):
+        obj = self.sessions.get(session)
+        if getattr(obj, "qpclab_greeting", None):
+            obj.qpclab_greeting = None
+        return super().write(session, data)
+
     def reset(self) -> None:
         """Fresh lab: instruments at power-on state, outputs at 0 V, logs and histories cleared."""
         with self.lab.lock:
