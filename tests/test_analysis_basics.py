@@ -200,8 +200,6 @@ def test_staircase_run_on_simulated_lab_gives_integer_plateaus(tmp_path):
         assert abs(p.deviation_G0) < 0.01  # clean simulated sample: within 1 % of the integer
 
 
-@pytest.mark.xfail(reason="procedures/runner.py stores metadata without procedure.evaluate_metadata(): the "
-                          "'Station' line is empty (pymeasure's Worker evaluates it first)", strict=False)
 def test_staircase_run_records_its_circuit(tmp_path):
     from qpclab.instruments.station import load_station
     from qpclab.procedures.runner import run_procedure
