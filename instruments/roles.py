@@ -37,6 +37,14 @@ class VoltageSource(abc.ABC):
     def enable(self) -> None:
         """Prepare as a voltage source and switch the output on *at its present level* (no jump)."""
 
+    def write_voltage_fast(self, volts: float) -> None:
+        """Set the level without reading the error queue afterwards (inside a verified sweep, where
+        :meth:`check_errors` runs periodically instead). Default: the checked write."""
+        self.write_voltage(volts)
+
+    def check_errors(self) -> None:
+        """Raise :class:`InstrumentError` if the instrument reports errors (its error queue). Default: nothing."""
+
     def channel(self, number: int | None) -> "VoltageSource":
         """The source for one output channel (1, 2, ...); single-channel sources return themselves for None or 1.
         Multi-channel instruments (a DAC) override this."""

@@ -40,6 +40,11 @@ class _CheckedSource(VoltageSource):
     def _errors(self) -> list:
         return list(self.driver.check_errors())
 
+    def check_errors(self) -> None:
+        errors = self._errors()
+        if errors:
+            raise InstrumentError(f"{self.name}: the instrument reports {_format_errors(errors)}")
+
     def _checked(self, what: str, value, call: Callable[[], None], unit: str = "V") -> None:
         shown = f"{value:g} {unit}" if isinstance(value, (int, float)) else repr(value)
         try:
@@ -64,6 +69,12 @@ class Keithley2400Source(_CheckedSource):
 
     def write_voltage(self, volts: float) -> None:
         self._checked("source voltage", volts, lambda: setattr(self.driver, "source_voltage", volts))
+
+    def write_voltage_fast(self, volts: float) -> None:
+        try:
+            self.driver.source_voltage = volts
+        except ValueError as exc:
+            raise InstrumentError(f"{self.name}: source voltage {volts:g} V refused by the driver: {exc}") from exc
 
     def _set_compliance(self) -> None:
         if self.compliance_A is not None:

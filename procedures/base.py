@@ -103,12 +103,14 @@ class QPCProcedure(Procedure):
         end = time.perf_counter() + seconds
         while True:
             remaining = end - time.perf_counter()
-            if remaining <= 0:
-                return
-            if self.should_stop():
-                raise Aborted()
             if remaining > 0.002:
+                if self.should_stop():
+                    raise Aborted()
                 time.sleep(min(remaining - 0.0015, 0.05))
+            elif remaining > 0:
+                pass  # spin through the last 2 ms
+            else:
+                return
 
     def planned_moves(self) -> list[tuple[str, list[float]]]:
         """(gate name, values in order) of every gate move the run will make: for the dry run."""
@@ -122,16 +124,36 @@ class QPCProcedure(Procedure):
 
         return dry_run(station, self.planned_moves())
 
+    #: the lock-in's overload status is read at least this often (s), and whenever a reading nears full scale
+    OVERLOAD_CHECK_S = 1.0
+
     def read_lockin(self, settle: bool = True) -> tuple[float, float]:
-        """Wait for the lock-in to settle (from its time constant and slope), read X and Y; on overload raise the
-        sensitivity and read again."""
+        """Wait for the lock-in to settle (from its time constant and slope), read X and Y together.
+
+        Overload: a reading near full scale, or a status check at least every OVERLOAD_CHECK_S, reads the
+        overload bits; on overload the sensitivity goes one step coarser, the filter settles again, and the point
+        is read again (up to 6 times). An overload that auto-ranging cannot cure stops the run.
+        """
         li = self.lab.lockin
         if settle:
             self.wait(self._settle_s)
         x, y = li.read_xy()
+        now = time.monotonic()
+        sens = getattr(self, "_sens", None)
+        suspicious = sens is None or math.hypot(x, y) >= 0.9 * sens
+        if not (suspicious or now - getattr(self, "_overload_checked", 0.0) >= self.OVERLOAD_CHECK_S):
+            return x, y
+        self._overload_checked = now
         tries = 0
-        while li.overloaded() and tries < 6 and hasattr(li, "sensitivity_up"):
-            li.sensitivity_up()
+        while li.overloaded():
+            if tries >= 6 or not hasattr(li, "sensitivity_up") or not li.sensitivity_up():
+                from ..instruments.roles import InstrumentError
+
+                raise InstrumentError(f"{getattr(li, 'name', 'lock-in')}: overload that auto-ranging cannot cure "
+                                      f"(X = {x:g} V, Y = {y:g} V)")
+            self._sens = li.sensitivity
+            log.warning("%s overloaded: sensitivity now %g V; reading again", getattr(li, "name", "lock-in"),
+                        self._sens)
             self.wait(self._settle_s)
             x, y = li.read_xy()
             tries += 1
@@ -169,6 +191,7 @@ class LockInProcedure(QPCProcedure):
         li.filter_slope = self.filter_slope
         li.excitation_V = self.excitation
         li.sensitivity = self.sensitivity
+        self._sens = li.sensitivity  # read back: the full scale the overload check compares with
         self._settle_s = li.settle_time(self.settle_tolerance)
         self._amplitude = li.excitation_V  # read back: what the instrument really applies
 

@@ -69,10 +69,22 @@ def run_procedure(procedure: Procedure, data_path: str | os.PathLike, *, progres
     points = 0
     bar = _progress_bar(procedure) if progress else None
 
+    columns = list(procedure.DATA_COLUMNS)
+
+    def format_line(record) -> str:
+        """pymeasure's CSV line; plain numbers (every qpclab row) take a fast path with identical output."""
+        try:
+            values = [record[c] for c in columns]
+        except KeyError:
+            return results.format(record)
+        if all(type(v) is float or type(v) is int for v in values):
+            return ",".join([f"{v}" for v in values])
+        return results.format(record)
+
     def emit(topic, record):
         nonlocal points
         if topic == "results":
-            fh.write(results.format(record) + Results.LINE_BREAK)
+            fh.write(format_line(record) + Results.LINE_BREAK)
             fh.flush()
             points += 1
             if on_point is not None:

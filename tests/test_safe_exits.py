@@ -172,17 +172,19 @@ def test_gate_source_lost_for_one_write_then_back(lab, station_file, tmp_path, m
     its safe value from wherever it really is."""
     from qpclab.instruments.sources import Keithley2400Source
 
-    original = Keithley2400Source.write_voltage
     count = {"n": 0}
 
-    def flaky(self, volts):
-        if self.name == "gate_smu":
-            count["n"] += 1
-            if count["n"] == 60:
-                raise InstrumentError("gate_smu: VISA timeout (simulated lost instrument)")
-        return original(self, volts)
+    def flaky_version(original):
+        def flaky(self, volts):
+            if self.name == "gate_smu":
+                count["n"] += 1
+                if count["n"] == 60:
+                    raise InstrumentError("gate_smu: VISA timeout (simulated lost instrument)")
+            return original(self, volts)
+        return flaky
 
-    monkeypatch.setattr(Keithley2400Source, "write_voltage", flaky)
+    for method in ("write_voltage", "write_voltage_fast"):  # checked writes, and the quick ones inside sweeps
+        monkeypatch.setattr(Keithley2400Source, method, flaky_version(getattr(Keithley2400Source, method)))
     with pytest.raises(InstrumentError, match="lost instrument"):
         run(staircase(station_file), tmp_path / "run.csv")
     check_all(lab, station_file, normal_end=False)
@@ -194,17 +196,19 @@ def test_gate_source_lost_for_good_leaves_gate_and_brings_bias_safe(lab, station
     reached, within every limit); the bias still goes to its safe value and the failure is logged."""
     from qpclab.instruments.sources import Keithley2400Source
 
-    original = Keithley2400Source.write_voltage
     count = {"n": 0}
 
-    def dead(self, volts):
-        if self.name == "gate_smu":
-            count["n"] += 1
-            if count["n"] >= 60:
-                raise InstrumentError("gate_smu: no reply (simulated lost instrument)")
-        return original(self, volts)
+    def dead_version(original):
+        def dead(self, volts):
+            if self.name == "gate_smu":
+                count["n"] += 1
+                if count["n"] >= 60:
+                    raise InstrumentError("gate_smu: no reply (simulated lost instrument)")
+            return original(self, volts)
+        return dead
 
-    monkeypatch.setattr(Keithley2400Source, "write_voltage", dead)
+    for method in ("write_voltage", "write_voltage_fast"):  # checked writes, and the quick ones inside sweeps
+        monkeypatch.setattr(Keithley2400Source, method, dead_version(getattr(Keithley2400Source, method)))
     with pytest.raises(InstrumentError, match="lost instrument"):
         run(staircase(station_file), tmp_path / "run.csv")
     st = load_station(station_file)
