@@ -322,3 +322,35 @@ def test_map_window_image_holds_the_csv_values_and_shows_their_colours(qapp, tmp
         checked += 1
     assert checked == 4
     window.close()
+
+
+def test_abort_from_the_window_stops_within_a_point_leaves_gates_safe_and_keeps_the_data(qapp, tmp_path,
+                                                                                          sim_library):
+    from qpclab.procedures.staircase import Staircase
+    from qpclab.windows import LiveWindow
+
+    lab = sim_library.lab
+    window = LiveWindow(Staircase, plots=[("Gate (V)", "G/G0")], inputs=["start", "stop", "step"])
+    window.directory = str(tmp_path)
+    window.show()
+    proc = Staircase()
+    proc.start, proc.stop, proc.step, proc.time_constant = -1.4, 0.0, 0.002, 0.003  # ~25 s if not stopped
+    window.queue(procedure=proc)
+    experiment = window.manager.experiments[0]
+    _wait_until(qapp, lambda: len(experiment.results.live_data.column("Gate (V)")) >= 20)
+    at_abort = len(experiment.results.live_data.column("Gate (V)"))
+    window.abort()
+    _wait_until(qapp, lambda: not window.manager.is_running())
+    assert proc.status == Procedure.ABORTED
+    csv = pd.read_csv(experiment.data_filename, comment="#")
+    assert at_abort <= len(csv) <= at_abort + 1  # stopped within one point, every point kept
+    live = experiment.results.live_data.column("G/G0")
+    np.testing.assert_allclose(live, csv["G/G0"].to_numpy())
+    # the gate came back to its safe value (0 V) in steps within its step and rate
+    spec = lab.station.gates["gate"]
+    history = list(lab.history["gate"])
+    assert history[-1][1] == 0.0
+    for (t0, v0), (t1, v1) in zip(history, history[1:]):
+        assert abs(v1 - v0) <= spec.step * (1 + 1e-6)
+        assert abs(v1 - v0) <= spec.rate * (t1 - t0) * (1 + 1e-3) + 1e-6
+    window.close()

@@ -25,7 +25,7 @@ from qpclab.instruments.thermometry import LakeShore372Thermometer, make_lakesho
 from conftest import SIM_CONFIGS
 
 GATE, LOCKIN = "GPIB0::24::INSTR", "GPIB0::8::INSTR"
-MAGNET, FRIDGE = "TCPIP0::192.168.1.30::7180::SOCKET", "GPIB0::12::INSTR"
+MAGNET, FRIDGE = "TCPIP0::127.0.0.1::7180::SOCKET", "GPIB0::12::INSTR"
 
 
 # ---- fixtures ------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from qpclab.instruments.sim.backend import SimVisaLibrary
 from qpclab.instruments.sources import QDac2Source
 from qpclab.instruments.station import load_station
 
-QDAC_ADDRESS = "TCPIP0::192.168.8.17::5025::SOCKET"
+QDAC_ADDRESS = "TCPIP0::127.0.0.1::5025::SOCKET"
 ADDRESSES = {"keithley2400": "GPIB0::24::INSTR", "keithley2450": "GPIB0::18::INSTR",
              "yokogawags200": "GPIB0::1::INSTR", "qdac2": QDAC_ADDRESS}
 LOCKIN = "GPIB0::8::INSTR"

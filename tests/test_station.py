@@ -22,10 +22,10 @@ VALID = {
         "name": "test station",
         "visa_library": "@py",
         "instruments": {
-            "dac": {"driver": "qdac2", "address": "TCPIP0::192.168.0.10::5025::SOCKET"},
+            "dac": {"driver": "qdac2", "address": "TCPIP0::127.0.0.1::5025::SOCKET"},
             "bias_smu": {"driver": "keithley2400", "address": "GPIB0::25::INSTR"},
             "lockin": {"driver": "sr830", "address": "GPIB0::8::INSTR"},
-            "supply": {"driver": "ami430", "address": "TCPIP0::192.168.0.20::7180::SOCKET"},
+            "supply": {"driver": "ami430", "address": "TCPIP0::127.0.0.2::7180::SOCKET"},
             "bridge": {"driver": "lakeshore372", "address": "GPIB0::12::INSTR"},
             "analyser": {"driver": "sr785", "address": "GPIB0::10::INSTR"},
         },
