@@ -17,7 +17,7 @@ import math
 from typing import Any
 
 from .roles import InstrumentError, LockIn
-from .visa import timeout_kwargs
+from .visa import open_driver
 
 __all__ = ["SRSLockIn", "SR830LockIn", "SR86xLockIn", "make_sr830", "make_sr860", "make_sr865"]
 
@@ -264,14 +264,14 @@ def make_sr830(resource: str, visa_library: str, name: str, **kw) -> SR830LockIn
     """An SR830 through pymeasure's unmodified ``SR830``."""
     from pymeasure.instruments.srs import SR830
 
-    return SR830LockIn(SR830(resource, visa_library=visa_library, **timeout_kwargs(kw)), name)
+    return SR830LockIn(open_driver(SR830, resource, visa_library, name, kw), name)
 
 
 def make_sr860(resource: str, visa_library: str, name: str, **kw) -> SR86xLockIn:
     """An SR860 through pymeasure's unmodified ``SR860``."""
     from pymeasure.instruments.srs import SR860
 
-    return SR86xLockIn(SR860(resource, visa_library=visa_library, **timeout_kwargs(kw)), name, 500e3)
+    return SR86xLockIn(open_driver(SR860, resource, visa_library, name, kw), name, 500e3)
 
 
 def make_sr865(resource: str, visa_library: str, name: str, **kw) -> SR86xLockIn:
@@ -279,7 +279,7 @@ def make_sr865(resource: str, visa_library: str, name: str, **kw) -> SR86xLockIn
     unless the station gives ``options: {model: SR865A}``."""
     from .drivers.sr865 import SR865, SR865A
 
-    driver = SR865(resource, visa_library=visa_library, **timeout_kwargs(kw))
+    driver = open_driver(SR865, resource, visa_library, name, kw)
     model = str(kw.get("model") or driver.ask("*IDN?")).upper()
     if "SR865A" in model:
         adapter = driver.adapter

@@ -18,7 +18,7 @@ import math
 from typing import Any
 
 from .roles import InstrumentError, Magnet
-from .visa import timeout_kwargs
+from .visa import open_driver
 
 __all__ = ["AMI430Magnet", "make_ami430", "AMI430_STATES"]
 
@@ -168,5 +168,5 @@ def make_ami430(resource: str, visa_library: str, name: str, **kw) -> AMI430Magn
     """An AMI 430 through pymeasure's unmodified ``AMI430``; options ``limits_T``, ``rate_T_per_s``."""
     from pymeasure.instruments.ami import AMI430
 
-    driver = AMI430(resource, visa_library=visa_library, **timeout_kwargs(kw))
+    driver = open_driver(AMI430, resource, visa_library, name, kw)
     return AMI430Magnet(driver, name, kw.get("limits_T"), kw.get("rate_T_per_s"))

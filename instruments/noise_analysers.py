@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from .roles import InstrumentError, NoiseAnalyser
-from .visa import timeout_kwargs
+from .visa import open_driver
 
 __all__ = ["SR785NoiseAnalyser", "KeysightXSANoiseAnalyser", "make_sr785", "make_keysight_xsa",
            "dbm_per_hz_to_v2_per_hz", "v2_per_hz_to_dbm_per_hz"]
@@ -229,7 +229,7 @@ def make_sr785(resource: str, visa_library: str, name: str, **kw) -> SR785NoiseA
     """An SR785 through qpclab's ``SR785`` driver."""
     from .drivers.sr785 import SR785
 
-    return SR785NoiseAnalyser(SR785(resource, visa_library=visa_library, **timeout_kwargs(kw)), name,
+    return SR785NoiseAnalyser(open_driver(SR785, resource, visa_library, name, kw), name,
                               kw.get("wait_timeout_s", 60.0))
 
 
@@ -237,5 +237,5 @@ def make_keysight_xsa(resource: str, visa_library: str, name: str, **kw) -> Keys
     """A Keysight N9010A/N9020A through qpclab's ``KeysightXSA`` driver."""
     from .drivers.keysight_xsa import KeysightXSA
 
-    return KeysightXSANoiseAnalyser(KeysightXSA(resource, visa_library=visa_library, **timeout_kwargs(kw)), name,
+    return KeysightXSANoiseAnalyser(open_driver(KeysightXSA, resource, visa_library, name, kw), name,
                                     kw.get("wait_timeout_s", 60.0))

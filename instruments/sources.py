@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .roles import InstrumentError, VoltageSource
-from .visa import timeout_kwargs
+from .visa import open_driver
 
 __all__ = ["Keithley2400Source", "make_keithley2400", "Keithley2450Source", "make_keithley2450",
            "YokogawaGS200Source", "make_yokogawags200", "QDac2Source", "QDac2ChannelSource", "make_qdac2"]
@@ -70,6 +70,13 @@ class Keithley2400Source(_CheckedSource):
     def write_voltage(self, volts: float) -> None:
         self._checked("source voltage", volts, lambda: setattr(self.driver, "source_voltage", volts))
 
+    def check_errors(self) -> None:
+        """The error queue, and the current compliance (a leaking gate drives the output into it)."""
+        super().check_errors()
+        if self.driver.source_enabled and int(float(self.driver.ask(":SENS:CURR:PROT:TRIP?"))):
+            raise InstrumentError(f"{self.name}: current compliance reached at {self.read_voltage():g} V "
+                                  "(gate leakage?); stopping")
+
     def write_voltage_fast(self, volts: float) -> None:
         try:
             self.driver.source_voltage = volts
@@ -105,7 +112,7 @@ def make_keithley2400(resource: str, visa_library: str, name: str, **kw) -> Keit
     """A Keithley 2400 through pymeasure's unmodified ``Keithley2400``."""
     from pymeasure.instruments.keithley import Keithley2400
 
-    return Keithley2400Source(Keithley2400(resource, visa_library=visa_library, **timeout_kwargs(kw)), name,
+    return Keithley2400Source(open_driver(Keithley2400, resource, visa_library, name, kw), name,
                               kw.get("compliance_A"))
 
 
@@ -150,7 +157,7 @@ def make_keithley2450(resource: str, visa_library: str, name: str, **kw) -> Keit
     """A Keithley 2450 through pymeasure's unmodified ``Keithley2450``."""
     from pymeasure.instruments.keithley import Keithley2450
 
-    return Keithley2450Source(Keithley2450(resource, visa_library=visa_library, **timeout_kwargs(kw)), name,
+    return Keithley2450Source(open_driver(Keithley2450, resource, visa_library, name, kw), name,
                               kw.get("compliance_A"))
 
 
@@ -212,7 +219,7 @@ def make_yokogawags200(resource: str, visa_library: str, name: str, **kw) -> Yok
 
     with warnings.catch_warnings():  # pymeasure warns that it does not know whether the GS200 speaks SCPI: it does
         warnings.simplefilter("ignore", FutureWarning)
-        driver = YokogawaGS200(resource, visa_library=visa_library, **timeout_kwargs(kw))
+        driver = open_driver(YokogawaGS200, resource, visa_library, name, kw)
     return YokogawaGS200Source(driver, name, kw.get("compliance_A"), kw.get("range_V", 10.0))
 
 
@@ -295,4 +302,4 @@ def make_qdac2(resource: str, visa_library: str, name: str, **kw) -> QDac2Source
     """A QDevil QDAC-II through our :class:`~qpclab.instruments.drivers.qdac2.QDac2` driver."""
     from .drivers.qdac2 import QDac2
 
-    return QDac2Source(QDac2(resource, visa_library=visa_library, **timeout_kwargs(kw)), name)
+    return QDac2Source(open_driver(QDac2, resource, visa_library, name, kw), name)

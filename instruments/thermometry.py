@@ -17,7 +17,7 @@ from typing import Any
 
 from .drivers.lakeshore372 import SAMPLE_HEATER_RANGES_A, LakeShore372, LakeShore372Error
 from .roles import InstrumentError, Thermometer
-from .visa import timeout_kwargs
+from .visa import open_driver
 
 __all__ = ["LakeShore372Thermometer", "make_lakeshore372"]
 
@@ -113,6 +113,6 @@ class LakeShore372Thermometer(Thermometer):
 
 def make_lakeshore372(resource: str, visa_library: str, name: str, **kw) -> LakeShore372Thermometer:
     """A Lake Shore 372 through our driver; options ``channel``, ``limits_K``, ``heater_range``."""
-    driver = LakeShore372(resource, visa_library=visa_library, **timeout_kwargs(kw))
+    driver = open_driver(LakeShore372, resource, visa_library, name, kw)
     return LakeShore372Thermometer(driver, name, kw.get("channel"), kw.get("limits_K"),
                                    kw.get("heater_range", 5))

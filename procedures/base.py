@@ -124,26 +124,17 @@ class QPCProcedure(Procedure):
 
         return dry_run(station, self.planned_moves())
 
-    #: the lock-in's overload status is read at least this often (s), and whenever a reading nears full scale
-    OVERLOAD_CHECK_S = 1.0
-
     def read_lockin(self, settle: bool = True) -> tuple[float, float]:
-        """Wait for the lock-in to settle (from its time constant and slope), read X and Y together.
-
-        Overload: a reading near full scale, or a status check at least every OVERLOAD_CHECK_S, reads the
-        overload bits; on overload the sensitivity goes one step coarser, the filter settles again, and the point
-        is read again (up to 6 times). An overload that auto-ranging cannot cure stops the run.
+        """Wait for the lock-in to settle (from its time constant and slope), read X and Y together, then its
+        overload status (every point: an overload that does not reach full scale, e.g. at the input, corrupts the
+        reading too). On overload the sensitivity goes one step coarser, the filter settles again (to 1e-6: it
+        remembers an unknown, large signal) and the point is read again (up to 6 times); an overload that
+        auto-ranging cannot cure stops the run.
         """
         li = self.lab.lockin
         if settle:
             self.wait(self._settle_s)
         x, y = li.read_xy()
-        now = time.monotonic()
-        sens = getattr(self, "_sens", None)
-        suspicious = sens is None or math.hypot(x, y) >= 0.9 * sens
-        if not (suspicious or now - getattr(self, "_overload_checked", 0.0) >= self.OVERLOAD_CHECK_S):
-            return x, y
-        self._overload_checked = now
         tries = 0
         while li.overloaded():
             if tries >= 6 or not hasattr(li, "sensitivity_up") or not li.sensitivity_up():
@@ -151,10 +142,10 @@ class QPCProcedure(Procedure):
 
                 raise InstrumentError(f"{getattr(li, 'name', 'lock-in')}: overload that auto-ranging cannot cure "
                                       f"(X = {x:g} V, Y = {y:g} V)")
-            self._sens = li.sensitivity
             log.warning("%s overloaded: sensitivity now %g V; reading again", getattr(li, "name", "lock-in"),
-                        self._sens)
-            self.wait(self._settle_s)
+                        li.sensitivity)
+            # the filter remembers an unknown, large signal: wait until it has forgotten it to 1e-6
+            self.wait(li.settle_time(1e-6))
             x, y = li.read_xy()
             tries += 1
         return x, y
@@ -191,7 +182,6 @@ class LockInProcedure(QPCProcedure):
         li.filter_slope = self.filter_slope
         li.excitation_V = self.excitation
         li.sensitivity = self.sensitivity
-        self._sens = li.sensitivity  # read back: the full scale the overload check compares with
         self._settle_s = li.settle_time(self.settle_tolerance)
         self._amplitude = li.excitation_V  # read back: what the instrument really applies
 

@@ -10,7 +10,7 @@ The instrument talks over LAN (raw socket, port 5025) or USB serial; both termin
 
 Example::
 
-    qdac = QDac2("TCPIP0::192.168.8.17::5025::SOCKET")
+    qdac = QDac2("TCPIP0::127.0.0.1::5025::SOCKET")
     qdac.ch_3.dc_mode = "fixed"
     qdac.ch_3.voltage = -0.5          # V
     qdac.ch_3.voltage                 # -0.5, read back from the instrument

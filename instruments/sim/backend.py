@@ -47,6 +47,10 @@ def resolve_lab_path(path: str | os.PathLike | None) -> Path:
     raise FileNotFoundError(f"simulated lab file {str(path)!r} not found (nor {p.name!r} in {packaged})")
 
 
+class _Partial(bytearray):
+    """A reply cut off in transit (fault injection): handed over without the END indicator."""
+
+
 class TwinDevice(Device):
     """A pyvisa-sim device whose replies come from a twin (not from YAML dialogues).
 
@@ -83,6 +87,10 @@ class TwinDevice(Device):
                     reply = self.lab.faults.mangle(reply, faults)
                     if reply is None:
                         continue
+                    if any(f.kind == "truncated" for f in faults):
+                        # the transfer broke off: part of the reply, no terminator, no END: the client times out
+                        self._output_buffers.append(_Partial(reply.encode("latin-1", errors="replace")))
+                        continue
                 self._output_buffers.append(bytearray(reply.encode("latin-1", errors="replace"))
                                             + self._response_eom)
             for f in faults:
@@ -97,7 +105,8 @@ class TwinDevice(Device):
                 raise errors.VisaIOError(constants.StatusCode.error_connection_lost)
             if not self._output_buffers:
                 return b"", False
-            return bytes(self._output_buffers.popleft()), True
+            chunk = self._output_buffers.popleft()
+            return bytes(chunk), not isinstance(chunk, _Partial)
 
     def clear(self) -> None:
         """Device clear: drop pending input and unread replies."""

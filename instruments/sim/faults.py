@@ -7,7 +7,7 @@ and when it strikes::
       faults:
         - {instrument: lockin, kind: timeout, after: 40, count: 2, match: "SNAP"}
         - {instrument: gate_smu, kind: disconnect, after: 100, count: -1}      # never comes back
-        - {instrument: lockin, kind: overload, after: 60, count: 3, factor: 50}
+        - {instrument: lockin, kind: overload, after: 60, count: 3, spike_V: 2.0}
         - {instrument: gate_smu, kind: compliance, after: 80, load_ohm: 1.0e5}  # gate leakage from then on
         - {instrument: lockin, kind: error, after: 30, code: -350, message: "Queue overflow"}
 
@@ -16,10 +16,11 @@ many messages it affects (-1: all from then on). Kinds:
 
 - ``timeout``: the reply to a query is lost: the client waits its VISA timeout;
 - ``garbage``: the reply is replaced by unparseable bytes;
-- ``truncated``: the reply loses its second half;
+- ``truncated``: the reply breaks off after its first half, without terminator or END: the client times out;
 - ``disconnect``: reads and writes fail with VI_ERROR_CONN_LOST (``count`` messages, or for ever with -1);
 - ``error``: an entry in the instrument's error queue (``code``, ``message``) after the message runs;
-- ``overload``: the lock-in's input signal is multiplied by ``factor`` for ``count`` messages;
+- ``overload``: a pickup spike of ``spike_V`` (V rms, default 2 V: beyond every full scale) on the lock-in's input
+  for ``count`` messages;
 - ``compliance``: the load the source drives drops to ``load_ohm`` (gate leakage) from then on.
 
 Every fault that struck is recorded in :attr:`FaultInjector.log` (time, instrument, kind, message).
@@ -97,7 +98,7 @@ class FaultInjector:
         if left is not None:
             if left <= 0:
                 self._overloads.pop(name)
-                self.lab.set_input_factor(name, 1.0)
+                self.lab.set_input_spike(name, 0.0)
             else:
                 self._overloads[name] = left - 1
         for f in self.for_instrument(name):
@@ -109,7 +110,7 @@ class FaultInjector:
             acting.append(f)
             if f.kind == "overload":
                 self._overloads[name] = max(0, f.count - 1) if f.count >= 0 else 10**12
-                self.lab.set_input_factor(name, float(f.params.get("factor", 100.0)))
+                self.lab.set_input_spike(name, float(f.params.get("spike_V", 2.0)))
                 f.struck = f.count if f.count >= 0 else f.struck  # the window above counts the messages
             elif f.kind == "compliance":
                 self.lab.loads_ohm[name] = float(f.params.get("load_ohm", 1.0e5))

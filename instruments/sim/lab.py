@@ -141,7 +141,7 @@ class SimulatedLab:
             self._listeners: list[Callable[[float], None]] = []
             self._tickers: list[Callable[[float], None]] = []
             self._response_cache: tuple | None = None
-            self.input_factor: dict[str, float] = {}
+            self.input_spike: dict[str, float] = {}
             self.loads_ohm = dict(getattr(self, "_base_loads", self.loads_ohm))
             self.faults = FaultInjector(self, parse_faults(self.simulation.get("faults")))
 
@@ -195,13 +195,13 @@ class SimulatedLab:
                 self.field_T = float(tesla)
                 self._changed()
 
-    def set_input_factor(self, lockin: str, factor: float) -> None:
-        """Fault injection: scale a lock-in's input signal (1.0 = none)."""
+    def set_input_spike(self, lockin: str, volts: float) -> None:
+        """Fault injection: add a pickup spike (V rms, in phase) to a lock-in's input (0 = none)."""
         with self.lock:
-            if factor == 1.0:
-                self.input_factor.pop(lockin, None)
+            if volts == 0.0:
+                self.input_spike.pop(lockin, None)
             else:
-                self.input_factor[lockin] = factor
+                self.input_spike[lockin] = volts
             self._changed()
 
     def set_temperature(self, kelvin: float) -> None:
@@ -271,8 +271,8 @@ class SimulatedLab:
         else:
             g, _ = self.qpc_response()
             signal = self.circuit.lockin_signal_V(g, amplitude_V)
-        if self.input_factor:  # an injected overload
-            signal *= self.input_factor.get(lockin, 1.0)
+        if self.input_spike:  # an injected overload: a pickup spike at the reference frequency
+            signal += self.input_spike.get(lockin, 0.0)
         return signal
 
     def hall_resistances(self) -> tuple[float, float]:

@@ -249,8 +249,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from .instruments.roles import InstrumentError
+
     try:
         return args.func(args)
+    except InstrumentError as exc:  # the run stopped, gates safe, data kept: say what failed and where
+        print(f"qpclab {args.command}: instrument error: {exc}", file=sys.stderr)
+        return 1
     except (ValueError, FileExistsError, FileNotFoundError) as exc:
         print(f"qpclab {args.command}: error: {exc}", file=sys.stderr)
         return 2
