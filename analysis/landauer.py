@@ -397,7 +397,47 @@ class SaddlePointQPC:
 
         Gate values, temperature and field broadcast; scalars give a float.
         """
+        if (self.disorder == 0 and type(temperature_K) is float and type(field_T) is float
+                and all(type(v) is float for v in gates.values())):
+            return self._conductance_scalar(self.barrier_offset_eV(gates), temperature_K, field_T)
         return self._evaluate("G", gates, 0.0, temperature_K, field_T, 0.5)
+
+    @cached_property
+    def _scalar_groups(self) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+        """(shift, multiplicity) per channel group at zero field, and (base shift, spin) per channel."""
+        shift, mult, _ = self._zero_field_groups
+        _, spin, base = self._channels
+        return list(zip(shift.tolist(), mult.tolist())), list(zip(base.tolist(), spin.tolist()))
+
+    def _conductance_scalar(self, offset: float, temperature_K: float, field_T: float) -> float:
+        """The simulator's hot path (one gate point, clean saddle): the same quadrature as :func:`_zstats`, with
+        plain floats for the channels that are fully open or closed and numpy only for the few in transition."""
+        if not (temperature_K >= 0 and math.isfinite(temperature_K)):
+            raise ValueError("temperature_K must be finite and >= 0")
+        theta = self.hw_x_eV / TWO_PI
+        kt = K_B_EV * temperature_K
+        s_n, s_w = min(kt, theta), max(kt, theta)
+        cut = _TAIL_CUT * (s_n + s_w)
+        zero_field, channels = self._scalar_groups
+        if field_T == 0.0:
+            groups = zero_field
+        else:
+            z = field_T * self._zeeman_eV_per_T
+            groups = [(b + z * sp, 1.0) for b, sp in channels]
+        total = 0.0
+        near_x, near_m = [], []
+        for shift, m in groups:
+            x = offset - shift
+            if x >= cut:
+                total += m
+            elif x > -cut:
+                near_x.append(x)
+                near_m.append(m)
+        if near_x:
+            u = (np.array(near_x)[:, None] - s_n * _T_NODES) / s_w
+            e = np.exp(-np.abs(u))
+            total += float(np.array(near_m) @ (np.where(u >= 0, 1.0 / (1.0 + e), e / (1.0 + e)) @ _W_NODES))
+        return E2_H * total
 
     def current(self, gates, bias_V, temperature_K, field_T=0.0, asymmetry=0.5):
         """DC current (A): ``(e/h) sum_ch int T_ch(E) [f_L(E) - f_R(E)] dE``.

@@ -499,3 +499,19 @@ def test_scalar_conductance_is_fast():
             q.conductance(gates, temp)
         per_call = (time.perf_counter() - t0) / n
         assert per_call < 2e-3  # measured ~0.1 ms; generous bound for loaded machines
+
+
+def test_scalar_hot_path_equals_the_vectorised_engine():
+    """The simulator's one-point path and the array engine are two implementations: they must agree everywhere."""
+    import numpy as np
+
+    from qpclab.analysis.landauer import SaddlePointQPC
+
+    q = SaddlePointQPC(hw_x_eV=0.5e-3, hw_y_eV=2.0e-3, lever_arms_eV_per_V={"gate": 0.02}, v_pinch=-1.2,
+                       g_factor=-1.3)
+    gates = np.linspace(-1.35, -0.6, 151)
+    for temperature in (0.0, 0.001, 0.05, 1.0, 10.0):
+        for field in (0.0, 3.0):
+            array = q.conductance({"gate": gates}, temperature, field)
+            scalar = [q.conductance({"gate": float(v)}, float(temperature), float(field)) for v in gates]
+            assert np.allclose(scalar, array, rtol=1e-12, atol=1e-20)
