@@ -168,9 +168,12 @@ class SafeGate:
                 self.source.check_errors()  # anything the instrument refused since the last check
             actual = self.read_checked()
             self._verified_at = now
-            if abs(actual - self._tracked) > 1e-6 * max(1.0, abs(self._tracked)):
+            # the instrument holds what it could represent of what was written (formatting, DAC resolution):
+            # anything within half a step is that; more means something else moved the gate
+            if abs(actual - self._tracked) > 0.5 * self.spec.step:
                 raise GateLimitError(f"{self.name}: reads back {actual:g} V but qpclab left it at "
                                      f"{self._tracked:g} V: something else moved it; stopping")
+            self._tracked = actual
         return self._tracked
 
     def read_checked(self) -> float:

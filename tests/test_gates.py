@@ -493,3 +493,31 @@ def test_sweep_reads_back_once_then_verifies_and_stops_if_something_else_moved_t
     assert src.writes[-1] == -0.5  # refused before any write
     gate.ramp_to(-0.19)  # outside a sweep every move reads back again
     assert src.reads == 4
+
+
+def test_sweep_verification_accepts_the_instruments_own_rounding():
+    """Instruments keep what they can represent (pymeasure writes '%g': 6 digits): a long sweep whose read-backs
+    differ from the written floats in the 7th digit goes on; the next step starts from the read-back value."""
+    from qpclab.instruments.gates import SafeGate
+    from qpclab.instruments.station import OutputSpec
+
+    class Rounding:
+        def __init__(self):
+            self.v = 0.0
+
+        def read_voltage(self):
+            return self.v
+
+        def write_voltage(self, v):
+            self.v = float(f"{v:g}")
+
+    t = [0.0]
+    src = Rounding()
+    spec = OutputSpec("g", "inst", None, (-2.0, 1.0), 0.01, 1e6, 0.0, 0.0)
+    gate = SafeGate(spec, src, clock=lambda: t[0], sleep=lambda dt: t.__setitem__(0, t[0] + dt))
+    values = [-1.4 + 1.2 * k / 9999 for k in range(10000)]
+    with gate.sweeping():
+        for v in values:
+            t[0] += 0.01  # 100 s of sweep: a hundred verifications
+            gate.ramp_to(v)
+    assert src.v == pytest.approx(values[-1], abs=1e-5)
