@@ -109,7 +109,8 @@ class Keithley2400Twin(InstrumentTwin):
         return abs(i) >= self._current_limit()
 
     # ---- commands -------------------------------------------------------------------------------------
-    def commands(self) -> list[Command]:
+    def ieee488_commands(self) -> list[Command]:
+        """The IEEE 488.2 common commands, as the Keithley 24xx answer them."""
         C = Command
         return [
             C("*IDN", query=lambda a: self.idn),
@@ -122,6 +123,11 @@ class Keithley2400Twin(InstrumentTwin):
             C("*ESR", query=lambda a: self._esr()),
             C("*SRE", query=lambda a: str(self.misc.get("SRE", "0")), write=lambda a: self._misc("SRE", a)),
             C("*STB", query=lambda a: str(self.status_byte())),
+        ]
+
+    def commands(self) -> list[Command]:
+        C = Command
+        return self.ieee488_commands() + [
             C("[:SOURce[1]]:FUNCtion[:MODE]", query=lambda a: self.function,
               write=lambda a: self._set_function(a)),
             C("[:SOURce[1]]:VOLTage[:LEVel][:IMMediate][:AMPLitude]", query=lambda a: fmt_sci(self.level["VOLT"]),

@@ -58,17 +58,7 @@ class Keithley2450Twin(Keithley2400Twin):
 
     def commands(self) -> list[Command]:
         C = Command
-        return [
-            C("*IDN", query=lambda a: self.idn),
-            C("*RST", write=lambda a: self.reset()),
-            C("*CLS", write=lambda a: self._cls()),
-            C("*OPC", query=lambda a: "1", write=lambda a: None),
-            C("*WAI", write=lambda a: None),
-            C("*TRG", write=lambda a: None),
-            C("*ESE", query=lambda a: str(self.misc.get("ESE", "0")), write=lambda a: self._misc("ESE", a)),
-            C("*ESR", query=lambda a: self._esr()),
-            C("*SRE", query=lambda a: str(self.misc.get("SRE", "0")), write=lambda a: self._misc("SRE", a)),
-            C("*STB", query=lambda a: str(self.status_byte())),
+        return self.ieee488_commands() + [
             C("*OPT", query=lambda a: "0"),
             C(":SOURce[1]:FUNCtion[:MODE]", query=lambda a: self.function, write=self._set_function),
             C(":SOURce[1]:VOLTage[:LEVel][:IMMediate][:AMPLitude]", query=lambda a: fmt_sci(self.level["VOLT"]),
