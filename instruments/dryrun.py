@@ -127,7 +127,7 @@ def dry_run(station: Station, moves: Sequence[tuple[str, Iterable[float]]],
         except (TypeError, ValueError):
             problems.append(f"move {m}: {move!r} is not a pair (output name, values)")
             continue
-        values = list(values)
+        values = values if isinstance(values, Sequence) else list(values)  # lazy sweeps stay lazy
         count += len(values)
         if name in physical:
             spec = physical[name]

@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Sequence
 
 from pymeasure.experiment import FloatParameter, IntegerParameter, Metadata, Parameter, Procedure
 
@@ -131,9 +132,13 @@ class QPCProcedure(Procedure):
         remembers an unknown, large signal) and the point is read again (up to 6 times); an overload that
         auto-ranging cannot cure stops the run.
         """
-        li = self.lab.lockin
         if settle:
             self.wait(self._settle_s)
+        return self.read_lockin_checked(self.lab.lockin)
+
+    def read_lockin_checked(self, li) -> tuple[float, float]:
+        """Read X and Y of the lock-in ``li`` (already settled) with the overload check, auto-range and re-read
+        that :meth:`read_lockin` describes; for procedures with several lock-ins (the Hall sweep)."""
         x, y = li.read_xy()
         tries = 0
         while li.overloaded():
@@ -151,12 +156,77 @@ class QPCProcedure(Procedure):
         return x, y
 
 
-def linspace_points(start: float, stop: float, step: float) -> list[float]:
-    """Points from start to stop (inclusive) at ``step`` spacing (the last step may be shorter)."""
-    if step <= 0 or not math.isfinite(step):
+class LinearSweep(Sequence):
+    """``n + 1`` equally spaced values from ``start`` to ``stop`` (inclusive), computed on demand: a 1e6-point plan
+    costs no memory. Reversing (``sweep[::-1]``) gives the same values in the other order."""
+
+    __slots__ = ("start", "stop", "n")
+
+    def __init__(self, start: float, stop: float, n: int):
+        self.start, self.stop, self.n = float(start), float(stop), int(n)
+
+    def __len__(self) -> int:
+        return self.n + 1
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            if k == slice(None, None, -1):
+                return ReversedSweep(self)
+            return [self[i] for i in range(*k.indices(len(self)))]
+        if k < 0:
+            k += len(self)
+        if not 0 <= k <= self.n:
+            raise IndexError(k)
+        if self.n == 0:
+            return self.start
+        return self.start + (self.stop - self.start) * k / self.n
+
+    def __iter__(self):
+        a, d, n = self.start, self.stop - self.start, self.n
+        if n == 0:
+            yield a
+            return
+        for k in range(n + 1):
+            yield a + d * k / n
+
+    def __repr__(self) -> str:
+        return f"LinearSweep({self.start!r}, {self.stop!r}, {self.n + 1} points)"
+
+
+class ReversedSweep(Sequence):
+    """A sweep's values in reverse order (exactly the same floats)."""
+
+    __slots__ = ("sweep",)
+
+    def __init__(self, sweep: Sequence):
+        self.sweep = sweep
+
+    def __len__(self) -> int:
+        return len(self.sweep)
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            if k == slice(None, None, -1):
+                return self.sweep
+            return [self[i] for i in range(*k.indices(len(self)))]
+        n = len(self.sweep)
+        if k < 0:
+            k += n
+        return self.sweep[n - 1 - k]
+
+    def __iter__(self):
+        return reversed(self.sweep)
+
+
+def linspace_points(start: float, stop: float, step: float) -> LinearSweep:
+    """Points from start to stop (inclusive) at about ``step`` spacing (equal steps, never larger than ``step``
+    by more than rounding); a lazy sequence."""
+    if not (isinstance(step, (int, float)) and math.isfinite(step) and step > 0):
         raise ValueError(f"step {step!r} V must be a positive number")
+    if not (math.isfinite(start) and math.isfinite(stop)):
+        raise ValueError(f"start {start!r} and stop {stop!r} must be finite numbers")
     n = max(1, int(round(abs(stop - start) / step)))
-    return [start + (stop - start) * k / n for k in range(n + 1)]
+    return LinearSweep(start, stop, n)
 
 
 class LockInProcedure(QPCProcedure):

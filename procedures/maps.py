@@ -95,7 +95,7 @@ class GateMap(LockInProcedure):
                 moves.append(("magnet", [s]))
             elif self.SLOW_KIND == "temperature":
                 moves.append(("thermometer", [s]))
-            moves.append((self.gate, list(fast)))
+            moves.append((self.gate, fast))
         return moves
 
     def slow_gate_name(self) -> str:

@@ -46,7 +46,7 @@ class Staircase(LockInProcedure):
         return [s for _ in range(self.repeats) for s in one]
 
     def planned_moves(self):
-        return [(self.gate, [v for s in self.sweeps() for v in s])]
+        return [(self.gate, sweep) for sweep in self.sweeps()]
 
     def measure(self) -> None:
         axis = GateAxis(self.station, self.gate)

@@ -83,3 +83,19 @@ def test_bad_parameters_get_a_clear_error_before_anything_moves(argv, message, s
     assert main(argv + ["--quiet"]) == 2
     assert message in capsys.readouterr().err
     assert sim_library.lab.history == before
+
+
+def test_sweep_plans_are_lazy_and_exact():
+    """A 1e6-point plan costs no memory (values computed on demand); reversed sweeps hold the same floats."""
+    import sys
+
+    from qpclab.procedures.base import linspace_points
+
+    sweep = linspace_points(-1.4, -0.2, 1.2e-6)
+    assert len(sweep) == 1_000_001 and sys.getsizeof(sweep) < 1000
+    assert sweep[0] == -1.4 and sweep[-1] == -0.2 and sweep[500_000] == pytest.approx(-0.8, abs=1e-12)
+    back = sweep[::-1]
+    assert back[0] == sweep[-1] and back[-1] == sweep[0] and back[::-1] is sweep
+    small = linspace_points(-1.0, -0.9, 0.02)
+    assert list(small[::-1]) == list(small)[::-1]
+    assert max(abs(b - a) for a, b in zip(small, list(small)[1:])) <= 0.02 * (1 + 1e-12)
