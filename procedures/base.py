@@ -177,17 +177,15 @@ class LinearSweep(Sequence):
             k += len(self)
         if not 0 <= k <= self.n:
             raise IndexError(k)
-        if self.n == 0:
-            return self.start
+        if k == self.n:
+            return self.stop  # the end point exactly, whatever the rounding of the steps
         return self.start + (self.stop - self.start) * k / self.n
 
     def __iter__(self):
         a, d, n = self.start, self.stop - self.start, self.n
-        if n == 0:
-            yield a
-            return
-        for k in range(n + 1):
+        for k in range(n):
             yield a + d * k / n
+        yield self.stop
 
     def __repr__(self) -> str:
         return f"LinearSweep({self.start!r}, {self.stop!r}, {self.n + 1} points)"
