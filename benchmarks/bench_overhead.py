@@ -5,7 +5,9 @@ sweep loops (qpclab from its own per-point time stamps), QCoDeS's do1d is timed 
 2N-point and an N-point run divided by N. The settling wait (the same for all three) is then subtracted to leave
 the software overhead. Each figure is the median of three runs, interleaved so machine load hits all alike.
 
-- floor: the same gate writes and lock-in reads done with bare pyvisa calls on the same simulated lab;
+- floor: the same instrument traffic done with bare pyvisa calls on the same simulated lab: per point one gate
+  write and one lock-in message reading X, Y and the overload status (``SNAP?1,2;LIAS?``, two replies), as qpclab
+  sends (it reads the overload status every point so that no overloaded reading is ever recorded);
 - qpclab: the Staircase procedure through the headless runner (safe gate, settle, read, convert, CSV line);
 - QCoDeS: do1d with QCoDeS's own Keithley2400 and SR830 drivers on the same simulated lab (optional).
 """
@@ -46,7 +48,9 @@ def floor_sweep(n: int) -> float:
     for v in _values(n):
         gate.write(f":SOUR:VOLT {v:g}")
         _sleep(settle)
-        x, y = (float(s) for s in li.query("SNAP?1,2").split(","))
+        li.write("SNAP?1,2;LIAS?")
+        x, y = (float(s) for s in li.read().split(","))
+        overloaded = int(li.read()) & 0b101
     return (time.perf_counter() - t0) / n
 
 

@@ -49,34 +49,51 @@ class RampInterrupted(RuntimeError):
         self.value = value
 
 
-def ramp_plan(start: float, target: float, step: float) -> list[float]:
+def ramp_plan(start: float, target: float, step: float, quantize: Callable[[float], float] | None = None
+              ) -> list[float]:
     """The values a ramp writes from ``start`` to ``target`` (excluding start): equal steps no larger than ``step``.
 
     The plan is checked as floating-point numbers: no difference between consecutive values (start included)
     exceeds ``step`` by more than floating-point rounding (:data:`STEP_TOLERANCE`, relative): 0.01 V in steps
     of 0.002 V is 5 steps, even though -0.49 - (-0.5) is 0.010000000000000009 in binary.
+
+    ``quantize`` maps a value to what the instrument will really hold (its command format or DAC resolution,
+    e.g. pymeasure's Keithley 2400 writes 6 significant digits: 10 uV steps above 1 V); the plan is made of
+    such values and checked after quantisation, so rounding can never make a step larger than ``step``.
     """
     if not (math.isfinite(start) and math.isfinite(target)):
         raise ValueError(f"ramp from {start!r} to {target!r}: not finite")
     if not (math.isfinite(step) and step > 0):
         raise ValueError(f"ramp step {step!r} V must be a positive number")
+    if quantize is not None:
+        target = quantize(target)
     if start == target:
         return []
     if abs(target - start) <= step:  # the common case inside a sweep: one step
         return [target]
-    return ramp_plan_multi({"": start}, {"": target}, {"": step})[""]
+    return ramp_plan_multi({"": start}, {"": target}, {"": step},
+                           None if quantize is None else {"": quantize})[""]
 
 
-def ramp_plan_multi(start: dict[str, float], target: dict[str, float], step: dict[str, float]) -> dict[str, list[float]]:
+def ramp_plan_multi(start: dict[str, float], target: dict[str, float], step: dict[str, float],
+                    quantize: dict[str, Callable[[float], float]] | None = None) -> dict[str, list[float]]:
     """Plans for several outputs moving together in ``n`` common steps (one virtual-gate step each), where
-    ``n`` is the smallest number that keeps every output's steps within its own ``step``."""
+    ``n`` is the smallest number that keeps every output's steps within its own ``step`` (after ``quantize``,
+    where given: see :func:`ramp_plan`)."""
     distances = {k: target[k] - start[k] for k in start}
     n = max([max(1, math.ceil(abs(d) / step[k] * (1 - STEP_TOLERANCE))) for k, d in distances.items() if d != 0],
             default=0)
     if n == 0:
         return {k: [] for k in start}
+    q = quantize or {}
+    n_first = n
     while True:
+        if n > 4 * n_first + 16:
+            raise ValueError(f"cannot plan steps within {step} V: the instrument's resolution is coarser than the step")
         plans = {k: [start[k] + d * i / n for i in range(1, n)] + [target[k]] for k, d in distances.items()}
+        for k, fn in q.items():
+            if k in plans:
+                plans[k] = [fn(v) for v in plans[k]]
         if all(abs(b - a) <= step[k] * (1 + STEP_TOLERANCE)
                for k, plan in plans.items() for a, b in zip([start[k]] + plan, plan)):
             return plans
@@ -144,7 +161,7 @@ class SafeGate:
         start = self._start_value()
         value = start
         try:
-            for nxt in ramp_plan(start, target, self.spec.step):
+            for nxt in ramp_plan(start, target, self.spec.step, getattr(self.source, "quantize", None)):
                 if should_stop is not None and should_stop():
                     raise RampInterrupted(self.name, value)
                 self._write_step(value, nxt)

@@ -16,8 +16,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from pyvisa.errors import VisaIOError
+
 from .roles import InstrumentError, LockIn
-from .visa import open_driver
+from .visa import RETRY_ATTEMPTS, _printable, _retry, install_retries, open_driver
 
 __all__ = ["SRSLockIn", "SR830LockIn", "SR86xLockIn", "make_sr830", "make_sr860", "make_sr865"]
 
@@ -147,6 +149,48 @@ class SRSLockIn(LockIn):
         status = int(float(self.driver.ask("LIAS?")))
         return bool(status & self.OVERLOAD_BITS)
 
+    #: the one program message of :meth:`read_xy_checked`: X and Y sampled together, then the LIA status
+    XY_STATUS_MESSAGE = ""
+
+    def read_xy_checked(self) -> tuple[float, float, bool]:
+        """X, Y (V rms, sampled together) and whether the lock-in overloaded (``LIAS?`` overload bits, latched
+        since the status was last read), in ONE program message: one round trip per point instead of two.
+
+        The exchange (write, then the reply or replies) is retried as one unit under qpclab's retry policy
+        (:mod:`qpclab.instruments.visa`: a lost, corrupt, cut-off or unparseable reply -> device clear, send again;
+        InstrumentError naming the instrument after the last attempt). ``LIAS?`` clears what it reads: if a reply
+        is lost, the retry sees only overloads that are still present, as two separate queries would.
+        """
+        message = self.XY_STATUS_MESSAGE
+
+        def once():
+            replies = self._exchange_xy_status(message)
+            for reply in replies:
+                if not _printable(reply):
+                    raise ValueError(f"corrupt reply {reply!r}")
+            x, y, status = self._parse_xy_status(replies)
+            return x, y, bool(status & self.OVERLOAD_BITS)
+
+        return _retry(self.driver, self.name, f"query {message!r}", once, (VisaIOError, ValueError),
+                      RETRY_ATTEMPTS)
+
+    def _exchange_xy_status(self, message: str) -> list[str]:
+        raise NotImplementedError
+
+    @staticmethod
+    def _parse_xy_status(replies: list[str]) -> tuple[float, float, int]:
+        """``["X,Y", "status"]`` -> (X, Y, status); ValueError for anything else (a retry then asks again)."""
+        if len(replies) != 2:
+            raise ValueError(f"expected X,Y and the status, got {replies!r}")
+        xy = replies[0].strip().split(",")
+        if len(xy) != 2:
+            raise ValueError(f"expected two values X,Y, got {replies[0]!r}")
+        x, y = float(xy[0]), float(xy[1])
+        status = int(float(replies[1].strip()))
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValueError(f"X, Y not finite: {replies[0]!r}")
+        return x, y, status
+
     def sensitivity_up(self) -> bool:
         """One sensitivity step coarser (after an overload); False if already at the largest full scale."""
         table = sorted(self.SENSITIVITIES_V)
@@ -207,11 +251,19 @@ class SR830LockIn(SRSLockIn):
     FREQUENCY_RANGE_HZ = (0.001, 102e3)
     OVERLOAD_BITS = 0b111  # LIAS bits 0 input/reserve, 1 filter, 2 output overload
 
+    #: SR830 manual: SNAP? 1,2 is X and Y at one instant; several queries in one message are answered one by one,
+    #: each reply with its own terminator
+    XY_STATUS_MESSAGE = "SNAP? 1,2;LIAS?"
+
     def __init__(self, driver, name: str = "sr830"):
         super().__init__(driver, name)
 
     def _snap(self, a, b):
         return self.driver.snap(a, b)
+
+    def _exchange_xy_status(self, message: str) -> list[str]:
+        self.driver.write(message)
+        return [self.driver.read(), self.driver.read()]  # two replies, two reads
 
     def auto_gain(self) -> None:
         """The instrument's own auto gain (AGAN)."""
@@ -237,12 +289,20 @@ class SR86xLockIn(SRSLockIn):
     FREQUENCY_RANGE_HZ = (1e-3, 500e3)
     OVERLOAD_BITS = 0b111  # LIAS bits 0 input range, 1 channel 1 output, 2 channel 2 output overload
 
+    #: SR86x manual (chapter 4, command syntax): several queries in one message are answered in ONE reply, the
+    #: answers separated by semicolons: "X,Y;status". SNAP? 0,1 is X and Y at one instant (0 = X, 1 = Y).
+    XY_STATUS_MESSAGE = "SNAP? 0,1;LIAS?"
+
     def __init__(self, driver, name: str = "sr860", max_frequency_Hz: float = 500e3):
         super().__init__(driver, name)
         self.FREQUENCY_RANGE_HZ = (1e-3, float(max_frequency_Hz))
 
     def _snap(self, a, b):
         return self.driver.snap(a, b)  # SNAP? X, Y / SNAP? R, THETA: the SR86x takes the tokens
+
+    def _exchange_xy_status(self, message: str) -> list[str]:
+        self.driver.write(message)
+        return self.driver.read().strip().split(";")
 
     def _slope_to_driver(self, db: int):
         return _SLOPES_DB.index(db)
@@ -282,6 +342,7 @@ def make_sr865(resource: str, visa_library: str, name: str, **kw) -> SR86xLockIn
     driver = open_driver(SR865, resource, visa_library, name, kw)
     model = str(kw.get("model") or driver.ask("*IDN?")).upper()
     if "SR865A" in model:
-        adapter = driver.adapter
-        driver = SR865A(adapter)
+        # the same connection, the SR865A's frequency range; the new driver object needs the retry policy too
+        # (without it every fault on an SR865A reached the procedure as a raw VisaIOError or a parse error)
+        driver = install_retries(SR865A(driver.adapter), name)
     return SR86xLockIn(driver, name, driver.MAX_FREQUENCY_HZ)

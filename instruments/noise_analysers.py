@@ -13,7 +13,9 @@ Unit conversions (documented once, here):
   1.056 RBW (Gaussian RBW filter) to turn them into a PSD.
 
 Waiting: :meth:`measure_psd` starts a fresh average and polls the instrument's "average complete" flag (SR785
-``DSPS? 1``, X-series ``*OPC`` + ``*ESR?`` bit 0). Between polls it calls ``self.sleep(seconds)``
+``DSPS? 1``, X-series ``*OPC`` + ``*ESR?`` bit 0). Both flags clear when read, so a lost reply would hide them: once
+the average is overdue the adapters also ask a read-out that may be repeated (SR785 ``NAVG? 0``, X-series
+``:STAT:OPER:COND?``). Between polls it calls ``self.sleep(seconds)``
 (``time.sleep`` by default; a test with a manual clock sets it to the clock's ``advance``). ``timeout_s`` bounds the
 wait beyond the expected duration.
 """
@@ -60,13 +62,38 @@ class _PollingAnalyser(NoiseAnalyser):
         if expected_s > 0:
             self.sleep(expected_s)
             waited += expected_s
-        poll = max(0.01, min(1.0, 0.05 * expected_s))
+        poll = self._poll_s(expected_s)
         while not done():
             if waited > expected_s + self.timeout_s:
                 raise InstrumentError(f"{self.name}: average not complete after {waited:.3g} s "
                                       f"(expected {expected_s:.3g} s)")
             self.sleep(poll)
             waited += poll
+
+    @staticmethod
+    def _poll_s(expected_s: float) -> float:
+        """Seconds between two polls of an average expected to take ``expected_s``."""
+        return max(0.01, min(1.0, 0.05 * expected_s))
+
+    def _poll_with_fallback(self, expected_s: float, flag, fallback):
+        """A ``done()`` for :meth:`_wait`: ``flag()`` (a status bit that reading clears), and once the measurement is
+        overdue (polled "no" for another ``expected_s``) also ``fallback()`` (a read-out that may be repeated).
+
+        A bit that clears when read does not survive a lost reply (timeout, corrupt or cut-off reply): the retried
+        query reads 0 for ever and the poll would wait out ``timeout_s``. The fallback is asked only for an overdue
+        measurement, so a normal one sends exactly the manual's sequence.
+        """
+        overdue_after = max(1, math.ceil(expected_s / self._poll_s(expected_s)))
+        polls = 0
+
+        def done() -> bool:
+            nonlocal polls
+            if flag():
+                return True
+            polls += 1
+            return polls >= overdue_after and bool(fallback())
+
+        return done
 
     def _check_int(self, what: str, value, low: int, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) \
@@ -128,10 +155,17 @@ class SR785NoiseAnalyser(_PollingAnalyser):
         n = self.averages or 1
         d.display_status_bit(1)  # clear a stale "average complete"
         d.start()
-        self._wait(self._record_time() * n, lambda: d.average_complete(0))
+        expected = self._record_time() * n
+        self._wait(expected, self._average_done(n, expected))
         self._have_average = True
         _, psd = self._read()
         return sum(psd) / len(psd)
+
+    def _average_done(self, n: int, expected_s: float):
+        """The poll for an average of ``n`` records (``expected_s`` long): the AVGA status bit (``DSPS? 1``);
+        once the average is overdue, also ``NAVG? 0`` >= n (see :meth:`_PollingAnalyser._poll_with_fallback`)."""
+        d = self.driver
+        return self._poll_with_fallback(expected_s, lambda: d.average_complete(0), lambda: d.averages_done >= n)
 
     def _read(self) -> tuple[list[float], list[float]]:
         values = self.driver.read_display(0)
@@ -197,7 +231,9 @@ class KeysightXSANoiseAnalyser(_PollingAnalyser):
         d.event_status()  # clear
         d.start_measurement()
         expected = float(d.sweep_time) * (self.averages or 1)
-        self._wait(expected, lambda: bool(d.event_status() & 1))
+        # *ESR? bit 0 (operation complete) clears when read; overdue: not sweeping, not measuring (:STAT:OPER:COND?)
+        self._wait(expected, self._poll_with_fallback(expected, lambda: bool(d.event_status() & 1),
+                                                      lambda: not d.operation_condition & 0b11000))
 
     def measure_psd(self) -> float:
         self._start_and_wait()

@@ -70,6 +70,12 @@ class Keithley2400Source(_CheckedSource):
     def write_voltage(self, volts: float) -> None:
         self._checked("source voltage", volts, lambda: setattr(self.driver, "source_voltage", volts))
 
+    @staticmethod
+    def quantize(volts: float) -> float:
+        """The level the 2400 will hold for a requested one: pymeasure's driver writes it with ``%g`` (6
+        significant digits). Safe ramps plan with these values so that rounding never enlarges a step."""
+        return float(f"{volts:g}")
+
     def check_errors(self) -> None:
         """The error queue, and the current compliance (a leaking gate drives the output into it)."""
         super().check_errors()

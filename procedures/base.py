@@ -139,9 +139,14 @@ class QPCProcedure(Procedure):
     def read_lockin_checked(self, li) -> tuple[float, float]:
         """Read X and Y of the lock-in ``li`` (already settled) with the overload check, auto-range and re-read
         that :meth:`read_lockin` describes; for procedures with several lock-ins (the Hall sweep)."""
-        x, y = li.read_xy()
+        combined = hasattr(li, "read_xy_checked")  # X, Y and the overload status in one program message
+        if combined:
+            x, y, overloaded = li.read_xy_checked()
+        else:
+            x, y = li.read_xy()
+            overloaded = li.overloaded()
         tries = 0
-        while li.overloaded():
+        while overloaded:
             if tries >= 6 or not hasattr(li, "sensitivity_up") or not li.sensitivity_up():
                 from ..instruments.roles import InstrumentError
 
@@ -151,7 +156,11 @@ class QPCProcedure(Procedure):
                         li.sensitivity)
             # the filter remembers an unknown, large signal: wait until it has forgotten it to 1e-6
             self.wait(li.settle_time(1e-6))
-            x, y = li.read_xy()
+            if combined:
+                x, y, overloaded = li.read_xy_checked()
+            else:
+                x, y = li.read_xy()
+                overloaded = li.overloaded()
             tries += 1
         return x, y
 

@@ -3,6 +3,10 @@
 The Hall bar is current-biased from the xx lock-in's sine output through the station's Hall current resistor;
 voltage preamplifiers (circuit.voltage_preamp_gain) sit before both lock-ins. Resistances come from the one
 circuit description: R = X / (preamp gain * I).
+
+Both lock-ins start at the ``sensitivity`` full scale and are read with the overload check of every qpclab
+procedure (:meth:`~qpclab.procedures.base.QPCProcedure.read_lockin_checked`): an overloaded lock-in goes one
+range coarser, settles again and is read again; an overload that ranging cannot cure stops the run.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ class HallSweep(QPCProcedure):
     time_constant = FloatParameter("Lock-in time constant", units="s", default=0.003, minimum=1e-5, maximum=3e4)
     filter_slope = IntegerParameter("Lock-in filter slope", units="dB/oct", default=24, minimum=6, maximum=24)
     excitation = FloatParameter("Lock-in sine output", units="V", default=1.0, minimum=0.004, maximum=5.0)
+    sensitivity = FloatParameter("Lock-in sensitivity", units="V", default=0.5, minimum=2e-9, maximum=1.0)
     settle_tolerance = FloatParameter("Settle to within", default=1e-3, minimum=1e-9, maximum=0.5)
 
     DATA_COLUMNS = ["Field (T)", "X xx (V)", "X xy (V)", "R_xx (ohm)", "R_xy (ohm)", "Time (s)"]
@@ -48,6 +53,7 @@ class HallSweep(QPCProcedure):
             li = self.lab.lockins[label]
             li.time_constant = self.time_constant
             li.filter_slope = self.filter_slope
+            li.sensitivity = self.sensitivity  # a known full scale, not whatever the last user left
         self.lab.lockins["xx"].excitation_V = self.excitation
         self._amplitude = self.lab.lockins["xx"].excitation_V
         self._settle_s = self.lab.lockins["xx"].settle_time(self.settle_tolerance)
@@ -64,8 +70,8 @@ class HallSweep(QPCProcedure):
             if self.should_stop():
                 return
             self.wait(self._settle_s)
-            x_xx, _ = self.lab.lockins["xx"].read_xy()
-            x_xy, _ = self.lab.lockins["xy"].read_xy()
+            x_xx, _ = self.read_lockin_checked(self.lab.lockins["xx"])
+            x_xy, _ = self.read_lockin_checked(self.lab.lockins["xy"])
             self.emit("results", {
                 "Field (T)": reached, "X xx (V)": x_xx, "X xy (V)": x_xy,
                 "R_xx (ohm)": float(circuit.hall_resistance_ohm(x_xx, self._amplitude)),

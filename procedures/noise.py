@@ -7,6 +7,11 @@ sweeps the gate (shot noise rises on the risers and vanishes on the plateaus).
 
 Full spectra, when the analyser returns them, go to a companion file ``<data>.spectra.csv`` (long format:
 ``Point, Reference, Frequency (Hz), PSD (V^2/Hz)``), written and flushed point by point.
+
+The swept output is moved inside its ``sweeping()`` context (read back and error check at the start, every
+second and at the end, as the staircase does); the parked outputs are checked once in place (:meth:`check_sources`)
+before any point is taken and again after the sweep: a gate that leaks drives its source into compliance, cannot
+hold its voltage, and every point taken there would be wrong.
 """
 
 from __future__ import annotations
@@ -56,6 +61,14 @@ class _NoiseProcedure(LockInProcedure):
             if getattr(self, "_spectra", None) is not None:
                 self._spectra.close()
 
+    def check_sources(self) -> None:
+        """Ask every gate and bias source for refused values and current compliance (InstrumentError naming the
+        source: the run stops, gates go safe)."""
+        for out in self.lab.outputs():
+            check = getattr(out.source, "check_errors", None)
+            if check is not None:
+                check()
+
     def noise_point(self, reference: int) -> dict:
         """G from the lock-in, then the PSD (a fresh average); the spectrum to the companion file."""
         row = self.conductance_point()
@@ -104,7 +117,7 @@ class ShotNoise(_NoiseProcedure):
 
     def planned_moves(self):
         biases = linspace_points(self.bias_start, self.bias_stop, self.bias_step)
-        return [(self.gate, [g for _, g in self.passes()]), ("bias", biases * len(self.passes()) + [0.0])]
+        return [(self.gate, [g for _, g in self.passes()]), ("bias", list(biases) * len(self.passes()) + [0.0])]
 
     def measure(self) -> None:
         gate = GateAxis(self.station, self.gate)
@@ -116,19 +129,22 @@ class ShotNoise(_NoiseProcedure):
         for reference, g in self.passes():
             bias.move(self.lab, 0.0, self.should_stop)  # change the gate at zero bias
             gate.move(self.lab, g, self.should_stop)
-            for b in biases:
-                if self.skip_point():
+            self.check_sources()
+            with bias.sweeping(self.lab):
+                for b in biases:
+                    if self.skip_point():
+                        done += 1
+                        continue
+                    bias.move(self.lab, b, self.should_stop)
+                    row = {"Bias (V)": b, "Reference": reference, "Gate (V)": g}
+                    row.update(self.noise_point(reference))
+                    row["Time (s)"] = time.monotonic() - t0
+                    self.emit("results", row)
                     done += 1
-                    continue
-                bias.move(self.lab, b, self.should_stop)
-                row = {"Bias (V)": b, "Reference": reference, "Gate (V)": g}
-                row.update(self.noise_point(reference))
-                row["Time (s)"] = time.monotonic() - t0
-                self.emit("results", row)
-                done += 1
-                self.emit("progress", 100.0 * done / total)
-                if self.should_stop():
-                    return
+                    self.emit("progress", 100.0 * done / total)
+                    if self.should_stop():
+                        return
+            self.check_sources()
 
 
 class NoiseVsGate(_NoiseProcedure):
@@ -158,15 +174,18 @@ class NoiseVsGate(_NoiseProcedure):
         values = linspace_points(self.start, self.stop, self.step)
         gate.move(self.lab, values[0], self.should_stop)
         bias.move(self.lab, self.bias_value, self.should_stop)
+        self.check_sources()
         t0 = time.monotonic()
-        for i, v in enumerate(values):
-            if self.skip_point():
-                continue
-            gate.move(self.lab, v, self.should_stop)
-            row = {"Gate (V)": v, "Bias (V)": self.bias_value}
-            row.update(self.noise_point(0))
-            row["Time (s)"] = time.monotonic() - t0
-            self.emit("results", row)
-            self.emit("progress", 100.0 * (i + 1) / len(values))
-            if self.should_stop():
-                return
+        with gate.sweeping(self.lab):
+            for i, v in enumerate(values):
+                if self.skip_point():
+                    continue
+                gate.move(self.lab, v, self.should_stop)
+                row = {"Gate (V)": v, "Bias (V)": self.bias_value}
+                row.update(self.noise_point(0))
+                row["Time (s)"] = time.monotonic() - t0
+                self.emit("results", row)
+                self.emit("progress", 100.0 * (i + 1) / len(values))
+                if self.should_stop():
+                    return
+        self.check_sources()

@@ -521,3 +521,20 @@ def test_sweep_verification_accepts_the_instruments_own_rounding():
             t[0] += 0.01  # 100 s of sweep: a hundred verifications
             gate.ramp_to(v)
     assert src.v == pytest.approx(values[-1], abs=1e-5)
+
+
+@given(start=st.floats(-1.9, 0.2), target=st.floats(-1.9, 0.2), step=st.floats(1e-5, 0.05))
+@settings(max_examples=300, deadline=None)
+def test_quantised_ramp_steps_never_exceed_the_step(start, target, step):
+    """pymeasure's Keithley 2400 writes 6 significant digits: 10 uV resolution above 1 V. Planning with the values
+    the instrument will hold keeps every real step within the gate's step (unquantised plans could exceed it)."""
+    from qpclab.instruments.gates import ramp_plan
+
+    def q(v):
+        return float(f"{v:g}")
+
+    start = q(start)
+    plan = ramp_plan(start, target, step, q)
+    values = [start] + plan
+    assert all(abs(b - a) <= step * (1 + 1e-9) for a, b in zip(values, values[1:]))
+    assert all(q(v) == v for v in plan) and (not plan or plan[-1] == q(target))

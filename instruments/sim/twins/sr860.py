@@ -66,7 +66,9 @@ def _param_index(text: str, high: int) -> int:
 class SR860Twin(InstrumentTwin):
     grammar = "sr"
     idn = "Stanford_Research_Systems,SR860,003141,v1.51"
-    join_replies = False
+    #: SR86x manual, chapter 4 (command syntax): answers to several queries in one message come back as one
+    #: semicolon-separated reply (the SR830 sends each with its own terminator)
+    join_replies = True
     max_frequency_Hz = 500e3
 
     def reset(self) -> None:
