@@ -149,7 +149,7 @@ def test_abort_from_stop_event_mid_run(lab, station_file, tmp_path):
 def test_failure_in_the_lockin_after_three_points(lab, station_file, tmp_path, monkeypatch):
     from qpclab.instruments.lockins import SR830LockIn
 
-    original = SR830LockIn.read_xy
+    original = SR830LockIn.read_xy_checked  # the procedures read X, Y and the overload status in one message
     calls = {"n": 0}
 
     def failing(self):
@@ -158,7 +158,7 @@ def test_failure_in_the_lockin_after_three_points(lab, station_file, tmp_path, m
             raise InstrumentError("lockin: no reply (simulated failure)")
         return original(self)
 
-    monkeypatch.setattr(SR830LockIn, "read_xy", failing)
+    monkeypatch.setattr(SR830LockIn, "read_xy_checked", failing)
     points = []
     with pytest.raises(InstrumentError, match="simulated failure"):
         run_procedure(staircase(station_file), tmp_path / "run.csv", progress=False, on_point=points.append)
@@ -284,7 +284,7 @@ def test_ctrl_c_twice_interrupts_at_once_and_still_goes_safe(lab, station_file, 
 def test_keyboard_interrupt_during_a_reading(lab, station_file, tmp_path, monkeypatch):
     from qpclab.instruments.lockins import SR830LockIn
 
-    original = SR830LockIn.read_xy
+    original = SR830LockIn.read_xy_checked  # the procedures read X, Y and the overload status in one message
     calls = {"n": 0}
 
     def interrupted(self):
@@ -293,7 +293,7 @@ def test_keyboard_interrupt_during_a_reading(lab, station_file, tmp_path, monkey
             raise KeyboardInterrupt
         return original(self)
 
-    monkeypatch.setattr(SR830LockIn, "read_xy", interrupted)
+    monkeypatch.setattr(SR830LockIn, "read_xy_checked", interrupted)
     result, points = run(staircase(station_file), tmp_path / "run.csv")
     assert result.status == "aborted" and result.points == 3
     check_all(lab, station_file, normal_end=False)
@@ -360,7 +360,7 @@ def test_virtual_gate_sweep_every_exit(split_lab, tmp_path, monkeypatch, how):
     if how == "failed":
         from qpclab.instruments.lockins import SR830LockIn
 
-        original = SR830LockIn.read_xy
+        original = SR830LockIn.read_xy_checked  # the procedures read X, Y and the overload status in one message
         calls = {"n": 0}
 
         def failing(self):
@@ -369,7 +369,7 @@ def test_virtual_gate_sweep_every_exit(split_lab, tmp_path, monkeypatch, how):
                 raise InstrumentError("lockin: no reply (simulated failure)")
             return original(self)
 
-        monkeypatch.setattr(SR830LockIn, "read_xy", failing)
+        monkeypatch.setattr(SR830LockIn, "read_xy_checked", failing)
     proc = staircase(path, gate="split")
     if how == "failed":
         with pytest.raises(InstrumentError):
