@@ -12,9 +12,10 @@ from __future__ import annotations
 import cmath
 import math
 
-from ...lockin_filter import advance, enbw_Hz
+from ...lockin_filter import enbw_Hz
 from ..scpi import Command
-from ..twin import CommandError, InstrumentTwin
+from ..twin import CommandError
+from .lockin_base import FilteredLockInTwin
 
 #: SENS index -> full scale (V rms)
 SENSITIVITIES = [2e-9, 5e-9, 1e-8, 2e-8, 5e-8, 1e-7, 2e-7, 5e-7, 1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4, 2e-4,
@@ -30,7 +31,7 @@ def _fmt(v: float) -> str:
     return f"{v:.6e}"
 
 
-class SR830Twin(InstrumentTwin):
+class SR830Twin(FilteredLockInTwin):
     grammar = "sr"
     idn = "Stanford_Research_Systems,SR830,s/n86132,ver1.07"
     join_replies = False  # each reply goes out with its own terminator
@@ -50,11 +51,7 @@ class SR830Twin(InstrumentTwin):
         self.lias = 0
         self.esr = 0
         self.errs = 0
-        # output filter: complex stage outputs (X + iY, before the phase rotation)
-        self._t = self.lab.now()
-        self._u = self._input()
-        self._stages = [self._u] * self._order()
-        self.lab.subscribe(self._on_change)
+        self._start_filter()  # output filter: complex stage outputs (X + iY, before the phase rotation)
 
     # ---- signal path ----------------------------------------------------------------------------------
     def _order(self) -> int:
@@ -62,34 +59,6 @@ class SR830Twin(InstrumentTwin):
 
     def _tau(self) -> float:
         return TIME_CONSTANTS[int(self.s["OFLT"])]
-
-    def _input(self) -> complex:
-        """The signal at the input (V rms, complex, referred to the reference phase 0)."""
-        return complex(self.lab.lockin_input_V(self.s["SLVL"], int(self.s["HARM"]), self.name), 0.0)
-
-    def _advance(self, t: float) -> None:
-        dt = t - self._t
-        if dt > 0:
-            self._stages = advance(self._stages, self._u, dt / self._tau())
-            self._t = t
-
-    def _on_change(self, t: float) -> None:
-        """The sample or circuit changed at time t: evolve the filter to t, then switch to the new input."""
-        self._advance(t)
-        self._u = self._input()
-
-    def _filter_changed(self, old_tau: float, old_order: int) -> None:
-        t = self.lab.now()
-        dt = t - self._t
-        if dt > 0:
-            self._stages = advance(self._stages, self._u, dt / old_tau)
-            self._t = t
-        order = self._order()
-        if order > len(self._stages):
-            self._stages = self._stages + [self._stages[-1]] * (order - len(self._stages))
-        else:
-            self._stages = self._stages[:order]
-        self.lias |= 1 << 5  # TC change bit
 
     def outputs(self) -> tuple[float, float]:
         """(X, Y) now, with filter noise, phase rotation and overload saturation."""

@@ -23,9 +23,10 @@ from __future__ import annotations
 import cmath
 import math
 
-from ...lockin_filter import advance, enbw_Hz
+from ...lockin_filter import enbw_Hz
 from ..scpi import Command
-from ..twin import CommandError, InstrumentTwin
+from ..twin import CommandError
+from .lockin_base import FilteredLockInTwin
 
 #: SCAL index -> full scale (V rms), voltage input
 SENSITIVITIES = [1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 5e-3, 2e-3, 1e-3, 5e-4, 2e-4, 1e-4, 5e-5, 2e-5, 1e-5,
@@ -63,7 +64,7 @@ def _param_index(text: str, high: int) -> int:
     return i
 
 
-class SR860Twin(InstrumentTwin):
+class SR860Twin(FilteredLockInTwin):
     grammar = "sr"
     idn = "Stanford_Research_Systems,SR860,003141,v1.51"
     #: SR86x manual, chapter 4 (command syntax): answers to several queries in one message come back as one
@@ -89,10 +90,7 @@ class SR860Twin(InstrumentTwin):
         self.lias = 0
         self.esr = 0
         self.errs = 0
-        self._t = self.lab.now()
-        self._u = self._input()
-        self._stages = [self._u] * self._order()
-        self.lab.subscribe(self._on_change)
+        self._start_filter()
 
     # ---- signal path --------------------------------------------------------------------------------------
     def _order(self) -> int:
@@ -100,32 +98,6 @@ class SR860Twin(InstrumentTwin):
 
     def _tau(self) -> float:
         return TIME_CONSTANTS[int(self.s["OFLT"])]
-
-    def _input(self) -> complex:
-        return complex(self.lab.lockin_input_V(self.s["SLVL"], int(self.s["HARM"]), self.name), 0.0)
-
-    def _advance(self, t: float) -> None:
-        dt = t - self._t
-        if dt > 0:
-            self._stages = advance(self._stages, self._u, dt / self._tau())
-            self._t = t
-
-    def _on_change(self, t: float) -> None:
-        self._advance(t)
-        self._u = self._input()
-
-    def _filter_changed(self, old_tau: float) -> None:
-        t = self.lab.now()
-        dt = t - self._t
-        if dt > 0:
-            self._stages = advance(self._stages, self._u, dt / old_tau)
-            self._t = t
-        order = self._order()
-        if order > len(self._stages):
-            self._stages = self._stages + [self._stages[-1]] * (order - len(self._stages))
-        else:
-            self._stages = self._stages[:order]
-        self.lias |= 1 << 5
 
     def _overload_now(self, x: float, y: float) -> int:
         bits = 0
