@@ -15,6 +15,19 @@ ROOT = Path(__file__).resolve().parent.parent
 SIM_CONFIGS = ROOT / "sim_configs"
 
 
+class ManualClock:
+    """A clock for the simulated lab that moves only when a test advances it (seconds)."""
+
+    def __init__(self, t=1000.0):
+        self.t = t
+
+    def __call__(self):
+        return self.t
+
+    def advance(self, dt):
+        self.t += dt
+
+
 @pytest.fixture
 def lab_path() -> Path:
     """The default simulated lab file, as installed (the same file the procedures use by default)."""

@@ -12,7 +12,7 @@ from qpclab.instruments.connect import connect
 from qpclab.instruments.station import load_station
 
 from conftest import SIM_CONFIGS
-from test_magnet_thermometry import ManualClock
+from conftest import ManualClock
 
 R_K = H / E**2  # von Klitzing constant, ohm
 DENSITY_M2 = 2.0e15  # the gaas_hall_bar preset

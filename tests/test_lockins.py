@@ -17,22 +17,12 @@ from qpclab.analysis.constants import G0
 from qpclab.instruments.registry import adapter_factory
 from qpclab.instruments.roles import InstrumentError, LockIn
 from qpclab.instruments.sources import make_keithley2400
+from conftest import ManualClock  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 QPC_LAB = ROOT / "sim_configs" / "qpc_lab.yaml"
 GATE, LOCKIN = "GPIB0::24::INSTR", "GPIB0::8::INSTR"
 LOCKINS = ["sr830", "sr860", "sr865"]
-
-
-class ManualClock:
-    def __init__(self, t=1000.0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
-
-    def advance(self, dt):
-        self.t += dt
 
 
 def _lab_with_lockin(tmp_path, driver: str) -> Path:

@@ -22,22 +22,13 @@ from qpclab.instruments.roles import InstrumentError, Magnet, Thermometer
 from qpclab.instruments.station import load_station
 from qpclab.instruments.thermometry import LakeShore372Thermometer, make_lakeshore372
 
-from conftest import SIM_CONFIGS
+from conftest import SIM_CONFIGS, ManualClock
 
 GATE, LOCKIN = "GPIB0::24::INSTR", "GPIB0::8::INSTR"
 MAGNET, FRIDGE = "TCPIP0::127.0.0.1::7180::SOCKET", "GPIB0::12::INSTR"
 
 
 # ---- fixtures ------------------------------------------------------------------------------------------------
-class ManualClock:
-    def __init__(self, t=1000.0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
-
-    def advance(self, dt):
-        self.t += dt
 
 
 @pytest.fixture

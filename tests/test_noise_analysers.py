@@ -23,6 +23,7 @@ from qpclab.instruments.noise_analysers import (
 from qpclab.instruments.registry import adapter_factory
 from qpclab.instruments.roles import InstrumentError, NoiseAnalyser
 from qpclab.instruments.sources import make_keithley2400
+from conftest import ManualClock  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NOISE_LAB = ROOT / "sim_configs" / "noise_lab.yaml"
@@ -33,17 +34,6 @@ ANALYSERS = {"sr785": ("sr785", FFT, 50e3, 12.8e3), "keysight_xsa": ("keysight_x
 RISER_GATE = -1.2  # lowest channel half open
 PLATEAU_GATE = -1.15  # first plateau
 BIAS_SOURCE_V = 0.05  # 50 uV after the 1:1000 divider
-
-
-class ManualClock:
-    def __init__(self, t=1000.0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
-
-    def advance(self, dt):
-        self.t += dt
 
 
 @pytest.fixture

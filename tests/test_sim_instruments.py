@@ -15,19 +15,9 @@ from pymeasure.instruments.keithley import Keithley2400
 from pymeasure.instruments.srs import SR830
 
 from qpclab.analysis.constants import G0
+from conftest import ManualClock  # noqa: E402
 
 GATE, BIAS, LOCKIN = "GPIB0::24::INSTR", "GPIB0::25::INSTR", "GPIB0::8::INSTR"
-
-
-class ManualClock:
-    def __init__(self, t=1000.0):
-        self.t = t
-
-    def __call__(self):
-        return self.t
-
-    def advance(self, dt):
-        self.t += dt
 
 
 @pytest.fixture
