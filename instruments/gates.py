@@ -117,6 +117,7 @@ class SafeGate:
         self._tracked: float | None = None  # inside sweeping(): the value this gate wrote last
         self._verified_at = 0.0
         self._quick_writes = hasattr(source, "write_voltage_fast")
+        self._quantize = getattr(source, "quantize", None)  # what the instrument will hold for a written value
 
     #: inside :meth:`sweeping`, the value is read back again at least this often (s) and must match
     VERIFY_INTERVAL_S = 1.0
@@ -141,7 +142,10 @@ class SafeGate:
         return self.spec.name
 
     def check(self, value: float) -> None:
-        """Refuse a value outside the limits (or not finite) with :class:`GateLimitError`."""
+        """Refuse a value outside the limits (or not finite) with :class:`GateLimitError`.
+
+        The per-point paths below first test ``type(value) is float and lo <= value <= hi`` in line (a float
+        between the finite limits passes this check) and call it only when that fails."""
         try:
             self.spec.check(value)
         except ValueError as exc:
@@ -157,11 +161,17 @@ class SafeGate:
         Raises :class:`GateLimitError` before anything moves if the target (or the present value) is outside
         the limits, :class:`RampInterrupted` if ``should_stop()`` became true between two steps.
         """
-        self.check(target)
+        lo, hi = self.spec.limits
+        if not (type(target) is float and lo <= target <= hi):
+            self.check(target)
         start = self._start_value()
         value = start
+        step, quantize = self.spec.step, self._quantize
+        goal = target if quantize is None else quantize(target)
+        # one step (the common case inside a sweep) is ramp_plan's plan without planning; anything else is planned
+        plan = (goal,) if start != goal and abs(goal - start) <= step else ramp_plan(start, target, step, quantize)
         try:
-            for nxt in ramp_plan(start, target, self.spec.step, getattr(self.source, "quantize", None)):
+            for nxt in plan:
                 if should_stop is not None and should_stop():
                     raise RampInterrupted(self.name, value)
                 self._write_step(value, nxt)
@@ -180,7 +190,7 @@ class SafeGate:
         if self._tracked is None:
             return self.read_checked()
         now = self.clock()
-        if now - self._verified_at >= self.VERIFY_INTERVAL_S:
+        if now - self._verified_at >= self.VERIFY_INTERVAL_S:  # else: the value written last (the common case)
             if hasattr(self.source, "check_errors"):
                 self.source.check_errors()  # anything the instrument refused since the last check
             actual = self.read_checked()
@@ -207,11 +217,16 @@ class SafeGate:
     def _write_step(self, value: float, nxt: float) -> None:
         """One step from ``value`` to ``nxt`` (V): refuses a step beyond the limits or larger than ``step``, waits
         until the rate allows it, writes. The one place that writes to the source."""
-        self.check(nxt)
-        if abs(nxt - value) > self.spec.step * (1 + STEP_TOLERANCE):
-            raise GateLimitError(f"{self.name}: step {value:g} -> {nxt:g} V is larger than its step "
-                                 f"{self.spec.step:g} V")
-        self._wait_for_rate(abs(nxt - value))
+        spec = self.spec
+        lo, hi = spec.limits
+        if not (type(nxt) is float and lo <= nxt <= hi):
+            self.check(nxt)
+        delta = abs(nxt - value)
+        if delta > spec.step * (1 + STEP_TOLERANCE):
+            raise GateLimitError(f"{self.name}: step {value:g} -> {nxt:g} V is larger than its step {spec.step:g} V")
+        last = self._last_write
+        if last is not None and last + delta / spec.rate > self.clock():  # too soon for the rate: wait
+            self._wait_for_rate(delta)
         try:
             if self._tracked is not None and self._quick_writes:
                 self.source.write_voltage_fast(nxt)  # inside a verified sweep: errors are checked periodically

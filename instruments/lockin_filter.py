@@ -65,6 +65,8 @@ def advance(stages: list, target, t_over_tau: float) -> list:
 
     Deviation of stage k from the input: d_k(x) = exp(-x) sum_{j<=k} d_j(0) x^(k-j)/(k-j)!.
     Works with float or complex values (X and Y filtered together as X + iY).
+    The simulated lock-ins call this for every reading: the usual 1-4 stages are written out, with the very
+    operations (and their order) of the general loop, so that both give identical results to the last bit.
     """
     x = t_over_tau
     if x <= 0:
@@ -72,15 +74,45 @@ def advance(stages: list, target, t_over_tau: float) -> list:
     if x > 60:
         return [target] * len(stages)
     e = math.exp(-x)
+    n = len(stages)
+    # the series terms x^p / p!, built as term *= x / p
+    if n == 4:
+        s0, s1, s2, s3 = stages
+        d0, d1, d2, d3 = s0 - target, s1 - target, s2 - target, s3 - target
+        c1 = 1.0 * (x / 1)
+        c2 = c1 * (x / 2)
+        c3 = c2 * (x / 3)
+        return [target + e * (0.0 + d0 * 1.0),
+                target + e * (0.0 + d1 * 1.0 + d0 * c1),
+                target + e * (0.0 + d2 * 1.0 + d1 * c1 + d0 * c2),
+                target + e * (0.0 + d3 * 1.0 + d2 * c1 + d1 * c2 + d0 * c3)]
+    if n == 2:
+        s0, s1 = stages
+        d0, d1 = s0 - target, s1 - target
+        c1 = 1.0 * (x / 1)
+        return [target + e * (0.0 + d0 * 1.0),
+                target + e * (0.0 + d1 * 1.0 + d0 * c1)]
+    if n == 1:
+        return [target + e * (0.0 + (stages[0] - target) * 1.0)]
+    if n == 3:
+        s0, s1, s2 = stages
+        d0, d1, d2 = s0 - target, s1 - target, s2 - target
+        c1 = 1.0 * (x / 1)
+        c2 = c1 * (x / 2)
+        return [target + e * (0.0 + d0 * 1.0),
+                target + e * (0.0 + d1 * 1.0 + d0 * c1),
+                target + e * (0.0 + d2 * 1.0 + d1 * c1 + d0 * c2)]
     d0 = [s - target for s in stages]
+    terms = [1.0]
+    term = 1.0
+    for p in range(1, n):
+        term *= x / p
+        terms.append(term)
     out = []
-    for k in range(len(stages)):
+    for k in range(n):
         acc = 0.0
-        term = 1.0
         # j runs from k down to 0: power (k - j)
         for p in range(0, k + 1):
-            if p:
-                term *= x / p
-            acc += d0[k - p] * term
+            acc += d0[k - p] * terms[p]
         out.append(target + e * acc)
     return out

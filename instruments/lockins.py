@@ -19,7 +19,7 @@ from typing import Any
 from pyvisa.errors import VisaIOError
 
 from .roles import InstrumentError, LockIn
-from .visa import RETRY_ATTEMPTS, _printable, _retry, install_retries, open_driver
+from .visa import RETRY_ATTEMPTS, direct_line, install_retries, open_driver, printable, retry_after
 
 __all__ = ["SRSLockIn", "SR830LockIn", "SR86xLockIn", "make_sr830", "make_sr860", "make_sr865"]
 
@@ -39,6 +39,7 @@ class SRSLockIn(LockIn):
     def __init__(self, driver, name: str):
         self.driver = driver
         self.name = name
+        self._line = direct_line(driver)  # the per-point read goes straight to the connection
 
     # ---- error handling -----------------------------------------------------------------------------------
     def _refuse(self, what: str, value: Any, allowed: str) -> InstrumentError:
@@ -161,35 +162,31 @@ class SRSLockIn(LockIn):
         InstrumentError naming the instrument after the last attempt). ``LIAS?`` clears what it reads: if a reply
         is lost, the retry sees only overloads that are still present, as two separate queries would.
         """
-        message = self.XY_STATUS_MESSAGE
+        try:  # the first attempt without a wrapper: this runs every point
+            return self._xy_status_once()
+        except (VisaIOError, ValueError) as exc:
+            return retry_after(self.driver, self.name, f"query {self.XY_STATUS_MESSAGE!r}", self._xy_status_once,
+                               (VisaIOError, ValueError), exc, RETRY_ATTEMPTS)
 
-        def once():
-            replies = self._exchange_xy_status(message)
-            for reply in replies:
-                if not _printable(reply):
-                    raise ValueError(f"corrupt reply {reply!r}")
-            x, y, status = self._parse_xy_status(replies)
-            return x, y, bool(status & self.OVERLOAD_BITS)
-
-        return _retry(self.driver, self.name, f"query {message!r}", once, (VisaIOError, ValueError),
-                      RETRY_ATTEMPTS)
+    def _xy_status_once(self) -> tuple[float, float, bool]:
+        """One exchange, ``"X,Y"`` and ``"status"`` -> (X, Y, overloaded); ValueError for a corrupt (not printable
+        ASCII) or unparseable reply, which the retry policy then asks again for. In one piece: it runs every point."""
+        replies = self._exchange_xy_status(self.XY_STATUS_MESSAGE)
+        if len(replies) != 2:
+            raise ValueError(f"expected X,Y and the status, got {replies!r}")
+        xy, status = replies
+        if not (printable(xy) and printable(status)):
+            raise ValueError(f"corrupt reply {replies!r}")
+        parts = xy.split(",")
+        if len(parts) != 2:
+            raise ValueError(f"expected two values X,Y, got {xy!r}")
+        x, y = float(parts[0]), float(parts[1])  # float() ignores surrounding blanks
+        if not (math.isfinite(x) and math.isfinite(y)):
+            raise ValueError(f"X, Y not finite: {xy!r}")
+        return x, y, bool(int(float(status)) & self.OVERLOAD_BITS)
 
     def _exchange_xy_status(self, message: str) -> list[str]:
         raise NotImplementedError
-
-    @staticmethod
-    def _parse_xy_status(replies: list[str]) -> tuple[float, float, int]:
-        """``["X,Y", "status"]`` -> (X, Y, status); ValueError for anything else (a retry then asks again)."""
-        if len(replies) != 2:
-            raise ValueError(f"expected X,Y and the status, got {replies!r}")
-        xy = replies[0].strip().split(",")
-        if len(xy) != 2:
-            raise ValueError(f"expected two values X,Y, got {replies[0]!r}")
-        x, y = float(xy[0]), float(xy[1])
-        status = int(float(replies[1].strip()))
-        if not (math.isfinite(x) and math.isfinite(y)):
-            raise ValueError(f"X, Y not finite: {replies[0]!r}")
-        return x, y, status
 
     def sensitivity_up(self) -> bool:
         """One sensitivity step coarser (after an overload); False if already at the largest full scale."""
@@ -262,8 +259,9 @@ class SR830LockIn(SRSLockIn):
         return self.driver.snap(a, b)
 
     def _exchange_xy_status(self, message: str) -> list[str]:
-        self.driver.write(message)
-        return [self.driver.read(), self.driver.read()]  # two replies, two reads
+        line = self._line  # the connection itself: this runs every point (retried as a whole by the caller)
+        line.write(message)
+        return [line.read(), line.read()]  # two replies, two reads
 
     def auto_gain(self) -> None:
         """The instrument's own auto gain (AGAN)."""
@@ -301,8 +299,9 @@ class SR86xLockIn(SRSLockIn):
         return self.driver.snap(a, b)  # SNAP? X, Y / SNAP? R, THETA: the SR86x takes the tokens
 
     def _exchange_xy_status(self, message: str) -> list[str]:
-        self.driver.write(message)
-        return self.driver.read().strip().split(";")
+        line = self._line  # the connection itself: this runs every point (retried as a whole by the caller)
+        line.write(message)
+        return line.read().strip().split(";")
 
     def _slope_to_driver(self, db: int):
         return _SLOPES_DB.index(db)

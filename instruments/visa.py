@@ -11,12 +11,16 @@ the gates go to their safe values.
 from __future__ import annotations
 
 import logging
+import re
 import time
 
 from pyvisa import constants
 from pyvisa.errors import VisaIOError
 
-__all__ = ["timeout_kwargs", "open_driver", "install_retries", "RETRY_ATTEMPTS"]
+from .roles import InstrumentError
+
+__all__ = ["timeout_kwargs", "open_driver", "install_retries", "retry", "retry_after", "printable", "direct_line",
+           "RETRY_ATTEMPTS"]
 
 log = logging.getLogger(__name__)
 
@@ -45,28 +49,60 @@ def _clear(driver) -> None:
         log.debug("device clear failed", exc_info=True)
 
 
-def _retry(driver, name: str, what: str, call, retry_on: tuple, attempts: int):
-    from .roles import InstrumentError
+def retry(driver, name: str, what: str, call, retry_on: tuple, attempts: int = RETRY_ATTEMPTS):
+    """``call()`` under the retry policy: on ``retry_on`` (a VISA error only if timeout, connection lost or I/O
+    error) pause, device-clear ``driver`` and call again, up to ``attempts`` times in all; then raise
+    :class:`~qpclab.instruments.roles.InstrumentError` naming ``name`` and ``what`` (the command)."""
+    try:
+        return call()
+    except retry_on as exc:
+        return retry_after(driver, name, what, call, retry_on, exc, attempts)
 
-    for attempt in range(1, attempts + 1):
+
+def retry_after(driver, name: str, what: str, call, retry_on: tuple, failure: Exception,
+                attempts: int = RETRY_ATTEMPTS):
+    """The rest of :func:`retry` after a first attempt (made by the caller, for the few per-point calls where
+    even a wrapper's cost counts) failed with ``failure``."""
+    attempt, exc = 1, failure
+    while True:
+        if isinstance(exc, VisaIOError) and exc.error_code not in _RETRYABLE_CODES:
+            raise exc
+        if attempt >= attempts:
+            raise InstrumentError(f"{name}: {what} failed {attempts} times: {exc}") from exc
+        log.warning("%s: %s failed (%s); retry %d of %d", name, what, exc, attempt, attempts - 1)
+        time.sleep(RETRY_PAUSE_S)
+        _clear(driver)
+        attempt += 1
         try:
             return call()
-        except retry_on as exc:
-            if isinstance(exc, VisaIOError) and exc.error_code not in _RETRYABLE_CODES:
-                raise
-            if attempt == attempts:
-                raise InstrumentError(f"{name}: {what} failed {attempts} times: {exc}") from exc
-            log.warning("%s: %s failed (%s); retry %d of %d", name, what, exc, attempt, attempts - 1)
-            time.sleep(RETRY_PAUSE_S)
-            _clear(driver)
+        except retry_on as again:
+            exc = again
 
 
 _RETRYABLE_CODES = {constants.StatusCode.error_timeout, constants.StatusCode.error_connection_lost,
                     constants.StatusCode.error_io}
 
 
-def _printable(text: str) -> bool:
-    return all(" " <= ch <= "~" or ch in "\t\r\n" for ch in text)
+_NOT_PRINTABLE = re.compile(r"[^ -~\t\r\n]")
+
+
+def printable(text: str) -> bool:
+    """True if ``text`` is printable ASCII (tab, CR, LF allowed): instruments answer in text; anything else is a
+    corrupt reply."""
+    return _NOT_PRINTABLE.search(text) is None
+
+
+def direct_line(driver):
+    """What carries a driver's messages, without pymeasure's property layer: the pyvisa resource of a VISA adapter
+    (its ``write(str)``/``read() -> str`` are exactly what the adapter calls), otherwise the adapter itself (e.g.
+    pymeasure's ``ProtocolAdapter`` in protocol tests). For the few per-point calls where the layer's cost counts;
+    callers wrap them in :func:`retry` themselves."""
+    from pymeasure.adapters import VISAAdapter
+
+    adapter = driver.adapter
+    if type(adapter) is VISAAdapter:  # exactly pymeasure's: its write/read are the connection's plus a log line
+        return adapter.connection
+    return adapter
 
 
 def install_retries(driver, name: str, attempts: int = RETRY_ATTEMPTS):
@@ -76,23 +112,23 @@ def install_retries(driver, name: str, attempts: int = RETRY_ATTEMPTS):
     def retrying_ask(command, *args, **kwargs):
         def once():
             reply = ask(command, *args, **kwargs)
-            if isinstance(reply, str) and not _printable(reply):
+            if isinstance(reply, str) and not printable(reply):
                 raise ValueError(f"corrupt reply {reply!r}")
             return reply
 
-        return _retry(driver, name, f"query {command!r}", once, (VisaIOError, ValueError), attempts)
+        return retry(driver, name, f"query {command!r}", once, (VisaIOError, ValueError), attempts)
 
     def retrying_values(command, *args, **kwargs):
         def once():
             result = values(command, *args, **kwargs)
-            if any(isinstance(v, str) and not _printable(v) for v in result):
+            if any(isinstance(v, str) and not printable(v) for v in result):
                 raise ValueError(f"corrupt reply {result!r}")
             return result
 
-        return _retry(driver, name, f"query {command!r}", once, (VisaIOError, ValueError), attempts)
+        return retry(driver, name, f"query {command!r}", once, (VisaIOError, ValueError), attempts)
 
     def retrying_write(command, *args, **kwargs):
-        return _retry(driver, name, f"write {command!r}", lambda: write(command, *args, **kwargs), (VisaIOError,),
+        return retry(driver, name, f"write {command!r}", lambda: write(command, *args, **kwargs), (VisaIOError,),
                       attempts)
 
     driver.ask = retrying_ask

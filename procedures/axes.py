@@ -69,6 +69,10 @@ class GateAxis(Axis):
     def move(self, lab: Lab, value: float, should_stop) -> float:
         return self._gate(lab).ramp_to(value, should_stop=should_stop)
 
+    def mover(self, lab: Lab) -> Callable[[float, Callable[[], bool]], float]:
+        """``move(value, should_stop)``: :meth:`move` for this axis's gate, looked up once (for per-point loops)."""
+        return self._gate(lab).ramp_to
+
     def sweeping(self, lab: Lab):
         gate = self._gate(lab)
         return gate.sweeping() if hasattr(gate, "sweeping") else nullcontext()

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from pymeasure.experiment import FloatParameter, IntegerParameter, Metadata, Parameter, Procedure
 
+from ..analysis.constants import G0
 from ..instruments.connect import Lab, connect
 from ..instruments.gates import RampInterrupted, safe_state
 from ..instruments.station import Station, load_station
@@ -46,6 +47,7 @@ class QPCProcedure(Procedure):
     #: points already on disk from an interrupted run of the same plan (set by the runner on resume)
     resume_from: int = 0
     _point_index: int = 0
+    _combined_read = False  #: the station's lock-in reads X, Y and its overload status in one message (startup)
 
     # ---- lifecycle ----------------------------------------------------------------------------------------
     def load_station(self) -> Station:
@@ -134,18 +136,26 @@ class QPCProcedure(Procedure):
         """
         if settle:
             self.wait(self._settle_s)
-        return self.read_lockin_checked(self.lab.lockin)
+        li = self.lab.lockin
+        if self._combined_read:  # X, Y and the overload status in one program message (the per-point path)
+            x, y, overloaded = li.read_xy_checked()
+            return self._cure_overload(li, x, y) if overloaded else (x, y)
+        return self.read_lockin_checked(li)
 
     def read_lockin_checked(self, li) -> tuple[float, float]:
         """Read X and Y of the lock-in ``li`` (already settled) with the overload check, auto-range and re-read
         that :meth:`read_lockin` describes; for procedures with several lock-ins (the Hall sweep)."""
-        combined = hasattr(li, "read_xy_checked")  # X, Y and the overload status in one program message
-        if combined:
+        if hasattr(li, "read_xy_checked"):
             x, y, overloaded = li.read_xy_checked()
         else:
             x, y = li.read_xy()
             overloaded = li.overloaded()
-        tries = 0
+        return self._cure_overload(li, x, y) if overloaded else (x, y)
+
+    def _cure_overload(self, li, x: float, y: float) -> tuple[float, float]:
+        """``li`` overloaded reading (x, y): auto-range, settle again, read again until it holds (see read_lockin)."""
+        combined = hasattr(li, "read_xy_checked")
+        overloaded, tries = True, 0
         while overloaded:
             if tries >= 6 or not hasattr(li, "sensitivity_up") or not li.sensitivity_up():
                 from ..instruments.roles import InstrumentError
@@ -239,6 +249,11 @@ def linspace_points(start: float, stop: float, step: float) -> LinearSweep:
 class LockInProcedure(QPCProcedure):
     """A procedure that reads the conductance with the station's lock-in (and sets it up first)."""
 
+    #: how the runner writes these columns (all others exactly as pymeasure does: the shortest repr of the float).
+    #: The conductances are computed from X, which carries 7 significant digits: 12 keep all of them, and take
+    #: half the time of a 17-digit repr at every point
+    COLUMN_FORMATS = {"G (S)": "%.12g", "G/G0": "%.12g"}
+
     time_constant = FloatParameter("Lock-in time constant", units="s", default=0.001, minimum=1e-5, maximum=3e4)
     filter_slope = IntegerParameter("Lock-in filter slope", units="dB/oct", default=24, minimum=6, maximum=24)
     excitation = FloatParameter("Lock-in sine output", units="V", default=0.1, minimum=0.004, maximum=5.0)
@@ -260,15 +275,18 @@ class LockInProcedure(QPCProcedure):
         li.excitation_V = self.excitation
         li.sensitivity = self.sensitivity
         self._settle_s = li.settle_time(self.settle_tolerance)
+        self._combined_read = hasattr(li, "read_xy_checked")
         self._amplitude = li.excitation_V  # read back: what the instrument really applies
 
-    def conductance_point(self) -> dict:
-        """Settle, read X and Y, convert with the station's circuit: the columns every conductance row has."""
-        from ..analysis.constants import G0
-
+    def conductance_point(self, row: dict | None = None) -> dict:
+        """Settle, read X and Y, convert with the station's circuit: the columns every conductance row has, added
+        to ``row`` (returned) or to a new dict."""
         x, y = self.read_lockin()
         g = self.station.circuit.conductance_S(x, self._amplitude)
-        return {"X (V)": x, "Y (V)": y, "G (S)": g, "G/G0": g / G0}
+        if row is None:
+            return {"X (V)": x, "Y (V)": y, "G (S)": g, "G/G0": g / G0}
+        row["X (V)"], row["Y (V)"], row["G (S)"], row["G/G0"] = x, y, g, g / G0
+        return row
 
     def settle_seconds(self) -> float:
         from ..instruments.lockin_filter import order_for_slope, settle_time

@@ -107,6 +107,9 @@ class GateMap(LockInProcedure):
         lines = self.lines()
         total = sum(len(f) for _, f in lines)
         done = 0
+        resuming = self.resume_from > 0
+        report_every = max(1, total // 1000)  # progress in steps of 0.1 %
+        move, should_stop, emit = fast.mover(self.lab), self.should_stop, self.emit
         t0 = time.monotonic()
         for k, (s, values) in enumerate(lines):
             if self.resume_from >= done + len(values):  # the whole line is on disk already
@@ -118,20 +121,20 @@ class GateMap(LockInProcedure):
             s_reached = slow.move(self.lab, s, self.should_stop)
             if self.should_stop():
                 return
+            slow_value = s if self.SLOW_KIND in ("gate", "bias") else s_reached
             with fast.sweeping(self.lab):
                 for v in values:
-                    if self.skip_point():
+                    if resuming and self.skip_point():
                         done += 1
                         continue
-                    fast.move(self.lab, v, self.should_stop)
-                    row = {"Gate (V)": v, self.SLOW_COLUMN: s if self.SLOW_KIND in ("gate", "bias") else s_reached,
-                           "Line": k}
-                    row.update(self.conductance_point())
+                    row = self.conductance_point({"Gate (V)": move(v, should_stop),  # the value the instrument holds
+                                                  self.SLOW_COLUMN: slow_value, "Line": k})
                     row["Time (s)"] = time.monotonic() - t0
-                    self.emit("results", row)
+                    emit("results", row)
                     done += 1
-                    self.emit("progress", 100.0 * done / total)
-                    if self.should_stop():
+                    if done % report_every == 0 or done == total:
+                        emit("progress", 100.0 * done / total)
+                    if should_stop():
                         return
 
     def estimated_duration(self) -> float:

@@ -62,30 +62,30 @@ def run_procedure(procedure: Procedure, data_path: str | os.PathLike, *, progres
     procedure.should_stop = stop.is_set
     procedure.data_path = str(data_path)  # companion files (spectra) go beside the data
     results = Results(procedure, str(data_path))
-    fh = open(data_path, "a", encoding=Results.ENCODING)
+    fh = _RunFile(data_path)
     if resume:
         fh.write(f"#Resumed: {time.strftime('%Y-%m-%dT%H:%M:%S%z')} after {procedure.resume_from} points\n")
-        fh.flush()
     points = 0
     bar = _progress_bar(procedure) if progress else None
 
-    columns = list(procedure.DATA_COLUMNS)
-
-    def format_line(record) -> str:
-        """pymeasure's CSV line; plain numbers (every qpclab row) take a fast path with identical output."""
-        try:
-            values = [record[c] for c in columns]
-        except KeyError:
-            return results.format(record)
-        if all(type(v) is float or type(v) is int for v in values):
-            return ",".join([f"{v}" for v in values])
-        return results.format(record)
+    columns = tuple(procedure.DATA_COLUMNS)
+    # "%r" of a float or an int is what pymeasure writes for it (f"{v}"): every qpclab row takes this fast path,
+    # with the procedure's COLUMN_FORMATS where it gives one
+    formats = getattr(procedure, "COLUMN_FORMATS", {})
+    template = ",".join([formats.get(c, "%r") for c in columns]) + Results.LINE_BREAK
+    plain = {float, int}
 
     def emit(topic, record):
         nonlocal points
         if topic == "results":
-            fh.write(format_line(record) + Results.LINE_BREAK)
-            fh.flush()
+            try:
+                values = tuple([record[c] for c in columns])
+            except KeyError:
+                values = None
+            if values is not None and plain.issuperset(map(type, values)):
+                fh.write(template % values)  # on disk (in the OS) before the next point starts
+            else:  # anything else: pymeasure's own formatting
+                fh.write(results.format(record) + Results.LINE_BREAK)
             points += 1
             if on_point is not None:
                 on_point(record)
@@ -104,7 +104,7 @@ def run_procedure(procedure: Procedure, data_path: str | os.PathLike, *, progres
             if not resume:
                 fh.close()
                 results.store_metadata()  # station, instrument snapshot: known after startup
-                fh = open(data_path, "a", encoding=Results.ENCODING)
+                fh = _RunFile(data_path)
             procedure.execute()
             if stop.is_set():
                 status = "aborted"
@@ -119,7 +119,6 @@ def run_procedure(procedure: Procedure, data_path: str | os.PathLike, *, progres
                 reason = f" ({type(error).__name__}: {error})".replace("\n", " ") if status == "failed" else ""
                 fh.write(f"#Status: {status}{reason} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}, "
                          f"{points + procedure.resume_from} points\n")
-                fh.flush()
                 fh.close()
                 if bar is not None:
                     bar.close()
@@ -130,6 +129,25 @@ def run_procedure(procedure: Procedure, data_path: str | os.PathLike, *, progres
     if status == "failed":
         raise error
     return result
+
+
+class _RunFile:
+    """The run's data file, appended to without a buffer: every ``write`` is in the operating system's hands when
+    it returns (one system call), so a crash or a hard kill of qpclab loses nothing written."""
+
+    def __init__(self, path: Path):
+        self._raw = open(path, "ab", buffering=0)
+
+    def write(self, text: str) -> None:
+        data = text.encode(Results.ENCODING)
+        written = self._raw.write(data)
+        if written != len(data):  # a short write (full disk, a signal): write the rest
+            rest = memoryview(data)[written:]
+            while rest:
+                rest = rest[self._raw.write(rest):]
+
+    def close(self) -> None:
+        self._raw.close()
 
 
 def _progress_bar(procedure):

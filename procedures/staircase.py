@@ -53,21 +53,24 @@ class Staircase(LockInProcedure):
         sweeps = self.sweeps()
         total = sum(len(s) for s in sweeps)
         done = 0
+        resuming = self.resume_from > 0
+        report_every = max(1, total // 1000)  # progress in steps of 0.1 %
+        move, should_stop, emit = axis.mover(self.lab), self.should_stop, self.emit
         t0 = time.monotonic()
         for k, values in enumerate(sweeps):
             with axis.sweeping(self.lab):
                 for v in values:
-                    if self.skip_point():
+                    if resuming and self.skip_point():
                         done += 1
                         continue
-                    axis.move(self.lab, v, self.should_stop)
-                    row = {"Gate (V)": v, "Sweep": k}
-                    row.update(self.conductance_point())
+                    # the gate value recorded is the one the instrument holds (its resolution)
+                    row = self.conductance_point({"Gate (V)": move(v, should_stop), "Sweep": k})
                     row["Time (s)"] = time.monotonic() - t0
-                    self.emit("results", row)
+                    emit("results", row)
                     done += 1
-                    self.emit("progress", 100.0 * done / total)
-                    if self.should_stop():
+                    if done % report_every == 0 or done == total:
+                        emit("progress", 100.0 * done / total)
+                    if should_stop():
                         return
 
     def estimated_duration(self) -> float:

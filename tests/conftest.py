@@ -54,6 +54,20 @@ def sim_lab(sim_library):
 
 
 @pytest.fixture
+def clock(sim_lab):
+    """The simulated lab on a ManualClock (twins reset to take it), back on the real clock afterwards.
+    Test files with other needs define their own ``clock``."""
+    import time
+
+    c = ManualClock()
+    sim_lab.clock = c
+    sim_lab.reset()
+    yield c
+    sim_lab.clock = time.monotonic
+    sim_lab.reset()
+
+
+@pytest.fixture
 def visa_library(sim_library) -> str:
     """The library string for pymeasure / pyvisa / QCoDeS."""
     return f"{sim_library.library_path}@qpcsim"

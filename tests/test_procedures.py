@@ -33,6 +33,20 @@ def test_run_staircase_from_the_command_line(tmp_path, sim_library):
     assert "Station" in header and "Instrument snapshot" in header
 
 
+def test_gate_column_records_what_the_instrument_holds(tmp_path, sim_library, sim_lab):
+    """The Keithley 2400 takes levels with 6 significant digits (pymeasure's ``%g``): a sweep from -1.2345678 V
+    in 1.1111111 mV steps cannot hold the planned values; the Gate column must show the values the (simulated)
+    instrument was set to, as its own record of every level it received shows them."""
+    df, _ = _run(tmp_path, "staircase", "--start", "-1.2345678", "--stop", "-1.2234567", "--step", "0.0011111111")
+    held = {v for _, v in sim_lab.history["gate"]}
+    recorded = df["Gate (V)"].to_numpy()
+    planned = np.linspace(-1.2345678, -1.2234567, len(recorded))
+    assert len(recorded) == 11
+    assert set(recorded) <= held  # every recorded value is one the instrument was set to
+    assert not np.array_equal(recorded, planned)  # and not the planned values, which it could not hold
+    assert np.allclose(recorded, planned, rtol=0, atol=5e-6)  # 6 significant digits of ~1.2 V
+
+
 def test_bias_map_shows_half_plateaus_at_the_subband_spacing(tmp_path, sim_library):
     # preset: hw_y = 2 meV; the bias divider 1e-3 makes 2 V at the source ~2 mV at the sample
     df, _ = _run(tmp_path, "bias-map", "--start", "-1.3", "--stop", "-0.95", "--step", "0.005",

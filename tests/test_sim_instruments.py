@@ -6,7 +6,6 @@ n-stage RC filter's step response, the equivalent noise bandwidth, overload abov
 
 import math
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -15,19 +14,8 @@ from pymeasure.instruments.keithley import Keithley2400
 from pymeasure.instruments.srs import SR830
 
 from qpclab.analysis.constants import G0
-from conftest import ManualClock  # noqa: E402
 
 GATE, BIAS, LOCKIN = "GPIB0::24::INSTR", "GPIB0::25::INSTR", "GPIB0::8::INSTR"
-
-
-@pytest.fixture
-def clock(sim_lab):
-    c = ManualClock()
-    sim_lab.clock = c
-    sim_lab.reset()  # twins take the new clock
-    yield c
-    sim_lab.clock = time.monotonic
-    sim_lab.reset()
 
 
 def drivers(visa_library):

@@ -563,3 +563,52 @@ def test_qdac_channel_list_form_addresses_several_channels(qdac_lab):
     q.write("sour:volt 0.1")  # no channel at all
     assert q.all_errors() == [(-109, "Missing parameter")]
     sim.refused.clear()
+
+
+def test_keithley2400_quick_write_sends_what_pymeasures_driver_sends():
+    """Inside sweeps the 2400 adapter writes levels without pymeasure's property layer: the bytes must be what the
+    unmodified driver's ``source_voltage`` sends, and its range (strict -210..210 V) is refused before sending."""
+    from pymeasure.adapters import Adapter
+    from pymeasure.instruments.keithley import Keithley2400
+
+    from qpclab.instruments.sources import Keithley2400Source
+
+    class Recorder(Adapter):
+        def __init__(self):
+            super().__init__()
+            self.sent = []
+
+        def _write(self, command, **kwargs):
+            self.sent.append(command)
+
+    values = [-1.234567891, 0.0, 1e-7, -2.5e-5, 0.30000000000000004, 12.3456789, 209.99999, -210.0]
+    driver = Keithley2400(Recorder())
+    source = Keithley2400Source(driver, "gate_smu")
+    driver.adapter.sent.clear()
+    for v in values:
+        driver.source_voltage = v
+    by_driver, driver.adapter.sent = driver.adapter.sent, []
+    for v in values:
+        source.write_voltage_fast(v)
+    assert driver.adapter.sent == by_driver and len(by_driver) == len(values)
+    for bad in (210.001, -300.0, math.nan):
+        with pytest.raises(InstrumentError, match="gate_smu"):
+            source.write_voltage_fast(bad)
+        with pytest.raises(ValueError):
+            driver.source_voltage = bad  # the driver refuses the same values
+    assert driver.adapter.sent == by_driver  # nothing sent for the refused values
+
+
+def test_keithley2400_quick_write_goes_straight_to_the_visa_connection(sim_library):
+    """On a VISA connection the quick write uses the connection itself (pyvisa), and the simulated 2400 holds the
+    level the driver's command sets."""
+    from pymeasure.instruments.keithley import Keithley2400
+
+    from qpclab.instruments.sources import Keithley2400Source
+
+    driver = Keithley2400(ADDRESSES["keithley2400"], visa_library=sim_library)
+    source = Keithley2400Source(driver, "gate_smu")
+    assert source._line is driver.adapter.connection
+    driver.source_voltage = -0.5
+    source.write_voltage_fast(-0.123456789)
+    assert float(driver.ask(":SOUR:VOLT?")) == pytest.approx(-0.123457, abs=1e-9)

@@ -64,38 +64,53 @@ class TwinDevice(Device):
     def write(self, data: bytes) -> None:
         if not isinstance(data, bytes):
             raise TypeError("data must be an instance of bytes")
-        with self.lab.lock:
-            self._input_buffer.extend(data)
+        lab = self.lab
+        with lab.lock:
             eom = self._query_eom
-            if eom and not self._input_buffer.endswith(eom):
-                return
-            message = bytes(self._input_buffer[: len(self._input_buffer) - len(eom)])
-            self._input_buffer = bytearray()
+            if not self._input_buffer and eom and data.endswith(eom):
+                message = data[: len(data) - len(eom)]  # the usual case: one whole message in one write
+            else:
+                self._input_buffer.extend(data)
+                if eom and not self._input_buffer.endswith(eom):
+                    return
+                message = bytes(self._input_buffer[: len(self._input_buffer) - len(eom)])
+                self._input_buffer = bytearray()
             text = message.decode("ascii", errors="replace").strip()
             if not text:
                 return
-            if self.twin is None:
-                self.lab.log_unknown(self.name, text, [])
+            twin = self.twin
+            if twin is None:
+                lab.log_unknown(self.name, text, [])
                 return
-            faults = self.lab.faults.before(self.twin.name, text) if self.lab.faults.faults else ()
-            if any(f.kind == "disconnect" for f in faults):
-                self._disconnected = True
-                raise errors.VisaIOError(constants.StatusCode.error_connection_lost)
+            if lab.faults.faults:
+                self._write_with_faults(twin, text)
+                return
             self._disconnected = False
-            for reply in self.twin.handle(text):
-                if faults:
-                    reply = self.lab.faults.mangle(reply, faults)
-                    if reply is None:
-                        continue
-                    if any(f.kind == "truncated" for f in faults):
-                        # the transfer broke off: part of the reply, no terminator, no END: the client times out
-                        self._output_buffers.append(_Partial(reply.encode("latin-1", errors="replace")))
-                        continue
-                self._output_buffers.append(bytearray(reply.encode("latin-1", errors="replace"))
-                                            + self._response_eom)
-            for f in faults:
-                if f.kind == "error":
-                    self.twin.push_error(int(f.params.get("code", -350)), str(f.params.get("message", "Queue overflow")))
+            out = self._output_buffers
+            for reply in twin.handle(text):
+                out.append(bytearray(reply.encode("latin-1", errors="replace")) + self._response_eom)
+
+    def _write_with_faults(self, twin, text: str) -> None:
+        """:meth:`write` when faults are configured: they may drop, mangle or cut replies, or fail the link."""
+        lab = self.lab
+        faults = lab.faults.before(twin.name, text)
+        if any(f.kind == "disconnect" for f in faults):
+            self._disconnected = True
+            raise errors.VisaIOError(constants.StatusCode.error_connection_lost)
+        self._disconnected = False
+        for reply in twin.handle(text):
+            if faults:
+                reply = lab.faults.mangle(reply, faults)
+                if reply is None:
+                    continue
+                if any(f.kind == "truncated" for f in faults):
+                    # the transfer broke off: part of the reply, no terminator, no END: the client times out
+                    self._output_buffers.append(_Partial(reply.encode("latin-1", errors="replace")))
+                    continue
+            self._output_buffers.append(bytearray(reply.encode("latin-1", errors="replace")) + self._response_eom)
+        for f in faults:
+            if f.kind == "error":
+                twin.push_error(int(f.params.get("code", -350)), str(f.params.get("message", "Queue overflow")))
 
     _disconnected = False
 

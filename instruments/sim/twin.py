@@ -12,7 +12,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from .scpi import CommandTable, scpi_pattern, split_scpi_message, split_sr_message, sr_pattern
+from .scpi import CommandTable, scpi_pattern, split_args, split_scpi_message, split_sr_message, sr_pattern
 
 if TYPE_CHECKING:  # pragma: no cover
     from .lab import SimulatedLab
@@ -65,26 +65,76 @@ class InstrumentTwin:
         self.errors.clear()
 
     # ---- message handling -------------------------------------------------------------------------------
+    #: how many distinct program messages the parse cache keeps (it is emptied when full)
+    parse_cache_size = 512
+
+    def parse_message(self, message: str) -> tuple[tuple[str, list[str], tuple | None], ...]:
+        """The program message split by the twin's grammar: (header, args, table hit or None) per unit.
+
+        Drivers send the same few messages thousands of times (``SNAP?1,2``, ``:READ?``), so the result is
+        cached by the message text; a cached parse is exactly what a fresh one gives (the grammar and the
+        command table do not change). Nothing is executed here: :meth:`handle` runs the units.
+        """
+        split = self._split
+        if split is self._parsed_by:
+            plan = self._parsed.get(message)
+            if plan is not None:
+                return plan
+        else:  # first message, or a subclass installed another grammar: start afresh
+            self._parsed = {}
+            self._heads = {}
+            self._parsed_by = split
+        if split is split_scpi_message and ";" not in message:
+            plan = self._parse_scpi_unit(message)
+        else:
+            lookup = self._table.lookup
+            prefix = self._prefix
+            plan = tuple((header, args, lookup(prefix + header)) for header, args in split(message))
+        if len(self._parsed) >= self.parse_cache_size:
+            self._parsed.clear()
+        self._parsed[message] = plan
+        return plan
+
+    _parsed_by = None
+
+    def _parse_scpi_unit(self, message: str) -> tuple:
+        """:meth:`parse_message` of a SCPI message of one unit (no ``;``), as :func:`split_scpi_message` parses it,
+        with the header's resolution cached: a source stepping through values sends a new message every time,
+        but always the same header."""
+        unit = message.strip()
+        if not unit:
+            return ()
+        head, _, argtext = unit.partition(" ")
+        resolved = self._heads.get(head)
+        if resolved is None:
+            h = head.upper()
+            # one unit: the path starts at the root, so the absolute header is the head without a leading ':'
+            header = h[1:] if h.startswith(":") else h
+            resolved = (header, self._table.lookup(self._prefix + header))
+            if len(self._heads) >= self.parse_cache_size:
+                self._heads.clear()
+            self._heads[head] = resolved
+        return ((resolved[0], split_args(argtext), resolved[1]),)
+
     def handle(self, message: str) -> list[str]:
         """Execute one program message; return the reply messages (possibly none)."""
         if self.record_history:
             self.history.append((self.lab.now(), message))
         replies: list[str] = []
-        for header, args in self._split(message):
-            hit = self._table.lookup(self._prefix + header)
+        for header, args, hit in self.parse_message(message):
             if hit is None:
-                self.unknown(header, args)
+                self.unknown(header, list(args))
                 continue
             command, suffixes, is_query = hit
             try:
                 if is_query:
                     if command.query is None:
                         raise CommandError(-113, "Undefined header")
-                    replies.append(command.query(args, *suffixes))
+                    replies.append(command.query(list(args), *suffixes))
                 else:
                     if command.write is None:
                         raise CommandError(-113, "Undefined header")
-                    command.write(args, *suffixes)
+                    command.write(list(args), *suffixes)
             except CommandError as exc:
                 self.push_error(exc.code, exc.message)
                 self.lab.log_refused(self.name, message, exc)

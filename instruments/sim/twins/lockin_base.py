@@ -7,7 +7,10 @@ Subclasses keep their settings in ``self.s`` (``SLVL`` sine amplitude, ``HARM`` 
 
 from __future__ import annotations
 
-from ...lockin_filter import advance
+import cmath
+import math
+
+from ...lockin_filter import advance, enbw_Hz
 from ..twin import InstrumentTwin
 
 __all__ = ["FilteredLockInTwin"]
@@ -30,6 +33,42 @@ class FilteredLockInTwin(InstrumentTwin):
         self._u = self._input()
         self._stages = [self._u] * self._order()
         self.lab.subscribe(self._on_change)
+
+    # ---- cached per-reading factors: recomputed only when what they depend on changes ----------------------
+    _rot_phase = None
+    _rot = 1.0 + 0.0j
+    _sigma_key = (None, None, None)
+    _sigma = 0.0
+
+    def _rotation(self) -> complex:
+        """exp(-i PHAS): the reference phase rotation of X + iY (PHAS in degrees, ``self.s["PHAS"]``)."""
+        p = self.s["PHAS"]
+        if p is not self._rot_phase:
+            self._rot = cmath.exp(-1j * math.radians(p))
+            self._rot_phase = p
+        return self._rot
+
+    def _noise_sigma(self) -> float:
+        """Noise (V rms) of one reading of X or Y: input noise density times sqrt(ENBW of the output filter).
+
+        Depends on the time constant and slope settings (``OFLT``, ``OFSL``) and the lab's circuit only."""
+        s = self.s
+        k1, k2, k3 = self._sigma_key
+        circuit = self.lab.circuit
+        if s["OFLT"] is not k1 or s["OFSL"] is not k2 or circuit is not k3:
+            self._sigma = self.lab.lockin_noise_V_per_rtHz() * math.sqrt(enbw_Hz(self._tau(), self._order()))
+            self._sigma_key = (s["OFLT"], s["OFSL"], circuit)
+        return self._sigma
+
+    def _sample_xy(self) -> tuple[float, float]:
+        """X, Y now, before the model's own overload handling: the filter evolved to now (the lab's tickers too),
+        the reference phase rotation, and one noise draw each."""
+        lab = self.lab
+        lab.tick()
+        self._advance(lab.now())
+        z = self._stages[-1] * self._rotation()
+        sigma = self._noise_sigma()
+        return z.real + lab.gauss(sigma), z.imag + lab.gauss(sigma)
 
     def _input(self) -> complex:
         """The signal at the input (V rms, complex, referred to the reference phase 0)."""

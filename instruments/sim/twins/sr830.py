@@ -12,7 +12,6 @@ from __future__ import annotations
 import cmath
 import math
 
-from ...lockin_filter import enbw_Hz
 from ..scpi import Command
 from ..twin import CommandError
 from .lockin_base import FilteredLockInTwin
@@ -25,6 +24,11 @@ TIME_CONSTANTS = [10e-6, 30e-6, 100e-6, 300e-6, 1e-3, 3e-3, 10e-3, 30e-3, 100e-3
                   100.0, 300.0, 1e3, 3e3, 10e3, 30e3]
 #: outputs saturate at this multiple of full scale when overloaded
 SATURATION = 1.09
+
+
+_SQRT2 = math.sqrt(2)
+#: SNAP? parameter text -> index, for the spellings drivers send
+_SNAP_INDEX = {str(i): i for i in range(1, 12)}
 
 
 def _fmt(v: float) -> str:
@@ -62,26 +66,25 @@ class SR830Twin(FilteredLockInTwin):
 
     def outputs(self) -> tuple[float, float]:
         """(X, Y) now, with filter noise, phase rotation and overload saturation."""
-        self.lab.tick()
-        self._advance(self.lab.now())
-        z = self._stages[-1] * cmath.exp(-1j * math.radians(self.s["PHAS"]))
-        sigma = self.lab.lockin_noise_V_per_rtHz() * math.sqrt(enbw_Hz(self._tau(), self._order()))
-        x = z.real + self.lab.gauss(sigma)
-        y = z.imag + self.lab.gauss(sigma)
+        x, y = self._sample_xy()
         fs = SENSITIVITIES[int(self.s["SENS"])]
         if math.hypot(x, y) > fs:
             self.lias |= 1 << 2
             limit = SATURATION * fs
             x = max(-limit, min(limit, x))
             y = max(-limit, min(limit, y))
-        if abs(self._u) * math.sqrt(2) > 1.0:  # input above 1 V peak
+        if abs(self._u) * _SQRT2 > 1.0:  # input above 1 V peak
             self.lias |= 1
         return x, y
 
     def _quantity(self, i: int, xy: tuple[float, float] | None = None) -> float:
-        if i in (1, 2, 3, 4):
+        if 1 <= i <= 4:
             x, y = xy if xy is not None else self.outputs()
-            return {1: x, 2: y, 3: math.hypot(x, y), 4: math.degrees(math.atan2(y, x))}[i]
+            if i == 1:
+                return x
+            if i == 2:
+                return y
+            return math.hypot(x, y) if i == 3 else math.degrees(math.atan2(y, x))
         if 5 <= i <= 8:
             return 0.0  # aux inputs: nothing connected
         if i == 9:
@@ -292,10 +295,13 @@ class SR830Twin(FilteredLockInTwin):
         self.auxv[ch] = v
 
     def _snap(self, args) -> str:
-        idx = [self._index([a], 1, 11) for a in self.need(args, 2)]
+        # the usual index spellings straight from a table; anything else through _index (its errors)
+        idx = [_SNAP_INDEX.get(a) or self._index([a], 1, 11) for a in self.need(args, 2)]
         if len(idx) > 6:
             raise self._exe_error()
         xy = self.outputs()  # one simultaneous sample of X and Y
+        if idx == [1, 2]:
+            return f"{xy[0]:.6e},{xy[1]:.6e}"
         return ",".join(_fmt(self._quantity(i, xy)) for i in idx)
 
     def _auto_gain(self) -> None:

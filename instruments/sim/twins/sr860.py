@@ -109,12 +109,7 @@ class SR860Twin(FilteredLockInTwin):
 
     def outputs(self) -> tuple[float, float]:
         """(X, Y) now: filter state, noise, phase rotation; an input overload clips at the input range."""
-        self.lab.tick()
-        self._advance(self.lab.now())
-        z = self._stages[-1] * cmath.exp(-1j * math.radians(self.s["PHAS"]))
-        sigma = self.lab.lockin_noise_V_per_rtHz() * math.sqrt(enbw_Hz(self._tau(), self._order()))
-        x = z.real + self.lab.gauss(sigma)
-        y = z.imag + self.lab.gauss(sigma)
+        x, y = self._sample_xy()
         bits = self._overload_now(x, y)
         self.lias |= bits
         if bits & 1:  # the ADC clips: what comes out is at most the input range (rms of a clipped sine)
@@ -130,7 +125,7 @@ class SR860Twin(FilteredLockInTwin):
         if 4 <= i <= 7:
             return 0.0  # aux inputs: nothing connected
         if i in (8, 9):
-            return self.lab.lockin_noise_V_per_rtHz() * math.sqrt(enbw_Hz(self._tau(), self._order()))
+            return self._noise_sigma()
         if i in (10, 11):
             return self.auxv[i - 10]
         return {12: self._phase_reply(), 13: self.s["SLVL"], 14: self.s["SOFF"], 15: self.s["FREQ"],
