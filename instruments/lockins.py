@@ -285,7 +285,9 @@ class SR86xLockIn(SRSLockIn):
                         3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 10e3, 30e3)
     EXCITATION_RANGE_V = (1e-9, 2.0)
     FREQUENCY_RANGE_HZ = (1e-3, 500e3)
-    OVERLOAD_BITS = 0b111  # LIAS bits 0 input range, 1 channel 1 output, 2 channel 2 output overload
+    #: LIAS bits 0 channel 1 output, 1 channel 2 output, 4 input range overload (SRS's SR86x LIA status register;
+    #: bit 3 is a reference unlock, 5-6 the sync filter: not overloads of the reading)
+    OVERLOAD_BITS = 0b1_0011
 
     #: SR86x manual (chapter 4, command syntax): several queries in one message are answered in ONE reply, the
     #: answers separated by semicolons: "X,Y;status". SNAP? 0,1 is X and Y at one instant (0 = X, 1 = Y).

@@ -34,6 +34,9 @@ __all__ = ["SR785NoiseAnalyser", "KeysightXSANoiseAnalyser", "make_sr785", "make
 
 _MILLIWATT = 1e-3
 NOISE_BW_PER_RBW = 1.056  #: X-series Gaussian RBW filter: noise bandwidth / RBW
+#: the X-series RF input's hardware impedance (ohm); power readings (dBm) refer to it whatever the Input Z
+#: Correction (``:CORR:IMP 50|75``, voltage units only) is set to (Keysight, Spectrum Analyzer Mode reference)
+XSA_INPUT_OHM = 50.0
 
 
 def dbm_per_hz_to_v2_per_hz(dbm_per_hz: float, impedance_ohm: float = 50.0) -> float:
@@ -222,7 +225,8 @@ class KeysightXSANoiseAnalyser(_PollingAnalyser):
         d.marker1_frequency = center
         d.marker1_band_span = span
         self.check_errors(f"configure(center {center_Hz!r} Hz, span {span_Hz!r} Hz, averages {averages!r})")
-        self.impedance_ohm = float(d.input_impedance)
+        # dBm refers to the 50 ohm hardware input: Input Z Correction (:CORR:IMP 75) changes voltage units only
+        self.impedance_ohm = XSA_INPUT_OHM
         self.center_Hz, self.span_Hz, self.averages = float(d.center_frequency), float(d.span), n
         self._have_average = False
 

@@ -259,11 +259,18 @@ def test_sr86x_reads_x_y_and_the_status_in_one_message():
 
     # SR86x: SNAP? 0,1 = X,Y; the answers to several queries come back in one reply, separated by semicolons
     for cls in (SR860, SR865A):
-        with expected_protocol(cls, [("SNAP? 0,1;LIAS?", "2.5e-06,1.0e-07;1"),
+        # LIA status bits (SRS): 0 channel 1 output, 1 channel 2 output, 3 reference unlock, 4 input range, 5 sync filter
+        with expected_protocol(cls, [("SNAP? 0,1;LIAS?", "2.5e-06,1.0e-07;16"),
+                                     ("SNAP? 0,1;LIAS?", "2.5e-06,1.0e-07;1"),
+                                     ("SNAP? 0,1;LIAS?", "2.5e-06,1.0e-07;2"),
+                                     ("SNAP? 0,1;LIAS?", "2.5e-06,1.0e-07;8"),
                                      ("SNAP? 0,1;LIAS?", "2.5e-06,1.0e-07;32")]) as d:
             li = SR86xLockIn(install_retries(d, "li86x"), "li86x")
-            assert li.read_xy_checked() == (2.5e-6, 1.0e-7, True)  # bit 0: input range overload
-            assert li.read_xy_checked() == (2.5e-6, 1.0e-7, False)  # bit 5: time constant changed
+            assert li.read_xy_checked() == (2.5e-6, 1.0e-7, True)  # bit 4: input range overload
+            assert li.read_xy_checked() == (2.5e-6, 1.0e-7, True)  # bit 0: channel 1 output overload
+            assert li.read_xy_checked() == (2.5e-6, 1.0e-7, True)  # bit 1: channel 2 output overload
+            assert li.read_xy_checked() == (2.5e-6, 1.0e-7, False)  # bit 3: reference unlock, not an overload
+            assert li.read_xy_checked() == (2.5e-6, 1.0e-7, False)  # bit 5: sync filter, not an overload
 
 
 def test_read_xy_checked_retries_a_corrupt_or_short_reply_then_names_the_instrument():

@@ -186,6 +186,31 @@ def test_overload_and_auto_range(rig):
     assert li.read_xy()[0] == pytest.approx(expected_x, rel=0.01)
 
 
+@pytest.mark.parametrize("rig", ["sr860"], indirect=True)
+def test_sr86x_status_bits_are_where_srs_puts_them(rig):
+    """SR86x LIA status (SRS): bit 0 channel 1 (X) output overload, 1 channel 2 (Y), 4 input range; the serial
+    poll's LIA summary is bit 3 (the SR860 manual's example: ``*SRE 3,1``, then bit 3 of the status byte)."""
+    lab, clock, gate, li = rig
+    d = li.driver
+    li.excitation_V = 0.1
+    li.time_constant = 0.01
+    gate.write_voltage(-0.95)  # third plateau: X = 0.1 V * 1e-4 * 1e8 * 3 G0 / (1 + 3 G0 * 1500 ohm) = 0.172 V
+    clock.advance(1.0)
+    d.write("SCAL 3")  # 100 mV full scale: X beyond it, Y (noise only) within it
+    d.ask("LIAS?")  # clear what the settings latched
+    li.read_xy()
+    assert int(d.ask("LIAS?")) == 0b1
+    d.write("SCAL 0")  # 1 V full scale
+    d.write("IRNG 2")  # 100 mV peak input range: 0.172 V rms is 0.243 V peak
+    clock.advance(1.0)
+    d.ask("LIAS?")
+    d.write("LIAE 16")  # the input-range bit in the LIA summary
+    li.read_xy()
+    assert int(d.ask("*STB?")) & 0b1000  # LIA summary in serial poll bit 3 while the overload is latched
+    assert int(d.ask("LIAS?")) == 0b1_0000
+    assert li.overloaded()  # the adapter sees the input overload (still present: latched again)
+
+
 @pytest.mark.parametrize("rig", LOCKINS, indirect=True)
 def test_out_of_range_settings_are_refused_naming_instrument_and_value(rig):
     lab, clock, gate, li = rig

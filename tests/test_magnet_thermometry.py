@@ -98,8 +98,8 @@ def wait_holding(m, clock, dt=1.0, limit_s=5000.0):
 
 # ---- the Lake Shore 372 driver: exact command sequences (Model 372 manual, section 6.6.1) ---------------------
 def test_ls372_readings_protocol():
-    with expected_protocol(LakeShore372, [("KRDG? 6", "+1.2345E-02"), ("RDGR? 6", "+2.3456E+04"),
-                                          ("RDGST? 6", "000"), ("RDGST? 6", "144"), ("KRDG? A", "+0.0000E+00"),
+    with expected_protocol(LakeShore372, [("RDGK? 6", "+1.2345E-02"), ("RDGR? 6", "+2.3456E+04"),
+                                          ("RDGST? 6", "000"), ("RDGST? 6", "144"), ("RDGK? A", "+0.0000E+00"),
                                           ("*IDN?", "LSCI,MODEL372,LSA2B4C/LSA2B4D,1.4")]) as ls:
         assert ls.ch_6.kelvin == pytest.approx(0.012345)
         assert ls.ch_6.resistance == pytest.approx(23456.0)

@@ -171,7 +171,7 @@ def test_keysight_xsa_adapter_sequence():
         (":INIT:CONT 0", None), (":UNIT:POW DBM", None), (":DET:TRAC AVER", None), (":AVER:TYPE RMS", None),
         (":FREQ:CENT 2000000", None), (":FREQ:SPAN 1000000", None), (":AVER:COUN 100", None),
         (":AVER:STAT 1", None), (":CALC:MARK1:FUNC NOIS", None), (":CALC:MARK1:X 2000000", None),
-        (":CALC:MARK1:FUNC:BAND:SPAN 1000000", None), (":SYST:ERR?", '+0,"No error"'), (":CORR:IMP?", "50"),
+        (":CALC:MARK1:FUNC:BAND:SPAN 1000000", None), (":SYST:ERR?", '+0,"No error"'),
         (":FREQ:CENT?", "2.0E+06"), (":FREQ:SPAN?", "1.0E+06"),
         ("*ESR?", "0"), (":INIT:IMM;*OPC", None), (":SWE:TIME?", "2.0E-02"), ("*ESR?", "1"),
         (":CALC:MARK1:Y?", "-1.5E+02"),
@@ -256,6 +256,19 @@ def test_zero_bias_reading_is_johnson_noise(noise_rig):
             johnson = c.noise_amplifier_gain ** 2 * (4 * K_B * 0.05 * c.noise_load_resistance_ohm
                                                      + c.noise_amplifier_input_noise_V_per_rtHz ** 2)
         assert _psd_at(noise_rig, gate_V, 0.0, 200) == pytest.approx(johnson, rel=0.01)
+
+
+@pytest.mark.parametrize("noise_rig", ["keysight_xsa"], indirect=True)
+def test_xsa_input_z_correction_does_not_change_the_power_reading(noise_rig):
+    """Keysight: Input Z Correction (``:CORR:IMP 75``) affects voltage units, not dBm; the RF input is 50 ohm in
+    hardware. The PSD in V^2/Hz (from dBm/Hz) is the same Johnson noise with the correction at 50 or 75 ohm."""
+    lab, clock, gate, bias, an = noise_rig
+    _, johnson, _ = _expected(lab, PLATEAU_GATE)
+    an.driver.input_impedance = 75
+    assert an.driver.input_impedance == 75
+    assert _psd_at(noise_rig, PLATEAU_GATE, 0.0, 200) == pytest.approx(johnson, rel=0.01)
+    # what the instrument shows: the power into its 50 ohm input, in dBm/Hz
+    assert float(an.driver.marker1_value) == pytest.approx(10 * math.log10(johnson / 50.0 / 1e-3), abs=0.05)
 
 
 @pytest.mark.parametrize("noise_rig", list(ANALYSERS), indirect=True)

@@ -4,7 +4,7 @@ pymeasure has no driver for the 370/372 family; this one follows the command syn
 manual, chapter 6 ("Computer Interface Operation", section 6.6.1 "Interface Commands"):
 
 =========================================  =================================================================
-``KRDG? <ch>`` (alias ``RDGK?``)            kelvin reading of a measurement channel (1-16) or the control input A
+``RDGK? <ch>``                              kelvin reading of a measurement channel (1-16) or the control input A
 ``RDGR? <ch>``                              resistance reading, ohm
 ``RDGST? <ch>``                             reading status bits: 1 CS OVL, 2 VCM OVL, 4 VMIX OVL, 8 VDIF OVL,
                                             16 R. OVER, 32 R. UNDER, 64 T. OVER, 128 T. UNDER
@@ -91,7 +91,7 @@ def _inset_set(value):
 class LakeShore372Input(Channel):
     """A measurement channel (1-16) or the control input (A)."""
 
-    kelvin = Channel.measurement("KRDG? {ch}", """Get the kelvin reading (K); 0 if the channel has no curve.""")
+    kelvin = Channel.measurement("RDGK? {ch}", """Get the kelvin reading (K); 0 if the channel has no curve.""")
     resistance = Channel.measurement("RDGR? {ch}", """Get the resistance reading (ohm).""")
     excitation_power = Channel.measurement("RDGPWR? {ch}", """Get the excitation power (W).""")
     status = Channel.measurement(

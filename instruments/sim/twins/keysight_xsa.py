@@ -2,11 +2,13 @@
 measurement (X-Series "Spectrum Analyzer Mode User's & Programmer's Reference"; SCPI).
 
 What the RF input sees: the lab's white voltage noise PSD S_V (V^2/Hz) at the noise amplifier's output
-(:meth:`~qpclab.instruments.sim.lab.SimulatedLab.noise_psd_V2_per_Hz`), driven into the analyser's input impedance
-Z_in (50 ohm; ``[:SENSe]:CORRection:IMPedance[:INPut][:MAGNitude]`` 50|75 sets the impedance the analyser assumes).
-The noise power density is P = S_V / Z_in (W/Hz), shown as dBm/Hz = 10 log10(P / 1 mW); e.g. S_V = 5e-17 V^2/Hz
-gives 1e-18 W/Hz = -150 dBm/Hz. A trace point holds the power in the resolution bandwidth's noise bandwidth
-(1.056 RBW, Gaussian RBW filter), in the ``:UNIT:POWer`` unit (dBm, W or V rms across Z_in).
+(:meth:`~qpclab.instruments.sim.lab.SimulatedLab.noise_psd_V2_per_Hz`), driven into the analyser's input, whose
+hardware impedance is 50 ohm. The noise power density is P = S_V / 50 ohm (W/Hz), shown as dBm/Hz = 10 log10(P / 1 mW);
+e.g. S_V = 5e-17 V^2/Hz gives 1e-18 W/Hz = -150 dBm/Hz. ``[:SENSe]:CORRection:IMPedance[:INPut][:MAGNitude]`` 50|75
+(Input Z Correction) changes readings in voltage units only, not in power units (Keysight's reference: "the actual
+impedance is set by internal hardware to 50 ohms"). A trace point holds the power in the resolution bandwidth's
+noise bandwidth (1.056 RBW, Gaussian RBW filter), in the ``:UNIT:POWer`` unit (dBm, W, or V rms for the corrected
+impedance).
 
 Averaging (trace type Average, ``[:SENSe]:AVERage:COUNt`` N, ``[:SENSe]:AVERage:TYPE`` RMS|LOG|SCALar): one sweep's
 point is exponentially distributed about its mean (noise through the RBW filter, one sample per point); N RMS
@@ -37,6 +39,8 @@ F_MIN_HZ = 2.0  #: lowest centre frequency accepted (DC coupled, N9020A)
 F_MAX_HZ = 26.5e9  #: option 526
 RBW_RANGE_HZ = (1.0, 8e6)
 NOISE_BW_PER_RBW = 1.056
+#: the RF input's hardware impedance (ohm): what power readings refer to, whatever :CORR:IMP says
+INPUT_OHM = 50.0
 LOG_BIAS_DB = -2.5068  #: mean of 10 log10 of an exponential variable
 VOLT_BIAS_DB = 10 * math.log10(math.pi / 4)  #: (mean of its square root)^2: -1.049 dB
 
@@ -122,7 +126,7 @@ class KeysightXSATwin(InstrumentTwin):
         key = (k, self._t0, self.points, self.aver_type)
         if self._traces is not None and self._traces[0] == key:
             return self._traces[1]
-        mean = self._psd / self.impedance * NOISE_BW_PER_RBW * self.rbw
+        mean = self._psd / INPUT_OHM * NOISE_BW_PER_RBW * self.rbw  # power into the 50 ohm hardware input
         rng = self.lab.rng
         out = []
         for _ in range(self.points):

@@ -20,6 +20,8 @@ class FilteredLockInTwin(InstrumentTwin):
     """Base of the lock-in twins: X + iY through n identical RC stages (exact evolution, see lockin_filter)."""
 
     lias = 0
+    #: LIA status bit a model sets when the time constant or slope changes (SR830: bit 5; the SR86x has none)
+    TIME_CONSTANT_CHANGED = 0
 
     def _order(self) -> int:
         raise NotImplementedError
@@ -97,4 +99,4 @@ class FilteredLockInTwin(InstrumentTwin):
             self._stages = self._stages + [self._stages[-1]] * (order - len(self._stages))
         else:
             self._stages = self._stages[:order]
-        self.lias |= 1 << 5  # time-constant change bit of the LIA status
+        self.lias |= self.TIME_CONSTANT_CHANGED  # the model's LIA status bit for it, if it has one

@@ -39,6 +39,7 @@ class SR830Twin(FilteredLockInTwin):
     grammar = "sr"
     idn = "Stanford_Research_Systems,SR830,s/n86132,ver1.07"
     join_replies = False  # each reply goes out with its own terminator
+    TIME_CONSTANT_CHANGED = 1 << 5  # LIAS bit 5
 
     def reset(self) -> None:
         super().reset()

@@ -12,10 +12,10 @@ Physics as in :mod:`.sr830`: the input is what the lab computes for this lock-in
 station's circuit; X and Y pass through the n-stage output filter in real time (``lab.now()``), and readings carry
 the input noise density times the square root of the filter's equivalent noise bandwidth.
 
-LIA status register (``LIAS?``, latched, cleared by reading or ``*CLS``) as used here: bit 0 input range overload,
-bit 1 channel 1 (X or R) output overload, bit 2 channel 2 (Y or theta) output overload, bit 3 external reference
-unlocked, bit 5 time constant changed. ``CUROVLDSTAT?`` returns the present (unlatched) overload state with the
-same bits 0-2.
+LIA status register (``LIAS?``, latched, cleared by reading or ``*CLS``) as SRS defines it, of which the twin sets:
+bit 0 channel 1 output overload (X beyond the sensitivity's full scale), bit 1 channel 2 output overload (Y),
+bit 4 input range overload. ``CUROVLDSTAT?`` returns the present (unlatched) overload state in the same bits.
+Serial poll status byte: bit 2 ERR, 3 LIA, 4 MAV, 5 ESB, 6 MSS.
 """
 
 from __future__ import annotations
@@ -99,12 +99,19 @@ class SR860Twin(FilteredLockInTwin):
     def _tau(self) -> float:
         return TIME_CONSTANTS[int(self.s["OFLT"])]
 
+    #: LIAS / CUROVLDSTAT bits
+    CH1_OVERLOAD, CH2_OVERLOAD, INPUT_OVERLOAD = 1 << 0, 1 << 1, 1 << 4
+
     def _overload_now(self, x: float, y: float) -> int:
+        """Overload bits now: the input beyond its range (peak), channel 1 (X) or 2 (Y) beyond full scale."""
         bits = 0
         if abs(self._u) * math.sqrt(2) > INPUT_RANGES[int(self.s["IRNG"])]:
-            bits |= 1
-        if math.hypot(x, y) > SENSITIVITIES[int(self.s["SCAL"])]:
-            bits |= 0b110
+            bits |= self.INPUT_OVERLOAD
+        fs = SENSITIVITIES[int(self.s["SCAL"])]
+        if abs(x) > fs:
+            bits |= self.CH1_OVERLOAD
+        if abs(y) > fs:
+            bits |= self.CH2_OVERLOAD
         return bits
 
     def outputs(self) -> tuple[float, float]:
@@ -112,7 +119,7 @@ class SR860Twin(FilteredLockInTwin):
         x, y = self._sample_xy()
         bits = self._overload_now(x, y)
         self.lias |= bits
-        if bits & 1:  # the ADC clips: what comes out is at most the input range (rms of a clipped sine)
+        if bits & self.INPUT_OVERLOAD:  # the ADC clips: at most the input range comes out (rms of a clipped sine)
             limit = INPUT_RANGES[int(self.s["IRNG"])] / math.sqrt(2)
             x = max(-limit, min(limit, x))
             y = max(-limit, min(limit, y))
@@ -254,8 +261,9 @@ class SR860Twin(FilteredLockInTwin):
         return int(value)
 
     def status_byte(self) -> int:
-        """Serial poll status: bit 0 LIA summary, 1 ERR summary, 4 MAV, 5 ESB, 6 MSS."""
-        return ((1 if self.lias & int(self.s["LIAE"]) else 0) | (2 if self.errs & int(self.s["ERRE"]) else 0)
+        """Serial poll status: bit 2 ERR summary, 3 LIA summary, 4 MAV, 5 ESB, 6 MSS (SR86x manual: ``*SRE 3,1``
+        enables the LIA bit, bit 3)."""
+        return ((4 if self.errs & int(self.s["ERRE"]) else 0) | (8 if self.lias & int(self.s["LIAE"]) else 0)
                 | (32 if self.esr & int(self.s["ESE"]) else 0))
 
     def _cls(self) -> None:
