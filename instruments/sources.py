@@ -58,7 +58,54 @@ class _CheckedSource(VoltageSource):
             raise InstrumentError(f"{self.name}: {what} {shown} refused by the instrument: {_format_errors(errors)}")
 
 
-class Keithley2400Source(_CheckedSource):
+class _KeithleySMU(_CheckedSource):
+    """What the Keithley 2400 and 2450 adapters share (pymeasure's ``source_voltage``, ``compliance_current``,
+    ``source_enabled``, ``source_mode``): reading and writing the level, the current limit, switching on at 0 V."""
+
+    COMPLIANCE_NAME = "compliance current"  #: what the instrument calls its current limit (for messages)
+    COMPLIANCE_KEY = "compliance_A"  #: its snapshot key
+
+    def __init__(self, driver, name: str, compliance_A: float | None = None):
+        self.driver = driver
+        self.name = name
+        self.compliance_A = compliance_A
+
+    def read_voltage(self) -> float:
+        return float(self.driver.source_voltage)
+
+    def write_voltage(self, volts: float) -> None:
+        self._checked("source voltage", volts, lambda: setattr(self.driver, "source_voltage", volts))
+
+    def _set_compliance(self) -> None:
+        if self.compliance_A is not None:
+            self._checked(self.COMPLIANCE_NAME, self.compliance_A,
+                          lambda: setattr(self.driver, "compliance_current", self.compliance_A), "A")
+
+    def _auto_range(self) -> None:
+        """Switch the voltage source range to auto (each model's own command)."""
+        raise NotImplementedError
+
+    def enable(self) -> None:
+        d = self.driver
+        if d.source_enabled and d.source_mode == "voltage":
+            self._set_compliance()
+            return  # already sourcing: leave the level alone
+        # An output that is off holds the sample at 0 V (NORMal output-off state): program 0 V before switching
+        # on, so that enabling never applies a stale level.
+        d.disable_source()
+        d.source_mode = "voltage"
+        self._auto_range()
+        self.write_voltage(0.0)
+        self._set_compliance()
+        d.enable_source()
+
+    def snapshot(self) -> dict[str, Any]:
+        d = self.driver
+        return {"voltage_V": float(d.source_voltage), "output_on": bool(d.source_enabled),
+                self.COMPLIANCE_KEY: float(d.compliance_current)}
+
+
+class Keithley2400Source(_KeithleySMU):
     """A Keithley 2400 as a voltage source, through pymeasure's unmodified ``Keithley2400`` driver."""
 
     #: what pymeasure's ``Keithley2400.source_voltage`` sends and accepts (its set command and its
@@ -68,16 +115,8 @@ class Keithley2400Source(_CheckedSource):
     LEVEL_RANGE_V = (-210.0, 210.0)
 
     def __init__(self, driver, name: str = "keithley2400", compliance_A: float | None = None):
-        self.driver = driver
-        self.name = name
-        self.compliance_A = compliance_A
+        super().__init__(driver, name, compliance_A)
         self._line = direct_line(driver)
-
-    def read_voltage(self) -> float:
-        return float(self.driver.source_voltage)
-
-    def write_voltage(self, volts: float) -> None:
-        self._checked("source voltage", volts, lambda: setattr(self.driver, "source_voltage", volts))
 
     @staticmethod
     def quantize(volts: float) -> float:
@@ -105,29 +144,8 @@ class Keithley2400Source(_CheckedSource):
         except VisaIOError as exc:
             retry_after(self.driver, self.name, f"write {command!r}", lambda: line.write(command), (VisaIOError,), exc)
 
-    def _set_compliance(self) -> None:
-        if self.compliance_A is not None:
-            self._checked("compliance current", self.compliance_A,
-                          lambda: setattr(self.driver, "compliance_current", self.compliance_A), "A")
-
-    def enable(self) -> None:
-        d = self.driver
-        if d.source_enabled and d.source_mode == "voltage":
-            self._set_compliance()
-            return  # already sourcing: leave the level alone
-        # An output that is off holds the sample at 0 V (NORMal output-off state): program 0 V before switching
-        # on, so that enabling never applies a stale level.
-        d.disable_source()
-        d.source_mode = "voltage"
-        d.source_voltage_range_auto_enabled = True
-        self.write_voltage(0.0)
-        self._set_compliance()
-        d.enable_source()
-
-    def snapshot(self) -> dict[str, Any]:
-        d = self.driver
-        return {"voltage_V": float(d.source_voltage), "output_on": bool(d.source_enabled),
-                "compliance_A": float(d.compliance_current)}
+    def _auto_range(self) -> None:
+        self.driver.source_voltage_range_auto_enabled = True
 
 
 def make_keithley2400(resource: str, visa_library: str, name: str, **kw) -> Keithley2400Source:
@@ -138,41 +156,17 @@ def make_keithley2400(resource: str, visa_library: str, name: str, **kw) -> Keit
                               kw.get("compliance_A"))
 
 
-class Keithley2450Source(_CheckedSource):
+class Keithley2450Source(_KeithleySMU):
     """A Keithley 2450 (native SCPI command set) as a voltage source, through pymeasure's ``Keithley2450``."""
 
+    COMPLIANCE_NAME = "current limit"
+    COMPLIANCE_KEY = "current_limit_A"
+
     def __init__(self, driver, name: str = "keithley2450", compliance_A: float | None = None):
-        self.driver = driver
-        self.name = name
-        self.compliance_A = compliance_A
+        super().__init__(driver, name, compliance_A)
 
-    def read_voltage(self) -> float:
-        return float(self.driver.source_voltage)
-
-    def write_voltage(self, volts: float) -> None:
-        self._checked("source voltage", volts, lambda: setattr(self.driver, "source_voltage", volts))
-
-    def _set_compliance(self) -> None:
-        if self.compliance_A is not None:
-            self._checked("current limit", self.compliance_A,
-                          lambda: setattr(self.driver, "compliance_current", self.compliance_A), "A")
-
-    def enable(self) -> None:
-        d = self.driver
-        if d.source_enabled and d.source_mode == "voltage":
-            self._set_compliance()
-            return
-        d.disable_source()  # output off: the sample sees 0 V (NORMal output-off state)
-        d.source_mode = "voltage"
-        d.write(":SOUR:VOLT:RANG:AUTO 1")
-        self.write_voltage(0.0)
-        self._set_compliance()
-        d.enable_source()
-
-    def snapshot(self) -> dict[str, Any]:
-        d = self.driver
-        return {"voltage_V": float(d.source_voltage), "output_on": bool(d.source_enabled),
-                "current_limit_A": float(d.compliance_current)}
+    def _auto_range(self) -> None:
+        self.driver.write(":SOUR:VOLT:RANG:AUTO 1")
 
 
 def make_keithley2450(resource: str, visa_library: str, name: str, **kw) -> Keithley2450Source:

@@ -23,8 +23,15 @@ from .base import LockInProcedure, linspace_points
 __all__ = ["GateMap", "GateGateMap", "BiasMap", "FieldMap", "TemperatureMap"]
 
 
+def _slow_range(label: str, units: str, start: float, stop: float, step: float, largest_step: float):
+    """The slow axis's ``<prefix>_start``, ``_stop``, ``_step`` parameters (assign them to those three names)."""
+    return (FloatParameter(f"{label} start", units=units, default=start),
+            FloatParameter(f"{label} stop", units=units, default=stop),
+            FloatParameter(f"{label} step", units=units, default=step, minimum=1e-6, maximum=largest_step))
+
+
 class GateMap(LockInProcedure):
-    """Base of the maps: the fast axis is a gate; subclasses name the slow axis."""
+    """Base of the maps: the fast axis is a gate; subclasses name the slow axis (kind, column, parameters)."""
 
     gate = Parameter("Gate", default="gate")
     start = FloatParameter("Start", units="V", default=-1.3)
@@ -36,8 +43,12 @@ class GateMap(LockInProcedure):
     SLOW_COLUMN = "Gate 2 (V)"
     DATA_COLUMNS = ["Gate (V)", "Gate 2 (V)", "X (V)", "Y (V)", "G (S)", "G/G0", "Line", "Time (s)"]
 
-    #: subclasses define <SLOW_PREFIX>_start, _stop, _step parameters with their units
+    #: subclasses define <SLOW_PREFIX>_start, _stop, _step parameters with their units (see _slow_range)
     SLOW_PREFIX = "gate2"
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.DATA_COLUMNS = ["Gate (V)", cls.SLOW_COLUMN, "X (V)", "Y (V)", "G (S)", "G/G0", "Line", "Time (s)"]
 
     @property
     def slow_range(self) -> tuple[float, float, float]:
@@ -69,14 +80,12 @@ class GateMap(LockInProcedure):
         super().check(station)
         fast = GateAxis(station, self.gate)
         slow = self.slow_axis(station)
-        for label, v in (("start", self.start), ("stop", self.stop)):
+        slow_start, slow_stop, _ = self.slow_range
+        for axis, label, v in ((fast, "start", self.start), (fast, "stop", self.stop),
+                               (slow, f"{self.SLOW_PREFIX} start", slow_start),
+                               (slow, f"{self.SLOW_PREFIX} stop", slow_stop)):
             try:
-                fast.check(v)
-            except ValueError as exc:
-                raise ValueError(f"{label}: {exc}") from None
-        for label, v in ((f"{self.SLOW_PREFIX} start", self.slow_range[0]), (f"{self.SLOW_PREFIX} stop", self.slow_range[1])):
-            try:
-                slow.check(v)
+                axis.check(v)
             except ValueError as exc:
                 raise ValueError(f"{label}: {exc}") from None
         if isinstance(slow, GateAxis) and slow.name == self.gate:
@@ -145,13 +154,10 @@ class GateGateMap(GateMap):
     """Gate x gate: sweep ``gate`` fast at each value of ``gate2``."""
 
     gate2 = Parameter("Gate 2", default="gate_right")
-    gate2_start = FloatParameter("Gate 2 start", units="V", default=-1.3)
-    gate2_stop = FloatParameter("Gate 2 stop", units="V", default=-0.7)
-    gate2_step = FloatParameter("Gate 2 step", units="V", default=0.02, minimum=1e-6, maximum=1.0)
+    gate2_start, gate2_stop, gate2_step = _slow_range("Gate 2", "V", -1.3, -0.7, 0.02, 1.0)
 
     SLOW_KIND = "gate"
     SLOW_COLUMN = "Gate 2 (V)"
-    DATA_COLUMNS = ["Gate (V)", "Gate 2 (V)", "X (V)", "Y (V)", "G (S)", "G/G0", "Line", "Time (s)"]
 
     def slow_axis(self, station: Station) -> Axis:
         return GateAxis(station, self.gate2, column="Gate 2 (V)")
@@ -163,37 +169,28 @@ class GateGateMap(GateMap):
 class BiasMap(GateMap):
     """Gate x source-drain bias (bias spectroscopy). Bias values are at the bias source (V), before the divider."""
 
-    bias_start = FloatParameter("Bias start", units="V", default=-1.0)
-    bias_stop = FloatParameter("Bias stop", units="V", default=1.0)
-    bias_step = FloatParameter("Bias step", units="V", default=0.1, minimum=1e-6, maximum=10.0)
+    bias_start, bias_stop, bias_step = _slow_range("Bias", "V", -1.0, 1.0, 0.1, 10.0)
 
     SLOW_KIND = "bias"
     SLOW_PREFIX = "bias"
     SLOW_COLUMN = "Bias (V)"
-    DATA_COLUMNS = ["Gate (V)", "Bias (V)", "X (V)", "Y (V)", "G (S)", "G/G0", "Line", "Time (s)"]
 
 
 class FieldMap(GateMap):
     """Gate x magnetic field (Zeeman fan)."""
 
-    field_start = FloatParameter("Field start", units="T", default=0.0)
-    field_stop = FloatParameter("Field stop", units="T", default=1.0)
-    field_step = FloatParameter("Field step", units="T", default=0.1, minimum=1e-6, maximum=20.0)
+    field_start, field_stop, field_step = _slow_range("Field", "T", 0.0, 1.0, 0.1, 20.0)
 
     SLOW_KIND = "field"
     SLOW_PREFIX = "field"
     SLOW_COLUMN = "Field (T)"
-    DATA_COLUMNS = ["Gate (V)", "Field (T)", "X (V)", "Y (V)", "G (S)", "G/G0", "Line", "Time (s)"]
 
 
 class TemperatureMap(GateMap):
     """Gate x mixing-chamber temperature (the temperature column is the one read when the line starts)."""
 
-    temperature_start = FloatParameter("Temperature start", units="K", default=0.05)
-    temperature_stop = FloatParameter("Temperature stop", units="K", default=0.5)
-    temperature_step = FloatParameter("Temperature step", units="K", default=0.05, minimum=1e-6, maximum=10.0)
+    temperature_start, temperature_stop, temperature_step = _slow_range("Temperature", "K", 0.05, 0.5, 0.05, 10.0)
 
     SLOW_KIND = "temperature"
     SLOW_PREFIX = "temperature"
     SLOW_COLUMN = "Temperature (K)"
-    DATA_COLUMNS = ["Gate (V)", "Temperature (K)", "X (V)", "Y (V)", "G (S)", "G/G0", "Line", "Time (s)"]
