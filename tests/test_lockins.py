@@ -7,6 +7,7 @@ correction, the n-stage RC filter's step response, the instrument's limits; neve
 
 import math
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +36,12 @@ def _lab_with_lockin(tmp_path, driver: str) -> Path:
     return path
 
 
-@pytest.fixture
-def rig(tmp_path, request):
-    """(lab, clock, gate source, lock-in adapter) for the lock-in named by the test's parameter."""
+@contextmanager
+def _lab(tmp_path, driver: str):
+    """(lab, clock, gate source, VISA library string) of qpc_lab.yaml with the lock-in ``driver`` (on a ManualClock,
+    the gate switched on); fails on unknown commands."""
     from qpclab.instruments.sim.backend import SimVisaLibrary
 
-    driver = request.param
     lib = SimVisaLibrary(str(_lab_with_lockin(tmp_path, driver)))
     lab = lib.lab
     clock = ManualClock()
@@ -49,13 +50,26 @@ def rig(tmp_path, request):
     visa = f"{lib.library_path}@qpcsim"
     gate = make_keithley2400(GATE, visa, "gate_smu")
     gate.enable()
-    li = adapter_factory(driver)(LOCKIN, visa, "lockin")
     try:
-        yield lab, clock, gate, li
+        yield lab, clock, gate, visa
         lab.assert_no_unknown_commands()
     finally:
         lab.clock = time.monotonic
         lib.reset()
+
+
+@pytest.fixture
+def lab_rig(tmp_path, request):
+    """(lab, clock, gate source, VISA library string) for the lock-in named by the test's parameter."""
+    with _lab(tmp_path, request.param) as rig:
+        yield rig
+
+
+@pytest.fixture
+def rig(tmp_path, request):
+    """(lab, clock, gate source, lock-in adapter) for the lock-in named by the test's parameter."""
+    with _lab(tmp_path, request.param) as (lab, clock, gate, visa):
+        yield lab, clock, gate, adapter_factory(request.param)(LOCKIN, visa, "lockin")
 
 
 # ---- the SR865 driver's protocol (SR86x manual: FREQ, FREQINT, PSTF; 2 MHz SR865, 4 MHz SR865A) -------------------
@@ -257,62 +271,40 @@ def test_sr860_refuses_what_only_the_sr865_can_do(rig):
 
 
 # ---- QCoDeS, unmodified ---------------------------------------------------------------------------------------------
-def test_qcodes_sr830_reads_the_lab(sim_library, sim_lab):
+def _qcodes_reads_the_lab(lab, clock, gate, li, plateau_gate_V: float, plateau: int, time_constant: float,
+                          snap) -> None:
+    """An unmodified QCoDeS lock-in driver ``li`` sets itself up and reads the plateau at ``plateau_gate_V``
+    (X alone and X, Y together through ``snap``); expected G from the plateau number, through the circuit."""
+    try:
+        li.amplitude(0.1)
+        li.time_constant(time_constant)
+        li.sensitivity(0.5)
+        assert li.time_constant() == time_constant
+        assert li.sensitivity() == 0.5
+        gate.write_voltage(plateau_gate_V)
+        clock.advance(2.0)
+        assert lab.circuit.conductance_G0(li.X(), 0.1) == pytest.approx(plateau, abs=0.01 * plateau)
+        x, _ = snap(li)
+        assert lab.circuit.conductance_G0(x, 0.1) == pytest.approx(plateau, abs=0.01 * plateau)
+    finally:
+        li.close()
+    assert lab.refused == []
+
+
+@pytest.mark.parametrize("lab_rig", ["sr830"], indirect=True)
+def test_qcodes_sr830_reads_the_lab(lab_rig):
     from qcodes.instrument_drivers.stanford_research import SR830
 
-    clock = ManualClock()
-    sim_lab.clock = clock
-    sim_library.reset()
-    visa = f"{sim_library.library_path}@qpcsim"
-    gate = make_keithley2400(GATE, visa, "gate_smu")
-    gate.enable()
+    lab, clock, gate, visa = lab_rig
     li = SR830("qc_sr830", LOCKIN, visalib=visa)
-    try:
-        li.amplitude(0.1)
-        li.time_constant(0.03)
-        li.sensitivity(0.5)
-        li.filter_slope(24)
-        assert li.time_constant() == 0.03
-        assert li.sensitivity() == 0.5
-        gate.write_voltage(-1.15)  # first plateau
-        clock.advance(2.0)
-        g = sim_lab.circuit.conductance_G0(li.X(), 0.1)
-        assert g == pytest.approx(1.0, abs=0.01)
-        x, y = li.snap("x", "y")
-        assert sim_lab.circuit.conductance_G0(x, 0.1) == pytest.approx(1.0, abs=0.01)
-    finally:
-        li.close()
-        sim_lab.clock = time.monotonic  # the default lab is shared with later tests
-    assert sim_lab.refused == []
+    li.filter_slope(24)
+    _qcodes_reads_the_lab(lab, clock, gate, li, -1.15, 1, 0.03, lambda d: d.snap("x", "y"))  # first plateau
 
 
-def test_qcodes_sr860_reads_the_lab(tmp_path):
+@pytest.mark.parametrize("lab_rig", ["sr860"], indirect=True)
+def test_qcodes_sr860_reads_the_lab(lab_rig):
     from qcodes.instrument_drivers.stanford_research import SR860
 
-    from qpclab.instruments.sim.backend import SimVisaLibrary
-
-    lib = SimVisaLibrary(str(_lab_with_lockin(tmp_path, "sr860")))
-    lab = lib.lab
-    clock = ManualClock()
-    lab.clock = clock
-    lib.reset()
-    visa = f"{lib.library_path}@qpcsim"
-    gate = make_keithley2400(GATE, visa, "gate_smu")
-    gate.enable()
+    lab, clock, gate, visa = lab_rig
     li = SR860("qc_sr860", LOCKIN, visalib=visa)
-    try:
-        li.amplitude(0.1)
-        li.time_constant(0.01)
-        li.sensitivity(0.5)
-        assert li.time_constant() == 0.01
-        assert li.sensitivity() == 0.5
-        gate.write_voltage(-1.05)  # second plateau
-        clock.advance(2.0)
-        assert lab.circuit.conductance_G0(li.X(), 0.1) == pytest.approx(2.0, abs=0.02)
-        x, y = li.get_values("X", "Y")
-        assert lab.circuit.conductance_G0(x, 0.1) == pytest.approx(2.0, abs=0.02)
-    finally:
-        li.close()
-        lab.clock = time.monotonic
-    lab.assert_no_unknown_commands()
-    lib.reset()
+    _qcodes_reads_the_lab(lab, clock, gate, li, -1.05, 2, 0.01, lambda d: d.get_values("X", "Y"))  # second plateau

@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
-__all__ = ["InstrumentTwin", "CommandError", "parse_bool", "parse_float", "parse_choice", "fmt_sci"]
+__all__ = ["InstrumentTwin", "ScpiStatusTwin", "CommandError", "parse_bool", "parse_float", "parse_choice", "fmt_sci"]
 
 
 class CommandError(Exception):
@@ -205,3 +205,28 @@ def parse_choice(text: str, choices: dict[str, str]) -> str:
 def fmt_sci(value: float) -> str:
     """Keithley-style number: +1.234560E-03."""
     return f"{value:+.6E}"
+
+
+class ScpiStatusTwin(InstrumentTwin):
+    """A twin with the IEEE 488.2 / SCPI status model most SCPI instruments share: an error queue, the standard
+    event status register (``*ESR?`` reads and clears it; bit 5 command error for -1xx codes, bit 4 execution error
+    for -2xx, bit 3 device-dependent for the others), ``*CLS``, and a status byte with bit 2 error queue not empty
+    and bit 5 event summary. Subclasses set ``self.esr = 0`` in ``reset``."""
+
+    esr = 0
+
+    def push_error(self, code: int, message: str) -> None:
+        super().push_error(code, message)
+        self.esr |= 32 if -199 <= code <= -100 else 16 if -299 <= code <= -200 else 8
+
+    def _cls(self) -> None:
+        self.errors.clear()
+        self.esr = 0
+
+    def _esr(self) -> str:
+        value, self.esr = self.esr, 0
+        return str(value)
+
+    def status_byte(self) -> int:
+        """*STB?: bit 2 error queue not empty, bit 5 event summary."""
+        return (4 if self.errors else 0) | (32 if self.esr else 0)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from ..scpi import Command
-from ..twin import CommandError, InstrumentTwin, fmt_sci, parse_bool, parse_choice, parse_float
+from ..twin import CommandError, ScpiStatusTwin, fmt_sci, parse_bool, parse_choice, parse_float
 
 _VOLT_RANGES = (0.2, 2.0, 20.0, 200.0)
 _CURR_RANGES = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -25,7 +25,7 @@ def _range_for(value: float, ranges: tuple[float, ...]) -> float:
     return ranges[-1]
 
 
-class Keithley2400Twin(InstrumentTwin):
+class Keithley2400Twin(ScpiStatusTwin):
     grammar = "scpi"
     #: Whether the output is limited by the compliance (as on the instrument). Off for the 2400 for now: the lab
     #: files' bias SMUs (10 kOhm divider input, power-on compliance 105 uA) would clamp biases above 1.05 V, and
@@ -246,24 +246,6 @@ class Keithley2400Twin(InstrumentTwin):
     # ---- actions --------------------------------------------------------------------------------------
     def _misc(self, key: str, args: list[str]) -> None:
         self.misc[key] = self.need(args)[0]
-
-    def _cls(self) -> None:
-        self.errors.clear()
-        self.esr = 0
-
-    def _esr(self) -> str:
-        value, self.esr = self.esr, 0
-        return str(value)
-
-    def push_error(self, code: int, message: str) -> None:
-        super().push_error(code, message)
-        # IEEE 488.2 event status bits: command error (bit 5) for -1xx, execution error (bit 4) for -2xx,
-        # device-dependent (bit 3) for positive codes
-        self.esr |= 32 if -199 <= code <= -100 else 16 if -299 <= code <= -200 else 8
-
-    def status_byte(self) -> int:
-        """*STB?: bit 2 error queue not empty, bit 5 event summary."""
-        return (4 if self.errors else 0) | (32 if self.esr else 0)
 
     def _all_errors(self) -> str:
         out = []

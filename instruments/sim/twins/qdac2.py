@@ -23,7 +23,7 @@ import math
 import re
 
 from ..scpi import Command
-from ..twin import CommandError, InstrumentTwin, parse_choice, parse_float
+from ..twin import CommandError, ScpiStatusTwin, parse_choice, parse_float
 
 N_CHANNELS = 24
 V_MAX = 10.0
@@ -66,7 +66,7 @@ class _Channel:
         return self.level if abs(dv) <= step else self.start + math.copysign(step, dv)
 
 
-class QDac2Twin(InstrumentTwin):
+class QDac2Twin(ScpiStatusTwin):
     grammar = "scpi"
     idn = "QDevil, QDAC-II, 101, 13-1.57"
 
@@ -265,18 +265,3 @@ class QDac2Twin(InstrumentTwin):
         while self.errors:
             out.append(self.pop_error())
         return ", ".join(out) if out else '0, "No error"'
-
-    def push_error(self, code: int, message: str) -> None:
-        super().push_error(code, message)
-        self.esr |= 32 if -199 <= code <= -100 else 16 if -299 <= code <= -200 else 8
-
-    def _cls(self) -> None:
-        self.errors.clear()
-        self.esr = 0
-
-    def _esr(self) -> str:
-        value, self.esr = self.esr, 0
-        return str(value)
-
-    def status_byte(self) -> int:
-        return (4 if self.errors else 0) | (32 if self.esr else 0)

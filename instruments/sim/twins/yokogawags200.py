@@ -16,7 +16,7 @@ seconds, each reached by a linear ramp of ``:PROGram:SLOPe`` seconds from the pr
 from __future__ import annotations
 
 from ..scpi import Command
-from ..twin import CommandError, InstrumentTwin, parse_bool, parse_choice, parse_float
+from ..twin import CommandError, ScpiStatusTwin, parse_bool, parse_choice, parse_float
 
 VOLT_RANGES = (10e-3, 100e-3, 1.0, 10.0, 30.0)
 CURR_RANGES = (1e-3, 10e-3, 100e-3, 200e-3)
@@ -34,7 +34,7 @@ def _max_level(rng: float) -> float:
     return 1.2 * rng
 
 
-class YokogawaGS200Twin(InstrumentTwin):
+class YokogawaGS200Twin(ScpiStatusTwin):
     grammar = "scpi"
     idn = "YOKOGAWA,GS210,91T926459,2.02"
 
@@ -206,19 +206,3 @@ class YokogawaGS200Twin(InstrumentTwin):
     def _set_output(self, args) -> None:
         self.output = parse_bool(self.need(args)[0])
         self._push()
-
-    # ---- status ---------------------------------------------------------------------------------------
-    def push_error(self, code: int, message: str) -> None:
-        super().push_error(code, message)
-        self.esr |= 32 if -199 <= code <= -100 else 16 if -299 <= code <= -200 else 8
-
-    def _cls(self) -> None:
-        self.errors.clear()
-        self.esr = 0
-
-    def _esr(self) -> str:
-        value, self.esr = self.esr, 0
-        return str(value)
-
-    def status_byte(self) -> int:
-        return (4 if self.errors else 0) | (32 if self.esr else 0)
