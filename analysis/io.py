@@ -68,6 +68,7 @@ class Run:
         metadata: name -> value; ``"Station"`` is decoded from JSON into a dict when possible.
         circuit: the :class:`MeasurementCircuit` recorded with the run (None if the file has none).
         procedure: the procedure class path (e.g. ``qpclab.procedures.staircase.Staircase``), "" if unknown.
+        plan: the ``#Plan:`` record (the procedure's registered name, its exact parameters), {} if none.
         path: the file read (None for runs built in memory).
     """
 
@@ -77,6 +78,7 @@ class Run:
     circuit: MeasurementCircuit | None = None
     procedure: str = ""
     path: Path | None = None
+    plan: dict[str, Any] = field(default_factory=dict)
 
     @property
     def dataframe(self) -> pd.DataFrame:
@@ -139,6 +141,13 @@ def parse_header(lines: list[str]) -> tuple[str, dict[str, str], dict[str, Any]]
             rest = body.split(":", 1)[1].strip()
             procedure = rest.strip("<>")
             section = None
+        elif body.startswith("Plan:"):
+            try:
+                plan = json.loads(body.split(":", 1)[1])
+            except ValueError:
+                plan = None
+            metadata["Plan"] = plan if isinstance(plan, dict) else {}
+            section = None
         elif body.startswith("Parameters:"):
             section = "parameters"
         elif body.startswith("Metadata:"):
@@ -199,7 +208,7 @@ def load_run(path: str | Path, *, circuit: MeasurementCircuit | None = None) -> 
         if circuit is None:
             warnings.warn(f"{path}: no measurement circuit recorded with the run", stacklevel=2)
     return Run(data=data, parameters=parameters, metadata=metadata, circuit=circuit, procedure=procedure,
-               path=path)
+               path=path, plan=metadata.pop("Plan", {}))
 
 
 def require_columns(df: pd.DataFrame, columns, what: str) -> None:

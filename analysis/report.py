@@ -46,8 +46,22 @@ class Report:
         return self.text()
 
 
+def kind_of(run) -> str:
+    """The measurement kind from the procedure the file records (its ``#Plan:`` name, else its ``#Procedure:``
+    class), by qpclab's table of procedures; files that record no qpclab procedure: from the columns."""
+    from ..procedures import PROCEDURES
+
+    name = run.plan.get("procedure")
+    if name in PROCEDURES:
+        return PROCEDURES[name].analysis
+    for spec in PROCEDURES.values():
+        if spec.class_path == run.procedure:
+            return spec.analysis
+    return detect_kind(run.data.columns)
+
+
 def detect_kind(columns) -> str:
-    """Measurement kind from the data columns."""
+    """Measurement kind from the data columns (files that record no qpclab procedure)."""
     c = set(columns)
     if {"X xx (V)", "X xy (V)"} & c or {"R_xx (ohm)", "R_xy (ohm)"} <= c:
         return "hall"
@@ -96,7 +110,7 @@ def analyse(path: str | Path, out_dir: str | Path | None = None, *, lever_eV_per
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         run = load_run(path)
-    kind = detect_kind(run.data.columns)
+    kind = kind_of(run)
     rep = Report(path=Path(path), kind=kind)
     if run.circuit is None and fallback_circuit is not None:
         run.circuit = fallback_circuit

@@ -230,14 +230,18 @@ def simulate_hall(sample=None, *, temperature_K: float = 0.05, max_field_T: floa
                          "R_xy (ohm)": circuit.hall_resistance_ohm(x_xy, excitation_V)})
 
 
-def write_run(path: str | Path, df: pd.DataFrame, *, procedure: str = "qpclab.procedures.staircase.Staircase",
+def write_run(path: str | Path, df: pd.DataFrame, *, procedure: str = "staircase",
               parameters: dict[str, Any] | None = None, circuit: MeasurementCircuit | None = DEFAULT_CIRCUIT,
               excitation_V: float = 0.1) -> Path:
-    """Write ``df`` as a run file in the runner's format (pymeasure header, Station metadata with the circuit)."""
+    """Write ``df`` as a run file in the runner's format (pymeasure header, the procedure's registered name in the
+    ``#Plan:`` line, Station metadata with the circuit). ``procedure``: a name of ``qpclab procedures``."""
+    from ..procedures import entry
+
     path = Path(path)
     params = {"Lock-in sine output": f"{excitation_V:g} V"}
     params.update({k: str(v) for k, v in (parameters or {}).items()})
-    lines = [f"#Procedure: <{procedure}>", "#Parameters:"]
+    plan = {"format": 1, "procedure": procedure, "parameters": {}, "points": len(df), "lines": 1}
+    lines = [f"#Procedure: <{entry(procedure).class_path}>", "#Plan: " + json.dumps(plan), "#Parameters:"]
     lines += [f"#\t{k}: {str(v).encode('unicode_escape').decode('utf-8')}" for k, v in params.items()]
     lines.append("#Metadata:")
     if circuit is not None:

@@ -35,6 +35,11 @@ class Lab:
         """Every physical safe-guarded output, once: the physical gates and the bias line (no virtual gates)."""
         return [g for g in self.gates.values() if isinstance(g, SafeGate)] + ([self.bias] if self.bias else [])
 
+    def check_errors(self) -> None:
+        """Every output's error queue (refused values, current compliance): InstrumentError naming the source."""
+        for gate in self.outputs():
+            gate.source.check_errors()
+
     def virtual_gates(self) -> dict[str, VirtualGate]:
         return {n: g for n, g in self.gates.items() if isinstance(g, VirtualGate)}
 

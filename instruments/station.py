@@ -32,7 +32,8 @@ Every section and key (SI units throughout; numbers are plain numbers, never "0.
       lockin: {instrument: <lock-in>}     # the main lock-in; or several under lockins: {<label>: {instrument: ..}}
       noise_analyser: {instrument: <analyser>}
       magnet: {instrument: <supply>, limits_T: [low, high], rate_T_per_s: <largest ramp rate, T/s>}
-      thermometer: {instrument: <controller>, channel: <mixing-chamber channel>, limits_K: [low, high]}
+      thermometer: {instrument: <controller>, channel: <mixing-chamber channel>, limits_K: [low, high],
+                    time_constant_s: <mixing chamber's settling time constant, s: time estimates; default 60>}
       circuit: {excitation_divider, bias_divider, series_resistance_ohm, preamp_gain_V_per_A,
                 noise_amplifier_gain, ...}  # see qpclab.analysis.circuit.MeasurementCircuit
       notes: free text
@@ -191,6 +192,7 @@ class ThermometerSpec:
     instrument: str
     channel: int | None
     limits_K: tuple[float, float]
+    time_constant_s: float = 60.0  #: the mixing chamber's settling after a set-point change (time estimates)
 
     def check(self, kelvin: float) -> None:
         if not isinstance(kelvin, (int, float)) or not math.isfinite(kelvin):
@@ -439,7 +441,7 @@ def parse_station(data: Any, path: str | os.PathLike | None = None) -> Station:
     if st.get("thermometer") is not None:
         key = "station.thermometer"
         d = _mapping(path, key, st["thermometer"])
-        _unknown(path, key, d, {"instrument", "channel", "limits_K"})
+        _unknown(path, key, d, {"instrument", "channel", "limits_K", "time_constant_s"})
         for required in ("instrument", "limits_K"):
             if required not in d:
                 raise StationError(path, f"{key}.{required}", "missing")
@@ -450,7 +452,8 @@ def parse_station(data: Any, path: str | os.PathLike | None = None) -> Station:
         channel = d.get("channel")
         if channel is not None and (isinstance(channel, bool) or not isinstance(channel, int) or channel < 1):
             raise StationError(path, f"{key}.channel", f"{channel!r} is not a channel number (1, 2, ...)")
-        thermometer = ThermometerSpec(inst, channel, (lo, hi))
+        tau = _num(path, f"{key}.time_constant_s", d.get("time_constant_s", 60.0), positive=True, allow_zero=False)
+        thermometer = ThermometerSpec(inst, channel, (lo, hi), tau)
 
     try:
         circuit = MeasurementCircuit.from_mapping(_mapping(path, "station.circuit", st.get("circuit")),

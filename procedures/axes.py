@@ -1,18 +1,22 @@
 """Sweepable axes: a gate, the bias line, the magnetic field, the fridge temperature.
 
-A procedure steps an :class:`Axis` without caring what is behind it. Every axis checks a value against the
-station's limits (:meth:`Axis.check`, called for all planned values before anything moves) and moves safely
-(:meth:`Axis.move`): gates and bias through their SafeGate (step, rate, limits, read-back), the magnet at the
-station's ramp rate until it holds, the temperature to a set point until stable.
+A plan steps an :class:`Axis` without caring what is behind it. Every axis checks a value against the
+station's limits (:meth:`Axis.check`), moves safely (:meth:`Axis.move`): gates and bias through their SafeGate
+(step, rate, limits, read-back), the magnet at the station's ramp rate until it holds, the temperature to a set
+point until stable; and says how long a move takes without instruments (:meth:`Axis.estimate_s`, the dry run) and
+under which name the instrument-level dry run (:mod:`qpclab.instruments.dryrun`) knows it (:attr:`Axis.output`).
 """
 
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable
 
 from ..instruments.connect import Lab
+from ..instruments.gates import SafeGate
+from ..instruments.roles import Magnet
 from ..instruments.station import Station
 
 __all__ = ["Axis", "GateAxis", "FieldAxis", "TemperatureAxis", "axis_for"]
@@ -30,9 +34,18 @@ class Axis:
         """Go to ``value``; return the value reached (read back where the instrument tells)."""
         raise NotImplementedError
 
-    def planned_moves(self, values: list[float]) -> list[tuple[str, list[float]]]:
-        """(gate name, values) pairs for a dry run; empty for non-gate axes."""
-        return []
+    def mover(self, lab: Lab) -> Callable[[float, Callable[[], bool]], float]:
+        """``move(value, should_stop)`` with the instrument looked up once (for the per-point loop)."""
+        return lambda value, should_stop: self.move(lab, value, should_stop)
+
+    @property
+    def output(self) -> str:
+        """The name the instrument-level dry run knows this axis by (a gate, "bias", "magnet", "thermometer")."""
+        return self.name
+
+    def estimate_s(self, start: float, target: float) -> float:
+        """Seconds a move from ``start`` to ``target`` takes (for the dry run's time estimate)."""
+        raise NotImplementedError
 
     def sweeping(self, lab: Lab):
         """Context for a run of moves that nothing else interferes with (gates: one read-back per sweep)."""
@@ -74,11 +87,18 @@ class GateAxis(Axis):
         return self._gate(lab).ramp_to
 
     def sweeping(self, lab: Lab):
+        """A physical gate's sweep is verified by read-back (SafeGate.sweeping); a virtual gate's steps read back."""
         gate = self._gate(lab)
-        return gate.sweeping() if hasattr(gate, "sweeping") else nullcontext()
+        return gate.sweeping() if isinstance(gate, SafeGate) else nullcontext()
 
-    def planned_moves(self, values):
-        return [(self.name, list(values))]
+    def estimate_s(self, start: float, target: float) -> float:
+        """At the gate's rate; a virtual gate at the rate of its slowest physical gate for this direction."""
+        spec = self._spec()
+        if spec is not None:
+            return abs(target - start) / spec.rate
+        outputs = self.station.outputs()
+        coefficients = self.station.virtual_gates[self.name].coefficients
+        return max(abs(c * (target - start)) / outputs[g].rate for g, c in coefficients.items())
 
 
 @dataclass
@@ -95,10 +115,23 @@ class FieldAxis(Axis):
             raise ValueError("the station has no magnet (station.magnet)")
         self.station.magnet.check(value)
 
+    #: seconds from reaching the target until the supply reports holding and qpclab sees it (polls every 50 ms)
+    HOLD_DETECT_S = 0.1
+
+    @property
+    def output(self) -> str:
+        return "magnet"
+
     def move(self, lab: Lab, value: float, should_stop) -> float:
-        lab.magnet.ramp_to(value, self.station.magnet.rate_T_per_s)
-        lab.magnet.wait_until_holding(should_stop=should_stop)
-        return lab.magnet.read_field()
+        magnet: Magnet = lab.magnet
+        magnet.ramp_to(value, self.station.magnet.rate_T_per_s)
+        magnet.wait_until_holding(should_stop=should_stop)
+        return magnet.read_field()
+
+    def estimate_s(self, start: float, target: float) -> float:
+        if start == target:
+            return self.HOLD_DETECT_S
+        return abs(target - start) / self.station.magnet.rate_T_per_s + self.HOLD_DETECT_S
 
 
 @dataclass
@@ -117,10 +150,25 @@ class TemperatureAxis(Axis):
             raise ValueError("the station has no thermometer (station.thermometer)")
         self.station.thermometer.check(value)
 
+    @property
+    def output(self) -> str:
+        return "thermometer"
+
+    def tolerance_at(self, kelvin: float) -> float:
+        """How close to the set point counts as arrived (K): the axis's tolerance, at least 1 % of the value."""
+        return max(self.tolerance_K, 0.01 * kelvin)
+
     def move(self, lab: Lab, value: float, should_stop) -> float:
         lab.thermometer.set_setpoint(value)
-        tol = max(self.tolerance_K, 0.01 * value)
-        return lab.thermometer.wait_until_stable(value, tol, self.hold_s, should_stop=should_stop)
+        return lab.thermometer.wait_until_stable(value, self.tolerance_at(value), self.hold_s,
+                                                 should_stop=should_stop)
+
+    def estimate_s(self, start: float, target: float) -> float:
+        """The mixing chamber relaxes to a new set point with the station's thermal time constant:
+        tau ln(|change| / tolerance) until within the tolerance, then the hold time."""
+        tau = self.station.thermometer.time_constant_s
+        change, tol = abs(target - start), self.tolerance_at(target)
+        return (tau * math.log(change / tol) if change > tol else 0.0) + self.hold_s
 
 
 def axis_for(station: Station, kind: str, name: str = "") -> Axis:

@@ -5,20 +5,21 @@
 - :class:`FieldMap`: gate x magnetic field (Zeeman fan: spin-split steps, g-factor);
 - :class:`TemperatureMap`: gate x mixing-chamber temperature (thermometry from the step width).
 
-Each line: move the slow axis (safely: gates by their step and rate, the magnet at its rate until it holds, the
-temperature until stable), then sweep the gate, optionally in alternating direction (snake) so the gate never
-jumps back across the whole range.
+Each line: bring the gate to the line's start, move the slow axis (safely: gates by their step and rate, the
+magnet at its rate until it holds, the temperature until stable), then sweep the gate, optionally in alternating
+direction (snake) so the gate never jumps back across the whole range. The slow column records the value reached
+(read back from the instrument).
 """
 
 from __future__ import annotations
-
-import time
 
 from pymeasure.experiment import BooleanParameter, FloatParameter, Parameter
 
 from ..instruments.station import Station
 from .axes import Axis, GateAxis, axis_for
-from .base import LockInProcedure, linspace_points
+from .base import LockInProcedure, ParameterError, check_value
+from .plan import Line, Move, Plan, linspace_points
+from .readouts import ConductanceReadout
 
 __all__ = ["GateMap", "GateGateMap", "BiasMap", "FieldMap", "TemperatureMap"]
 
@@ -58,101 +59,46 @@ class GateMap(LockInProcedure):
     def slow_axis(self, station: Station) -> Axis:
         return axis_for(station, self.SLOW_KIND)
 
-    def fast_values(self) -> list[float]:
+    def fast_values(self):
         return linspace_points(self.start, self.stop, self.step)
 
-    def slow_values(self) -> list[float]:
-        return linspace_points(*self.slow_range)
+    def slow_values(self):
+        return linspace_points(*self.slow_range, what=f"{self.SLOW_PREFIX}_step")
 
-    def map_grid(self) -> tuple[list[float], list[float]]:
+    def map_grid(self):
         """(fast-axis values, slow-axis values) of the map, for the live image."""
         return self.fast_values(), self.slow_values()
-
-    def lines(self) -> list[tuple[float, list[float]]]:
-        """(slow value, fast values in sweep order) for every line."""
-        fast = self.fast_values()
-        out = []
-        for i, s in enumerate(self.slow_values()):
-            out.append((s, fast[::-1] if (self.alternate and i % 2) else fast))
-        return out
 
     def check(self, station: Station) -> None:
         super().check(station)
         fast = GateAxis(station, self.gate)
         slow = self.slow_axis(station)
         slow_start, slow_stop, _ = self.slow_range
-        for axis, label, v in ((fast, "start", self.start), (fast, "stop", self.stop),
-                               (slow, f"{self.SLOW_PREFIX} start", slow_start),
-                               (slow, f"{self.SLOW_PREFIX} stop", slow_stop)):
-            try:
-                axis.check(v)
-            except ValueError as exc:
-                raise ValueError(f"{label}: {exc}") from None
+        check_value(fast, "start", self.start)
+        check_value(fast, "stop", self.stop)
+        check_value(slow, f"{self.SLOW_PREFIX}_start", slow_start)
+        check_value(slow, f"{self.SLOW_PREFIX}_stop", slow_stop)
         if isinstance(slow, GateAxis) and slow.name == self.gate:
-            raise ValueError(f"the fast and the slow axis are the same gate {self.gate!r}")
+            raise ParameterError("gate", self.gate, "the fast and the slow axis are the same gate")
 
-    def planned_moves(self):
-        """In run order: per line, the slow move (gates and bias only) then the fast sweep."""
-        moves: list[tuple[str, list[float]]] = []
-        slow_name = "bias" if self.SLOW_KIND == "bias" else self.slow_gate_name()
-        for s, fast in self.lines():
-            if fast:
-                moves.append((self.gate, [fast[0]]))
-            if self.SLOW_KIND in ("gate", "bias"):
-                moves.append((slow_name, [s]))
-            elif self.SLOW_KIND == "field":
-                moves.append(("magnet", [s]))
-            elif self.SLOW_KIND == "temperature":
-                moves.append(("thermometer", [s]))
-            moves.append((self.gate, fast))
-        return moves
+    def plan(self, station: Station) -> Plan:
+        fast, slow = self.fast_values(), self.slow_values()
+        back = fast[::-1]
+        slow_axis = self.slow_axis(station)
 
-    def slow_gate_name(self) -> str:
-        return ""
+        def line(k: int) -> Line:
+            values = back if (self.alternate and k % 2) else fast
+            return Line((Move(slow_axis, slow[k], self.SLOW_COLUMN),), values, {"Line": k})
 
-    def measure(self) -> None:
-        fast = GateAxis(self.station, self.gate)
-        slow = self.slow_axis(self.station)
-        lines = self.lines()
-        total = sum(len(f) for _, f in lines)
-        done = 0
-        resuming = self.resume_from > 0
-        report_every = max(1, total // 1000)  # progress in steps of 0.1 %
-        move, should_stop, emit = fast.mover(self.lab), self.should_stop, self.emit
-        t0 = time.monotonic()
-        for k, (s, values) in enumerate(lines):
-            if self.resume_from >= done + len(values):  # the whole line is on disk already
-                done += len(values)
-                self._point_index += len(values)
-                continue
-            if values:
-                fast.move(self.lab, values[0], self.should_stop)  # to the line's start before the slow move
-            s_reached = slow.move(self.lab, s, self.should_stop)
-            if self.should_stop():
-                return
-            slow_value = s if self.SLOW_KIND in ("gate", "bias") else s_reached
-            with fast.sweeping(self.lab):
-                for v in values:
-                    if resuming and self.skip_point():
-                        done += 1
-                        continue
-                    row = self.conductance_point({"Gate (V)": move(v, should_stop),  # the value the instrument holds
-                                                  self.SLOW_COLUMN: slow_value, "Line": k})
-                    row["Time (s)"] = time.monotonic() - t0
-                    emit("results", row)
-                    done += 1
-                    if done % report_every == 0 or done == total:
-                        emit("progress", 100.0 * done / total)
-                    if should_stop():
-                        return
-
-    def estimated_duration(self) -> float:
-        return sum(len(f) for _, f in self.lines()) * self.settle_seconds()
+        return Plan(fast=GateAxis(station, self.gate), fast_column="Gate (V)", lines=len(slow), line=line,
+                    readout=ConductanceReadout(self.lockin_settings(), station.circuit), columns=self.DATA_COLUMNS,
+                    fast_first=True)
 
 
 class GateGateMap(GateMap):
     """Gate x gate: sweep ``gate`` fast at each value of ``gate2``."""
 
+    gate = Parameter("Gate", default="gate_left")
     gate2 = Parameter("Gate 2", default="gate_right")
     gate2_start, gate2_stop, gate2_step = _slow_range("Gate 2", "V", -1.3, -0.7, 0.02, 1.0)
 
@@ -161,9 +107,6 @@ class GateGateMap(GateMap):
 
     def slow_axis(self, station: Station) -> Axis:
         return GateAxis(station, self.gate2, column="Gate 2 (V)")
-
-    def slow_gate_name(self) -> str:
-        return self.gate2
 
 
 class BiasMap(GateMap):

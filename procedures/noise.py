@@ -5,25 +5,20 @@ sweeps the same biases with the QPC pinched off (``Reference`` = 1 rows): a pinc
 noise, so those rows calibrate the amplifier background and gain. :class:`NoiseVsGate` keeps the bias fixed and
 sweeps the gate (shot noise rises on the risers and vanishes on the plateaus).
 
-Full spectra, when the analyser returns them, go to a companion file ``<data>.spectra.csv`` (long format:
-``Point, Reference, Frequency (Hz), PSD (V^2/Hz)``), written and flushed point by point.
-
-The swept output is moved inside its ``sweeping()`` context (read back and error check at the start, every
-second and at the end, as the staircase does); the parked outputs are checked once in place (:meth:`check_sources`)
-before any point is taken and again after the sweep: a gate that leaks drives its source into compliance, cannot
-hold its voltage, and every point taken there would be wrong.
+Full spectra go to a companion file ``<data>.spectra.csv`` (see :class:`~qpclab.procedures.readouts.NoiseReadout`).
+Gate and bias columns record the values the instruments hold; every source's error queue (refused values,
+current compliance from a leaking gate) is read after each line's moves and after each sweep.
 """
 
 from __future__ import annotations
-
-import time
-from pathlib import Path
 
 from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter, Parameter
 
 from ..instruments.station import Station
 from .axes import GateAxis
-from .base import LockInProcedure, linspace_points
+from .base import LockInProcedure, check_value
+from .plan import Line, Move, Plan, linspace_points
+from .readouts import NoiseReadout
 
 __all__ = ["ShotNoise", "NoiseVsGate"]
 
@@ -33,8 +28,6 @@ class _NoiseProcedure(LockInProcedure):
     span = FloatParameter("Noise band span", units="Hz", default=1.28e4, minimum=1.0, maximum=3.0e9)
     averages = IntegerParameter("Noise averages", default=100, minimum=1, maximum=100000)
 
-    data_path: str | None = None  # set by the runner: spectra go beside the data
-
     def check(self, station: Station) -> None:
         super().check(station)
         if station.noise_analyser is None:
@@ -42,48 +35,8 @@ class _NoiseProcedure(LockInProcedure):
         if station.bias is None:
             raise ValueError("the station has no bias source (station.bias)")
 
-    def startup(self):
-        super().startup()
-        self.lab.noise_analyser.configure(self.center, self.span, self.averages)
-        self._spectra = None
-        if self.data_path:
-            path = Path(self.data_path).with_suffix(".spectra.csv")
-            self._spectra = open(path, "a", encoding="utf-8")
-            if path.stat().st_size == 0:
-                self._spectra.write("Point,Reference,Frequency (Hz),PSD (V^2/Hz)\n")
-                self._spectra.flush()
-        self._point = 0
-
-    def shutdown(self):
-        try:
-            super().shutdown()
-        finally:
-            if getattr(self, "_spectra", None) is not None:
-                self._spectra.close()
-
-    def check_sources(self) -> None:
-        """Ask every gate and bias source for refused values and current compliance (InstrumentError naming the
-        source: the run stops, gates go safe)."""
-        for out in self.lab.outputs():
-            check = getattr(out.source, "check_errors", None)
-            if check is not None:
-                check()
-
-    def noise_point(self, reference: int) -> dict:
-        """G from the lock-in, then the PSD (a fresh average); the spectrum to the companion file."""
-        row = self.conductance_point()
-        na = self.lab.noise_analyser
-        row["PSD (V^2/Hz)"] = na.measure_psd()
-        if self._spectra is not None:
-            try:
-                freqs, psd = na.measure_spectrum()
-            except NotImplementedError:
-                freqs, psd = [], []
-            for f, p in zip(freqs, psd):
-                self._spectra.write(f"{self._point},{reference},{f!r},{p!r}\n")
-            self._spectra.flush()
-        self._point += 1
-        return row
+    def readout(self, station: Station) -> NoiseReadout:
+        return NoiseReadout(self.lockin_settings(), station.circuit, self.center, self.span, self.averages)
 
 
 class ShotNoise(_NoiseProcedure):
@@ -102,49 +55,29 @@ class ShotNoise(_NoiseProcedure):
 
     def check(self, station: Station) -> None:
         super().check(station)
-        gate = GateAxis(station, self.gate)
-        gate.check(self.gate_value)
+        gate, bias = GateAxis(station, self.gate), GateAxis(station, "bias")
+        check_value(gate, "gate_value", self.gate_value)
         if self.measure_reference:
-            gate.check(self.reference_gate_value)
-        bias = GateAxis(station, "bias")
-        bias.check(self.bias_start)
-        bias.check(self.bias_stop)
+            check_value(gate, "reference_gate_value", self.reference_gate_value)
+        check_value(bias, "bias_start", self.bias_start)
+        check_value(bias, "bias_stop", self.bias_stop)
 
     def passes(self) -> list[tuple[int, float]]:
         """(reference flag, gate value) of each bias sweep, in order."""
         out = [(1, self.reference_gate_value)] if self.measure_reference else []
         return out + [(0, self.gate_value)]
 
-    def planned_moves(self):
-        biases = linspace_points(self.bias_start, self.bias_stop, self.bias_step)
-        return [(self.gate, [g for _, g in self.passes()]), ("bias", list(biases) * len(self.passes()) + [0.0])]
+    def plan(self, station: Station) -> Plan:
+        gate, bias = GateAxis(station, self.gate), GateAxis(station, "bias", column="Bias (V)")
+        biases = linspace_points(self.bias_start, self.bias_stop, self.bias_step, what="bias_step")
+        passes = self.passes()
 
-    def measure(self) -> None:
-        gate = GateAxis(self.station, self.gate)
-        bias = GateAxis(self.station, "bias", column="Bias (V)")
-        biases = linspace_points(self.bias_start, self.bias_stop, self.bias_step)
-        total = len(biases) * len(self.passes())
-        done = 0
-        t0 = time.monotonic()
-        for reference, g in self.passes():
-            bias.move(self.lab, 0.0, self.should_stop)  # change the gate at zero bias
-            gate.move(self.lab, g, self.should_stop)
-            self.check_sources()
-            with bias.sweeping(self.lab):
-                for b in biases:
-                    if self.skip_point():
-                        done += 1
-                        continue
-                    bias.move(self.lab, b, self.should_stop)
-                    row = {"Bias (V)": b, "Reference": reference, "Gate (V)": g}
-                    row.update(self.noise_point(reference))
-                    row["Time (s)"] = time.monotonic() - t0
-                    self.emit("results", row)
-                    done += 1
-                    self.emit("progress", 100.0 * done / total)
-                    if self.should_stop():
-                        return
-            self.check_sources()
+        def line(k: int) -> Line:  # the gate changes at zero bias
+            reference, g = passes[k]
+            return Line((Move(bias, 0.0), Move(gate, g, "Gate (V)")), biases, {"Reference": reference})
+
+        return Plan(fast=bias, fast_column="Bias (V)", lines=len(passes), line=line, readout=self.readout(station),
+                    columns=self.DATA_COLUMNS)
 
 
 class NoiseVsGate(_NoiseProcedure):
@@ -161,31 +94,13 @@ class NoiseVsGate(_NoiseProcedure):
     def check(self, station: Station) -> None:
         super().check(station)
         gate = GateAxis(station, self.gate)
-        gate.check(self.start)
-        gate.check(self.stop)
-        GateAxis(station, "bias").check(self.bias_value)
+        check_value(gate, "start", self.start)
+        check_value(gate, "stop", self.stop)
+        check_value(GateAxis(station, "bias"), "bias_value", self.bias_value)
 
-    def planned_moves(self):
-        return [(self.gate, linspace_points(self.start, self.stop, self.step)), ("bias", [self.bias_value])]
-
-    def measure(self) -> None:
-        gate = GateAxis(self.station, self.gate)
-        bias = GateAxis(self.station, "bias", column="Bias (V)")
+    def plan(self, station: Station) -> Plan:
+        gate, bias = GateAxis(station, self.gate), GateAxis(station, "bias", column="Bias (V)")
         values = linspace_points(self.start, self.stop, self.step)
-        gate.move(self.lab, values[0], self.should_stop)
-        bias.move(self.lab, self.bias_value, self.should_stop)
-        self.check_sources()
-        t0 = time.monotonic()
-        with gate.sweeping(self.lab):
-            for i, v in enumerate(values):
-                if self.skip_point():
-                    continue
-                gate.move(self.lab, v, self.should_stop)
-                row = {"Gate (V)": v, "Bias (V)": self.bias_value}
-                row.update(self.noise_point(0))
-                row["Time (s)"] = time.monotonic() - t0
-                self.emit("results", row)
-                self.emit("progress", 100.0 * (i + 1) / len(values))
-                if self.should_stop():
-                    return
-        self.check_sources()
+        return Plan(fast=gate, fast_column="Gate (V)", lines=1,
+                    line=lambda k: Line((Move(bias, self.bias_value, "Bias (V)"),), values),
+                    readout=self.readout(station), columns=self.DATA_COLUMNS, fast_first=True)

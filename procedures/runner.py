@@ -1,12 +1,14 @@
-"""Run a procedure headless: data to a CSV file line by line, progress on the terminal, Ctrl-C stops safely.
+"""Run a procedure into a file: the front-end glue every front end uses (command line, window, Python API).
 
-The file is pymeasure's format (``#`` header with the procedure, its parameters and metadata, then CSV), so
-``pymeasure.experiment.Results.load`` and ``pandas.read_csv(path, comment="#")`` both read it. Every point is
-written and flushed as it is measured: after a crash or a hard kill the file holds every point measured before.
+:func:`run_procedure` checks everything before anything opens (parameters against their ranges, the station,
+every planned value against the limits), opens the file with the one writer, installs the signal handlers (in the
+main thread: SIGINT, SIGTERM and SIGHUP all mean "stop after this point and bring the station to safe"; during the
+safe ramp they are acknowledged, never obeyed), shows progress, and runs the plan through the one executor.
 
-A run that ends (finished, aborted or failed) appends a last line ``#Status: <status> ...``; a file without it is
-an incomplete run (killed, power lost). :func:`resume_run` continues such a run into the same file, without
-re-measuring the points on disk.
+:func:`resume_run` continues an incomplete run (killed, power cut) into the same file, from the plan its header
+records exactly (``#Plan:``): the procedure is found by its registered name in qpclab's table; a file never makes
+qpclab import or call anything. A run that ended (finished, aborted, failed) is not resumed. The time column
+continues across the resume.
 """
 
 from __future__ import annotations
@@ -14,205 +16,195 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Mapping
 
-from pymeasure.experiment import Procedure, Results
+from . import entry, procedure_class, registered_name
+from .base import QPCProcedure
+from .dryrun import PlanReport, plan_report
+from .executor import Outcome, RunControl, execute
+from .plan import TIME_COLUMN
+from .writer import FILE_FORMAT, RunWriter, complete_rows, last_value, run_status, stored_plan
 
 log = logging.getLogger(__name__)
 
-__all__ = ["run_procedure", "resume_run", "RunResult", "run_status", "complete_rows"]
+__all__ = ["run_procedure", "resume_run", "prepare", "new_data_path", "RunResult", "run_status", "complete_rows"]
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 class RunResult:
+    """How a run ended: ``path``, ``status`` (finished | aborted | failed), ``points`` written in this session,
+    ``error`` (None unless failed), ``seconds``."""
+
     def __init__(self, path: Path, status: str, points: int, error: BaseException | None, seconds: float):
-        self.path = path
-        self.status = status  # "finished", "aborted" or "failed"
-        self.points = points
-        self.error = error
-        self.seconds = seconds
+        self.path, self.status, self.points, self.error, self.seconds = path, status, points, error, seconds
 
     def __repr__(self) -> str:
         return f"RunResult({str(self.path)!r}, {self.status}, {self.points} points, {self.seconds:.1f} s)"
 
 
-def run_procedure(procedure: Procedure, data_path: str | os.PathLike, *, progress: bool = True,
-                  stop_event: threading.Event | None = None,
-                  on_point: Callable[[dict], None] | None = None, resume: bool = False) -> RunResult:
+def prepare(procedure: QPCProcedure):
+    """Everything checked before anything opens: (station, plan, dry-run report). Raises ValueError (subclasses
+    name the parameter, the station key or every value beyond a limit)."""
+    procedure.validate()
+    station = procedure.load_station()
+    procedure.check(station)
+    plan = procedure.plan(station)
+    return station, plan, plan_report(plan, station)
+
+
+def new_data_path(folder: Path, name: str) -> Path:
+    """A new file ``<folder>/<name>-<date>-<time>.csv`` (``-1``, ``-2``... if taken): the command line's and the
+    window's names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = folder / f"{name}-{stamp}.csv"
+    n = 1
+    while path.exists() or path.with_suffix(".spectra.csv").exists():
+        path = folder / f"{name}-{stamp}-{n}.csv"
+        n += 1
+    return path
+
+
+def plan_record(procedure: QPCProcedure, report: PlanReport) -> dict:
+    return {"format": FILE_FORMAT, "procedure": registered_name(type(procedure)),
+            "parameters": procedure.parameter_record(), "points": report.points, "lines": report.lines}
+
+
+def run_procedure(procedure: QPCProcedure, data_path: str | os.PathLike, *, progress: bool = True,
+                  stop_event: threading.Event | None = None, on_point: Callable[[Mapping], None] | None = None,
+                  on_progress: Callable[[int, int], None] | None = None, resume: bool = False,
+                  control: RunControl | None = None) -> RunResult:
     """Run ``procedure`` to completion (or until stopped), writing its data to ``data_path``.
 
-    The first Ctrl-C asks the procedure to stop after the current point (gates then go to their safe values in
-    shutdown); a second one interrupts at once (shutdown still runs). Returns a :class:`RunResult`; a procedure
-    error is re-raised after the data and the gates are safe.
-    """
+    ``stop_event`` (or ``control``) stops the run after the current point; ``on_point(row)`` sees every row after
+    it is written; ``on_progress(done, total)`` every 0.1 %. Returns a :class:`RunResult`; an error in the run is
+    re-raised after the data and the station are safe."""
     data_path = Path(data_path)
-    data_path.parent.mkdir(parents=True, exist_ok=True)
+    station, plan, report = prepare(procedure)
+    control = control or RunControl(event=stop_event)
+    bar = _progress_bar(procedure, plan.n_points) if progress else None
+    callbacks = [cb for cb in (on_progress, bar.update_to if bar else None) if cb is not None]
+    control.progress = (lambda done, total: [cb(done, total) for cb in callbacks]) if callbacks else None
+    control.on_row = on_point
     if resume:
-        if not data_path.exists():
-            raise FileNotFoundError(f"{data_path}: nothing to resume")
-        status = run_status(data_path)
-        if status is not None:
-            raise ValueError(f"{data_path}: the run already ended ({status}); nothing to resume")
-        procedure.resume_from = complete_rows(data_path, truncate=True)
-    elif data_path.exists():
-        raise FileExistsError(f"{data_path} exists: qpclab never overwrites data; choose another name")
-    stop = stop_event or threading.Event()
-    procedure.should_stop = stop.is_set
-    procedure.data_path = str(data_path)  # companion files (spectra) go beside the data
-    results = Results(procedure, str(data_path))
-    fh = _RunFile(data_path)
-    if resume:
-        fh.write(f"#Resumed: {time.strftime('%Y-%m-%dT%H:%M:%S%z')} after {procedure.resume_from} points\n")
-    points = 0
-    bar = _progress_bar(procedure) if progress else None
+        writer, start, offset = _reopen(procedure, data_path, plan.n_points)
+        metadata = None
+    else:
+        writer = RunWriter.create(data_path, procedure, plan_record(procedure, report))
+        start, offset = 0, 0.0
 
-    columns = tuple(procedure.DATA_COLUMNS)
-    # "%r" of a float or an int is what pymeasure writes for it (f"{v}"): every qpclab row takes this fast path,
-    # with the procedure's COLUMN_FORMATS where it gives one
-    formats = getattr(procedure, "COLUMN_FORMATS", {})
-    template = ",".join([formats.get(c, "%r") for c in columns]) + Results.LINE_BREAK
-    plain = {float, int}
+        def metadata(lab) -> dict[str, str]:
+            import json
 
-    def emit(topic, record):
-        nonlocal points
-        if topic == "results":
-            try:
-                values = tuple([record[c] for c in columns])
-            except KeyError:
-                values = None
-            if values is not None and plain.issuperset(map(type, values)):
-                fh.write(template % values)  # on disk (in the OS) before the next point starts
-            else:  # anything else: pymeasure's own formatting
-                fh.write(results.format(record) + Results.LINE_BREAK)
-            points += 1
-            if on_point is not None:
-                on_point(record)
-        elif topic == "progress" and bar is not None:
-            bar.update(max(0.0, round(float(record), 1) - bar.n))  # tqdm throttles redraws
+            return {"Station": json.dumps({"path": str(station.path), "station": station.as_dict()}, default=str),
+                    "Instrument snapshot": json.dumps(lab.snapshot(), default=str),
+                    "Started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                    "Estimated run time (s)": f"{report.estimate_s:.4g}"}
 
-    procedure.emit = emit
-    status, error = "finished", None
     t0 = time.monotonic()
-    old_handler = _install_sigint(stop)
+    old = _install_signals(control)
     try:
-        procedure.status = Procedure.RUNNING
-        try:
-            procedure.startup()
-            procedure.evaluate_metadata()  # as pymeasure's Worker does: Metadata values are read after startup
-            if not resume:
-                fh.close()
-                results.store_metadata()  # station, instrument snapshot: known after startup
-                fh = _RunFile(data_path)
-            procedure.execute()
-            if stop.is_set():
-                status = "aborted"
-        except KeyboardInterrupt as exc:
-            status, error = "aborted", exc
-        except BaseException as exc:  # noqa: BLE001 - reported after the gates are safe
-            status, error = "failed", exc
-        finally:
-            try:
-                procedure.shutdown()
-            finally:
-                reason = f" ({type(error).__name__}: {error})".replace("\n", " ") if status == "failed" else ""
-                fh.write(f"#Status: {status}{reason} at {time.strftime('%Y-%m-%dT%H:%M:%S%z')}, "
-                         f"{points + procedure.resume_from} points\n")
-                fh.close()
-                if bar is not None:
-                    bar.close()
+        outcome: Outcome = execute(plan, station, writer, control, metadata=metadata, start_point=start,
+                                   time_offset=offset, data_path=data_path)
     finally:
-        _restore_sigint(old_handler)
-    procedure.status = {"finished": Procedure.FINISHED, "aborted": Procedure.ABORTED}.get(status, Procedure.FAILED)
-    result = RunResult(data_path, status, points, error, time.monotonic() - t0)
-    if status == "failed":
-        raise error
+        _restore_signals(old)
+        if bar is not None:
+            bar.close()
+    result = RunResult(data_path, outcome.status, outcome.points, outcome.error, time.monotonic() - t0)
+    if outcome.status == "failed":
+        raise outcome.error
     return result
 
 
-class _RunFile:
-    """The run's data file, appended to without a buffer: every ``write`` is in the operating system's hands when
-    it returns (one system call), so a crash or a hard kill of qpclab loses nothing written."""
+def _reopen(procedure: QPCProcedure, data_path: Path, n_points: int) -> tuple[RunWriter, int, float]:
+    if not data_path.exists():
+        raise FileNotFoundError(f"{data_path}: nothing to resume")
+    status = run_status(data_path)
+    if status is not None:
+        raise ValueError(f"{data_path}: the run already ended ({status}); nothing to resume")
+    writer = RunWriter.append(data_path, procedure.DATA_COLUMNS, procedure.COLUMN_FORMATS)
+    done = complete_rows(data_path)
+    if done >= n_points:
+        writer.close()
+        raise ValueError(f"{data_path}: all {n_points} planned points are on disk; nothing to resume")
+    last = last_value(data_path, TIME_COLUMN)
+    return writer, done, (last if last is not None else 0.0)
 
-    def __init__(self, path: Path):
-        self._raw = open(path, "ab", buffering=0)
 
-    def write(self, text: str) -> None:
-        data = text.encode(Results.ENCODING)
-        written = self._raw.write(data)
-        if written != len(data):  # a short write (full disk, a signal): write the rest
-            rest = memoryview(data)[written:]
-            while rest:
-                rest = rest[self._raw.write(rest):]
+def resume_run(data_path: str | os.PathLike, **kwargs) -> RunResult:
+    """Continue an incomplete run into the same file from the plan its header records (see the module docstring)."""
+    data_path = Path(data_path)
+    if not data_path.is_file():
+        raise FileNotFoundError(f"{data_path}: no such run file")
+    class_path, record = stored_plan(data_path)
+    name = record.get("procedure")
+    if not isinstance(name, str):
+        raise ValueError(f"{data_path}: its #Plan: line names no procedure")
+    known = entry(name)  # ValueError for a name that is not in qpclab's table
+    if class_path != known.class_path:
+        raise ValueError(f"{data_path}: its header names the procedure <{class_path}>, its plan {name!r} "
+                         f"(<{known.class_path}>): refusing to resume a file that contradicts itself")
+    parameters = record.get("parameters")
+    if not isinstance(parameters, dict):
+        raise ValueError(f"{data_path}: its #Plan: line records no parameters")
+    procedure = procedure_class(name)()
+    procedure.set_values(**parameters)
+    _, plan, _ = prepare(procedure)
+    if record.get("points") != plan.n_points:
+        raise ValueError(f"{data_path}: the recorded plan has {record.get('points')} points, rebuilding it gives "
+                         f"{plan.n_points}: refusing to resume onto another grid")
+    return run_procedure(procedure, data_path, resume=True, **kwargs)
+
+
+# ---- progress and signals ---------------------------------------------------------------------------------------
+
+
+class _Bar:
+    """tqdm over the plan's points (a notebook widget in Jupyter, a text bar on a terminal)."""
+
+    def __init__(self, procedure: QPCProcedure, total: int):
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=total, desc=type(procedure).__name__, unit="pt", file=sys.stderr,
+                         dynamic_ncols=True, mininterval=0.5)
+
+    def update_to(self, done: int, total: int) -> None:
+        self._bar.update(done - self._bar.n)
 
     def close(self) -> None:
-        self._raw.close()
+        self._bar.close()
 
 
-def _progress_bar(procedure):
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        return None
-    return tqdm(total=100.0, desc=type(procedure).__name__, unit="%", bar_format=(
-        "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]"))
+def _progress_bar(procedure: QPCProcedure, total: int) -> _Bar:
+    return _Bar(procedure, total)
 
 
-def _install_sigint(stop: threading.Event):
+def _install_signals(control: RunControl):
+    """SIGINT, SIGTERM, SIGHUP: stop after this point, then safe; during the safe ramp: acknowledged only."""
     if threading.current_thread() is not threading.main_thread():
         return None
 
     def handler(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        log.warning("stopping after the current point (Ctrl-C again to interrupt at once)")
+        name = signal.Signals(signum).name
+        if control.phase in ("safe", "done"):
+            print(f"qpclab: {name} received: {control.safe_left or 'bringing the station to its safe values'}; "
+                  "the safe ramp is not interrupted", file=sys.stderr, flush=True)
+        elif control.should_stop():
+            print(f"qpclab: {name} received: already stopping after this point, then bringing the station to its "
+                  "safe values", file=sys.stderr, flush=True)
+        else:
+            control.stop()
+            print(f"qpclab: {name} received: stopping after this point, then bringing the station to its safe "
+                  "values", file=sys.stderr, flush=True)
 
-    return signal.signal(signal.SIGINT, handler)
-
-
-def _restore_sigint(old) -> None:
-    if old is not None:
-        signal.signal(signal.SIGINT, old)
-
-
-def run_status(path: str | os.PathLike) -> str | None:
-    """'finished', 'aborted' or 'failed' from the file's last ``#Status:`` line; None for an incomplete run."""
-    with open(path, "rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        size = fh.tell()
-        fh.seek(max(0, size - 4096))
-        tail = fh.read().decode("utf-8", errors="replace")
-    for line in reversed(tail.splitlines()):
-        if line.startswith("#Status:"):
-            return line.split()[1]
-        if line.strip() and not line.startswith("#"):
-            return None
-    return None
+    return {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
 
 
-def complete_rows(path: str | os.PathLike, truncate: bool = False) -> int:
-    """Number of complete data rows in a run file; with ``truncate`` a half-written last line (hard kill in the
-    middle of a write) is cut off so that appending continues cleanly."""
-    with open(path, "rb+" if truncate else "rb") as fh:
-        data = fh.read()
-        end = len(data)
-        if data and not data.endswith(b"\n"):
-            end = data.rfind(b"\n") + 1
-            if truncate:
-                fh.truncate(end)
-    lines = data[:end].decode("utf-8", errors="replace").splitlines()
-    body = [ln for ln in lines if ln.strip() and not ln.startswith("#")]
-    return max(0, len(body) - 1)  # the first non-comment line is the column header
-
-
-def resume_run(data_path: str | os.PathLike, **kwargs) -> RunResult:
-    """Continue an incomplete run (killed, power lost) into the same file, from the procedure and parameters in
-    its header; points already on disk are not measured again."""
-    from pymeasure.experiment import Results as _Results
-
-    data_path = Path(data_path)
-    complete_rows(data_path, truncate=True)
-    procedure = _Results.load(str(data_path)).procedure
-    return run_procedure(procedure, data_path, resume=True, **kwargs)
+def _restore_signals(old) -> None:
+    for sig, handler in (old or {}).items():
+        signal.signal(sig, handler)

@@ -37,9 +37,11 @@ def test_analyse_each_kind_writes_figures(tmp_path):
     p = random_qpc(22)
     files = {
         "field map": write_run(tmp_path / "field.csv", simulate_field_map(p, n_gate=120, n_field=11,
-                                                                          x_noise_V=1e-4)),
-        "shot noise": write_run(tmp_path / "noise.csv", simulate_shot_noise(p, p.step_center_V(0))),
-        "hall": write_run(tmp_path / "hall.csv", simulate_hall(n_field=401), excitation_V=1.0),
+                                                                          x_noise_V=1e-4), procedure="field-map"),
+        "shot noise": write_run(tmp_path / "noise.csv", simulate_shot_noise(p, p.step_center_V(0)),
+                                procedure="shot-noise"),
+        "hall": write_run(tmp_path / "hall.csv", simulate_hall(n_field=401), excitation_V=1.0,
+                          procedure="hall-sweep"),
     }
     for kind, path in files.items():
         rep = analyse(path, tmp_path / "out", lever_eV_per_V=p.lever_eV_per_V)

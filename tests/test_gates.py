@@ -411,7 +411,8 @@ def test_dry_run_of_a_staircase():
     station = load_station()  # the packaged lab: gate limits [-2, 0.3] V, step 2 mV, rate 2 V/s, end 0 V
     p = Staircase()
     p.start, p.stop, p.step, p.direction = -0.5, 0.0, 0.01, "up and down"
-    report = dry_run(station, [("gate", v) for v in p.sweeps()])
+    plan = p.plan(station)
+    report = dry_run(station, [("gate", plan.line(k).values) for k in range(plan.n_lines)])
     text = str(report)
     assert "102 planned values" in text
     plan = report.outputs["gate"]

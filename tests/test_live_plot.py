@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -353,4 +354,12 @@ def test_abort_from_the_window_stops_within_a_point_leaves_gates_safe_and_keeps_
     for (t0, v0), (t1, v1) in zip(history, history[1:]):
         assert abs(v1 - v0) <= spec.step * (1 + 1e-6)
         assert abs(v1 - v0) <= spec.rate * (t1 - t0) * (1 + 1e-3) + 1e-6
+    # the window writes qpclab's file: named as the command line names it, closed with its status line, and an
+    # aborted run is refused by `qpclab resume`
+    from qpclab.cli import main
+    from qpclab.procedures.writer import run_status
+
+    assert Path(experiment.data_filename).name.startswith("staircase-")
+    assert run_status(experiment.data_filename) == "aborted"
+    assert main(["resume", experiment.data_filename, "--quiet"]) == 2
     window.close()

@@ -103,7 +103,7 @@ def test_sweep_plans_are_lazy_and_exact():
     """A 1e6-point plan costs no memory (values computed on demand); reversed sweeps hold the same floats."""
     import sys
 
-    from qpclab.procedures.base import linspace_points
+    from qpclab.procedures.plan import linspace_points
 
     sweep = linspace_points(-1.4, -0.2, 1.2e-6)
     assert len(sweep) == 1_000_001 and sys.getsizeof(sweep) < 1000

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -261,9 +262,9 @@ def test_ctrl_c_once_stops_safely(lab, station_file, tmp_path, monkeypatch):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the runner put the handler back
 
 
-def test_ctrl_c_twice_interrupts_at_once_and_still_goes_safe(lab, station_file, tmp_path, monkeypatch):
-    """Two SIGINTs: the second raises KeyboardInterrupt inside a gate write (after the instrument took the value);
-    shutdown still brings every output to its safe value without a jump or a too-fast step."""
+def test_ctrl_c_twice_stops_after_the_point_and_goes_safe(lab, station_file, tmp_path, monkeypatch, capsys):
+    """Two SIGINTs at once: both mean "stop after this point, then safe" (the second is acknowledged, not obeyed
+    by an interruption): every output reaches its safe value without a jump or a too-fast step, no traceback."""
     original = lab.set_output
     sent = []
 
@@ -276,7 +277,8 @@ def test_ctrl_c_twice_interrupts_at_once_and_still_goes_safe(lab, station_file, 
 
     monkeypatch.setattr(lab, "set_output", watch)
     result, points = run(staircase(station_file), tmp_path / "run.csv")
-    assert sent and result.status == "aborted" and isinstance(result.error, KeyboardInterrupt)
+    assert sent and result.status == "aborted" and result.error is None
+    assert "already stopping" in capsys.readouterr().err
     check_all(lab, station_file, normal_end=False)
     assert len(data_rows(result.path)) == result.points == len(points)
 
@@ -304,14 +306,18 @@ def test_exception_raised_from_the_gate_ramp_itself(lab, station_file, tmp_path,
     """A target beyond the gate's limits reached mid-run (a procedure bug that slipped past every check before
     the run) is refused by the gate before any write; the run fails and the gates go safe."""
     from qpclab.instruments.gates import GateLimitError
+    from qpclab.procedures import dryrun
+    from qpclab.procedures.plan import Line
 
-    original = Staircase.measure
+    original = Staircase.plan
 
-    def measure(self):
-        self.sweeps = lambda: [[-0.1, -0.09, 0.5]]  # 0.5 V: above the gate's high limit 0.3 V
-        return original(self)
+    def plan(self, station):  # 0.5 V: above the gate's high limit 0.3 V
+        p = original(self, station)
+        p._line = lambda k: Line((), [-0.1, -0.09, -0.08, -0.07, -0.06, 0.5], {"Sweep": k})
+        return p
 
-    monkeypatch.setattr(Staircase, "measure", measure)
+    monkeypatch.setattr(Staircase, "plan", plan)
+    monkeypatch.setattr(dryrun, "check_limits", lambda *args, **kwargs: [])  # the bug slips past every check
     with pytest.raises(GateLimitError, match="outside its limits"):
         run(staircase(station_file), tmp_path / "run.csv")
     check_all(lab, station_file, normal_end=False)
@@ -382,3 +388,71 @@ def test_virtual_gate_sweep_every_exit(split_lab, tmp_path, monkeypatch, how):
         assert min(v for _, v in lab.history[g]) == pytest.approx(-0.1)
     check_all(lab, path, normal_end=how == "finished")
     assert len(data_rows(tmp_path / "run.csv")) == len(points) == (6 if how == "finished" else 2)
+
+
+# ---- signals: SIGTERM, SIGHUP, Ctrl-C once, twice, and during the safe ramp ------------------------------------
+
+
+def _signals_at(lab, monkeypatch, when: int, signals: list[tuple[float, int]]):
+    """At the ``when``-th gate write, send each (delay s, signal) to this process (delays from a timer thread)."""
+    original = lab.set_output
+    sent = []
+
+    def watch(name, volts):
+        original(name, volts)
+        if name == "gate" and len(lab.history["gate"]) == when and not sent:
+            sent.append(1)
+            for delay, sig in signals:
+                if delay == 0:
+                    os.kill(os.getpid(), sig)
+                else:
+                    threading.Timer(delay, os.kill, (os.getpid(), sig)).start()
+
+    monkeypatch.setattr(lab, "set_output", watch)
+    return sent
+
+
+@pytest.mark.parametrize("signals", [
+    [(0, signal.SIGTERM)],
+    [(0, signal.SIGHUP)],
+    [(0, signal.SIGINT), (0.01, signal.SIGINT)],
+    [(0, signal.SIGINT), (0.2, signal.SIGINT)],
+], ids=["SIGTERM", "SIGHUP", "ctrl-c-twice-10ms", "ctrl-c-twice-200ms"])
+def test_signals_stop_after_the_point_and_bring_every_output_safe(signals, lab, station_file, tmp_path,
+                                                                  monkeypatch, capsys):
+    # 450 writes bring the gate to -0.9 V; at write 470 it sweeps: the safe ramp back takes ~0.4 s at 2 V/s, so
+    # even the second signal 200 ms later lands while qpclab still brings the station to safe
+    p = staircase(station_file, start=-0.9, stop=-0.05, step=0.005, time_constant=3e-3)
+    sent = _signals_at(lab, monkeypatch, 470, signals)
+    result, points = run(p, tmp_path / "run.csv")
+    time.sleep(max(d for d, _ in signals) + 0.05)  # a late timer signal lands after the run: handlers restored
+    assert sent and result.status == "aborted" and result.error is None
+    check_all(lab, station_file, normal_end=False)
+    text = result.path.read_text()
+    assert text.splitlines()[-1].startswith("#Status: aborted")
+    assert len(data_rows(result.path)) == result.points == len(points)
+    assert "Traceback" not in capsys.readouterr().err
+
+
+def test_ctrl_c_during_the_safe_ramp_is_acknowledged_and_the_ramp_completes(lab, station_file, tmp_path,
+                                                                         monkeypatch, capsys):
+    p = staircase(station_file, start=-0.3, stop=-0.05, step=0.005, time_constant=3e-3)
+    stop = threading.Event()
+    original = lab.set_output
+    writes_after_stop = []
+
+    def watch(name, volts):
+        original(name, volts)
+        if stop.is_set() and name == "gate":
+            writes_after_stop.append(volts)
+            if len(writes_after_stop) in (2, 3):  # the safe ramp is under way: Ctrl-C, twice
+                os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(lab, "set_output", watch)
+    result, _ = run(p, tmp_path / "run.csv", on_progress=lambda done, total: done == 20 and stop.set(),
+                    stop_event=stop)
+    assert result.status == "aborted" and len(writes_after_stop) > 3
+    check_all(lab, station_file, normal_end=False)
+    err = capsys.readouterr().err
+    assert "the safe ramp is not interrupted" in err and "bringing gate to 0 V" in err and "Traceback" not in err
+    assert result.path.read_text().splitlines()[-1].startswith("#Status: aborted")

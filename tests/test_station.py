@@ -4,7 +4,7 @@ the file, the key and the problem, before any instrument is opened.
 The broken files are made from one valid station (written out as YAML, then spoiled one way each, by editing the
 data or the text). While they load, every way of opening an instrument (pyvisa's ResourceManager, the simulated
 VISA library, the registry's adapter factories, connect()) fails the test if touched; each broken file is also
-given to a procedure's startup, which must stop at the station.
+given to a run, which must stop at the station.
 """
 
 from __future__ import annotations
@@ -203,7 +203,7 @@ def nothing_opens(monkeypatch):
     from qpclab.instruments import connect as connect_module
     from qpclab.instruments import registry
     from qpclab.instruments.sim import backend
-    from qpclab.procedures import base
+    from qpclab.procedures import executor
 
     def refuse(*a, **k):
         raise AssertionError(f"an instrument was opened: {a} {k}")
@@ -213,7 +213,7 @@ def nothing_opens(monkeypatch):
     monkeypatch.setattr(backend.SimVisaLibrary, "_init", refuse)
     monkeypatch.setattr(registry, "adapter_factory", refuse)
     monkeypatch.setattr(connect_module, "adapter_factory", refuse)
-    monkeypatch.setattr(base, "connect", refuse)
+    monkeypatch.setattr(executor, "connect", refuse)
 
 
 def test_valid_station_loads_every_section(tmp_path, nothing_opens):
@@ -258,13 +258,15 @@ def test_broken_station_file_gets_a_clear_error_before_anything_opens(tmp_path, 
     assert problem in err.problem, str(err)
     assert str(err).startswith(f"{path.resolve() if err.path != str(path) else path}: {key}: ")
     assert str(path.name) in str(err)
-    # a procedure given this station stops at the station, before connecting
+    # a run given this station stops at the station, before connecting
+    from qpclab.procedures.runner import run_procedure
     from qpclab.procedures.staircase import Staircase
 
     proc = Staircase()
     proc.station_file = str(path)
     with pytest.raises(StationError):
-        proc.startup()
+        run_procedure(proc, tmp_path / "never.csv", progress=False)
+    assert not (tmp_path / "never.csv").exists()
 
 
 def test_every_kind_of_broken_file_has_its_own_message(tmp_path, nothing_opens):

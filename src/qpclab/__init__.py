@@ -9,3 +9,12 @@ Sub-packages:
 """
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``qpclab.run``, ``qpclab.start`` (the Python API, :mod:`qpclab.api`), imported when first used."""
+    if name in ("run", "start", "Run", "RunHandle"):
+        from . import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'qpclab' has no attribute {name!r}")

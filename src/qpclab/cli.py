@@ -24,10 +24,6 @@ __all__ = ["main", "build_parser"]
 # ---- parameters of a procedure as command-line options --------------------------------------------------------
 
 
-def _option(attr: str) -> str:
-    return "--" + attr.replace("_", "-")
-
-
 def _bool(text: str) -> bool:
     t = text.strip().lower()
     if t in ("1", "true", "yes", "on"):
@@ -40,9 +36,13 @@ def _bool(text: str) -> bool:
 def _add_procedure_options(parser: argparse.ArgumentParser, cls) -> None:
     from pymeasure.experiment import BooleanParameter, FloatParameter, IntegerParameter, ListParameter
 
+    from .procedures.base import option_name
+
     proc = cls()
     group = parser.add_argument_group(f"{cls.__name__} parameters (SI units)")
-    for attr, param in proc.parameter_objects().items():
+    params = proc.parameter_objects()
+    for attr in cls.parameter_order():
+        param = params[attr]
         if attr == "station_file":
             continue
         units = f" [{param.units}]" if getattr(param, "units", None) else ""
@@ -57,33 +57,18 @@ def _add_procedure_options(parser: argparse.ArgumentParser, cls) -> None:
         elif isinstance(param, ListParameter):
             kwargs["choices"] = list(param.choices)
             kwargs.pop("metavar")
-        group.add_argument(_option(attr), **kwargs)
+        group.add_argument(option_name(attr), **kwargs)
 
 
 def _build_procedure(cls, args: argparse.Namespace):
-    """Instantiate and set parameters; pymeasure's validators refuse bad values here, before anything opens."""
+    """Instantiate and set parameters, each through its declared range (errors name the option)."""
     proc = cls()
+    values = {attr: getattr(args, f"p_{attr}") for attr in proc.parameter_objects()
+              if getattr(args, f"p_{attr}", None) is not None}
     if getattr(args, "station", None):
-        proc.station_file = str(Path(args.station).resolve())
-    for attr in proc.parameter_objects():
-        value = getattr(args, f"p_{attr}", None)
-        if value is not None:
-            try:
-                setattr(proc, attr, value)
-            except ValueError as exc:
-                raise ValueError(f"{_option(attr)} {value!r}: {exc}") from None
+        values["station_file"] = str(Path(args.station).resolve())
+    proc.set_values(**values)
     return proc
-
-
-def _new_data_path(out: Path, prefix: str) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = out / f"{prefix}-{stamp}.csv"
-    n = 1
-    while path.exists() or path.with_suffix(".spectra.csv").exists():
-        path = out / f"{prefix}-{stamp}-{n}.csv"
-        n += 1
-    return path
 
 
 # ---- commands -------------------------------------------------------------------------------------------------
@@ -93,14 +78,13 @@ def _demo(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from .analysis.figures import staircase_figure
-    from .procedures.runner import run_procedure
+    from .procedures.runner import new_data_path, run_procedure
     from .procedures.staircase import Staircase
 
     proc = Staircase()
-    if args.station:
-        proc.station_file = str(Path(args.station).resolve())
-    proc.start, proc.stop, proc.step = args.start, args.stop, args.step
-    data_path = _new_data_path(Path(args.out), "staircase")
+    proc.set_values(start=args.start, stop=args.stop, step=args.step,
+                    **({"station_file": str(Path(args.station).resolve())} if args.station else {}))
+    data_path = new_data_path(Path(args.out), "staircase")
     print(f"qpclab demo: simulated GaAs QPC at 50 mK, gate {proc.start:g} V -> {proc.stop:g} V "
           f"in {proc.step * 1e3:g} mV steps (station: {proc.station_file or 'packaged sim_configs/qpc_lab.yaml'})")
     result = run_procedure(proc, data_path, progress=not args.quiet)
@@ -115,33 +99,22 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from .procedures import procedure_class
-    from .procedures.runner import run_procedure
+    from .procedures.runner import new_data_path, prepare, run_procedure
 
     cls = procedure_class(args.procedure)
     proc = _build_procedure(cls, args)
-    station = proc.load_station()
-    proc.check(station)
-    proc.check_planned(station)
+    station, plan, report = prepare(proc)
     if args.dry_run:
-        print(_dry_run_report(proc, station))
+        print(f"dry run of {args.procedure} on station {station.name!r}: nothing is opened, nothing moves")
+        print(report.text())
         return 0
-    data_path = Path(args.data) if args.data else _new_data_path(Path(args.out), args.procedure)
-    est = proc.estimated_duration() if hasattr(proc, "estimated_duration") else None
-    print(f"qpclab run {args.procedure}: station {station.name!r} ({station.path})"
-          + (f"; about {est:.0f} s of settling" if est else ""))
+    data_path = Path(args.data) if args.data else new_data_path(Path(args.out), args.procedure)
+    print(f"qpclab run {args.procedure}: station {station.name!r} ({station.path}); {plan.n_points} points, "
+          f"about {report.estimate_s:.0f} s")
     result = run_procedure(proc, data_path, progress=not args.quiet)
     print(f"{result.points} points, {result.status}, {result.seconds:.1f} s")
     print(f"data: {data_path.resolve()}")
     return 0 if result.status == "finished" else 1
-
-
-def _dry_run_report(proc, station) -> str:
-    report = proc.check_planned(station)
-    lines = [f"dry run of {type(proc).__name__} on station {station.name!r}: nothing is opened, nothing moves"]
-    lines += [str(line) for line in getattr(report, "lines", report)]
-    if hasattr(proc, "estimated_duration"):
-        lines.append(f"  estimated settling time: {proc.estimated_duration():.0f} s")
-    return "\n".join(lines)
 
 
 def _resume(args: argparse.Namespace) -> int:
@@ -250,13 +223,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     from .instruments.roles import InstrumentError
+    from .procedures.writer import RunWriteError
 
     try:
         return args.func(args)
     except InstrumentError as exc:  # the run stopped, gates safe, data kept: say what failed and where
         print(f"qpclab {args.command}: instrument error: {exc}", file=sys.stderr)
         return 1
-    except (ValueError, FileExistsError, FileNotFoundError) as exc:
+    except RunWriteError as exc:  # the run stopped like an abort, gates safe, every whole row kept
+        print(f"qpclab {args.command}: the data file could not be written, run stopped: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError) as exc:
         print(f"qpclab {args.command}: error: {exc}", file=sys.stderr)
         return 2
 

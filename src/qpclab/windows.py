@@ -7,8 +7,12 @@ pymeasure) with:
   at integer G0), each drawn by :class:`qpclab.live.LiveCurve`;
 - for maps, a tab of live images (``maps=[(x column, y column, z column), ...]``) drawn by
   :class:`qpclab.live.LiveMap` on the grid the procedure will visit;
-- a manager whose worker copies every record into the run's :class:`qpclab.live.LiveData` right after
-  pymeasure's recorder has written (and flushed) it to the CSV file: the file is written exactly as by pymeasure;
+- qpclab procedures run through qpclab's one executor and writer (:func:`qpclab.procedures.runner.run_procedure`),
+  exactly as from the command line: same file format and names (``<procedure>-<date>-<time>.csv`` in the window's
+  folder), ``#Status:`` line, safe exits; every row goes to the run's :class:`qpclab.live.LiveData` after the
+  writer has written it. A queued run is checked first (parameters, station, every planned value against the
+  limits) and refused with the reason in the window's status bar. Plain pymeasure procedures run through
+  pymeasure's own worker and recorder;
 - no network socket: pymeasure's manager publishes every record with ZMQ on port 5888 of all interfaces when
   pyzmq is installed; here the port is None unless asked for (``port=5888``).
 
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -32,6 +37,8 @@ from pymeasure.display.Qt import QtCore, QtWidgets
 from pymeasure.display.widgets import LogWidget
 from pymeasure.display.widgets.tab_widget import TabWidget
 from pymeasure.display.windows.managed_window import ManagedWindowBase
+from pymeasure.experiment import Procedure, Results
+from pymeasure.experiment.results import CSVFormatter
 from pymeasure.experiment.workers import Worker
 
 from .live import LiveCurve, LiveData, LiveMap, add_g0_grid, is_g0_column
@@ -62,8 +69,27 @@ def live_data_for(results) -> LiveData:
     return data
 
 
+class PendingResults(Results):
+    """A queued qpclab run's results: pymeasure's ``Results`` for the browser and the plots, but the file is
+    qpclab's writer's, created when the run starts (pymeasure's ``Results`` would write its own header at once)."""
+
+    def __init__(self, procedure, data_filename: str):  # noqa: D107 - no call to Results.__init__: it writes
+        self.procedure = procedure
+        self.procedure_class = type(procedure)
+        self.parameters = procedure.parameter_objects()
+        self._header_count = self._metadata_count = -1
+        self._last_file_size = 0
+        self.formatter = CSVFormatter(columns=procedure.DATA_COLUMNS)
+        self.data_filename = data_filename
+        self.data_filenames = [data_filename]
+        self._data = None
+        self.error_message = ""
+
+
 class LiveWorker(Worker):
-    """pymeasure's Worker, plus: every record also goes to the run's in-memory buffer after the file has it."""
+    """Runs a queued experiment: qpclab procedures through qpclab's executor and writer (as the command line
+    does), others through pymeasure's Worker; every record also goes to the run's in-memory buffer after the file
+    has it."""
 
     def __init__(self, results, *args, **kwargs):
         super().__init__(results, *args, **kwargs)
@@ -72,6 +98,35 @@ class LiveWorker(Worker):
     def handle_record(self, record):
         super().handle_record(record)  # pymeasure's recorder: one line written and flushed
         self.live.append(record)
+
+    def run(self):
+        from .procedures.base import QPCProcedure
+        from .procedures.executor import RunControl
+        from .procedures.runner import run_procedure
+
+        procedure = self.results.procedure
+        if not isinstance(procedure, QPCProcedure):
+            super().run()
+            return
+        self.procedure = procedure
+        self.update_status(Procedure.RUNNING)
+        self.emit("progress", 0.0)
+        control = RunControl(event=self._should_stop)  # the window's Abort stops after the current point
+        try:
+            result = run_procedure(procedure, self.results.data_filename, progress=False, control=control,
+                                   on_point=self.live.append,
+                                   on_progress=lambda done, total: self.emit("progress", 100.0 * done / total))
+            if result.status == "finished":
+                self.emit("progress", 100.0)
+                self.update_status(Procedure.FINISHED)
+            else:
+                self.update_status(Procedure.ABORTED)
+        except Exception as exc:  # noqa: BLE001 - shown in the window; the station is safe, the file closed
+            self.results.error_message = f"{type(exc).__name__}: {exc}"
+            log.error("%s failed: %s", type(procedure).__name__, self.results.error_message)
+            self.update_status(Procedure.FAILED)
+        finally:
+            self.monitor_queue.put(None)
 
 
 class LiveManager(Manager):
@@ -334,7 +389,46 @@ class LiveWindow(ManagedWindowBase):
         self.manager.running.connect(self.running)
         self.manager.finished.connect(self.finished)
         self.manager.log.connect(self.log.handle)
+        self.manager.failed.connect(self._run_failed)
         old.deleteLater()
+
+    #: the station file of queued qpclab runs whose own "Station file" input is empty ("": the packaged lab)
+    station_file = ""
+
+    def queue(self, procedure=None):
+        """Queue a run. A qpclab procedure is checked first (parameters, station, every planned value against the
+        limits) and refused with the reason in the status bar; its file is named as the command line names it."""
+        from .procedures import registered_name
+        from .procedures.base import QPCProcedure
+        from .procedures.runner import new_data_path, prepare
+
+        if procedure is None:
+            procedure = self.make_procedure()
+        if not isinstance(procedure, QPCProcedure):
+            super().queue(procedure)
+            return
+        try:
+            if self.station_file and not procedure.station_file:
+                procedure.set_values(station_file=self.station_file)
+            prepare(procedure)
+            path = new_data_path(Path(self.directory), registered_name(type(procedure)))
+        except (ValueError, OSError) as exc:
+            self.show_error(f"not queued: {exc}")
+            return
+        self.statusBar().clearMessage()
+        self.manager.queue(self.new_experiment(PendingResults(procedure, str(path))))
+
+    def show_error(self, text: str) -> None:
+        """An error the user must see: in the status bar (red) and the log."""
+        self.last_error = text
+        self.statusBar().setStyleSheet("color: #b00000; font-weight: bold")
+        self.statusBar().showMessage(text.splitlines()[0] if text else "")
+        log.error("%s", text)
+
+    def _run_failed(self, experiment) -> None:
+        message = getattr(experiment.results, "error_message", "")
+        self.show_error(f"{Path(experiment.data_filename).name} failed: {message}" if message else
+                        f"{Path(experiment.data_filename).name} failed (see the log)")
 
     def closeEvent(self, event):
         logging.getLogger().removeHandler(self.log_widget.handler)

@@ -1,0 +1,214 @@
+"""The executor: runs any :class:`~qpclab.procedures.plan.Plan`, the one per-point loop of qpclab.
+
+For every front end (command line, window, Python API) and every procedure:
+
+1. connect the station (instruments opened, sources switched on at their present level);
+2. check the plan once more against the values read back from the outputs (a virtual gate's projection depends on
+   where its physical gates really are), before anything moves;
+3. set the readout's instruments up, then write the file's header with what the instruments hold (read back);
+4. for each line: its moves (slow axes, parked outputs), every source's error queue, then each point: move the fast
+   axis safely (the row records the value the instrument holds), wait for the signal to settle, read, convert, write
+   the row, report progress; a stop request ends the run after the point (or interrupts a ramp between steps);
+5. always, whatever happened (end, abort, error, a full disk): bring every output to its end value after a normal
+   end and to its safe value otherwise, close the readout and the instruments, and close the file with its
+   ``#Status:`` line. A stop request during this safe ramp does not interrupt it (:class:`RunControl`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Mapping
+
+from ..instruments.connect import Lab, connect
+from ..instruments.gates import RampInterrupted, safe_state
+from ..instruments.station import Station
+from .plan import TIME_COLUMN, Plan
+from .writer import RunWriteError, RunWriter
+
+log = logging.getLogger(__name__)
+
+__all__ = ["execute", "Outcome", "RunControl", "Aborted"]
+
+
+class Aborted(Exception):
+    """The user stopped the run (window abort, Ctrl-C, a signal): not an error."""
+
+
+class RunControl:
+    """What a front end and the executor share while a run goes: the stop request, progress, the phase.
+
+    ``stop()`` asks the run to end after the current point (a ramp stops between two steps); it is what Ctrl-C,
+    SIGTERM, SIGHUP, the window's Abort and :meth:`qpclab.RunHandle.stop` call. Once the run brings the station to
+    its safe values (``phase == "safe"``), stop requests are only acknowledged: the safe ramp always completes.
+    ``progress(done, total)`` is called as points are written (every 0.1 %).
+    """
+
+    def __init__(self, progress: Callable[[int, int], None] | None = None,
+                 on_row: Callable[[Mapping], None] | None = None, event: threading.Event | None = None):
+        self._event = event if event is not None else threading.Event()
+        self.progress = progress
+        self.on_row = on_row
+        self.phase = "starting"  #: starting, measuring, safe, done
+        self.safe_left = ""  #: during the safe ramp: what is left ("gate to 0 V: 3 s")
+
+    def stop(self) -> None:
+        self._event.set()
+
+    def should_stop(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> None:
+        """Wait ``seconds`` (the settling), waking early and raising :class:`Aborted` if the run is stopped.
+
+        Sleeps in slices of at most 50 ms and spins for the last 2 ms: time.sleep overshoots short waits by a
+        large fraction of a millisecond, which at short time constants would cost more than the settling."""
+        end = time.perf_counter() + seconds
+        while True:
+            remaining = end - time.perf_counter()
+            if remaining > 0.002:
+                if self._event.is_set():
+                    raise Aborted()
+                time.sleep(min(remaining - 0.0015, 0.05))
+            elif remaining <= 0:
+                return
+
+
+@dataclass
+class Outcome:
+    """How a run ended: ``status`` finished | aborted | failed, the rows written in this session, the error."""
+
+    status: str
+    points: int
+    error: BaseException | None = None
+
+    @property
+    def reason(self) -> str:
+        if self.error is None:
+            return ""
+        text = str(self.error).strip() or type(self.error).__name__
+        return f"{type(self.error).__name__}: {text}"
+
+
+def execute(plan: Plan, station: Station, writer: RunWriter, control: RunControl, *,
+            metadata: Callable[[Lab], Mapping[str, str]] | None, start_point: int = 0, time_offset: float = 0.0,
+            data_path: Path | None = None) -> Outcome:
+    """Run ``plan`` on ``station``, writing rows through ``writer``, from plan point ``start_point`` on.
+
+    ``metadata(lab)`` gives the header's metadata once the instruments are set up (a new file); ``None`` continues
+    an existing file (resume: a ``#Resumed:`` comment line instead). ``time_offset`` continues the time column.
+    Never raises for what happens in the run: the :class:`Outcome` carries the error."""
+    from .dryrun import check_limits  # the same limit walk as the dry run, now from the read-back values
+
+    lab: Lab | None = None
+    status, error = "finished", None
+    header_written = False
+    try:
+        lab = connect(station)
+        check_limits(plan, station, start={g.name: g.read() for g in lab.outputs()})
+        plan.readout.setup(lab, data_path)
+        if metadata is not None:
+            writer.begin(metadata(lab))
+        else:
+            writer.comment("Resumed", f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} after {start_point} points")
+        header_written = True
+        control.phase = "measuring"
+        _loop(plan, lab, writer, control, start_point, time_offset)
+        if control.should_stop():
+            status = "aborted"
+    except (Aborted, RampInterrupted, KeyboardInterrupt) as exc:
+        status = "aborted"
+        log.info("run stopped by the user (%s)", type(exc).__name__)
+    except BaseException as exc:  # noqa: BLE001 - every error ends the run the same way: station safe, file closed
+        status, error = "failed", exc
+    finally:
+        control.phase = "safe"
+        try:
+            if lab is not None:
+                control.safe_left = _safe_left(lab, end=(status == "finished"))
+                failures = safe_state(lab.outputs(), end=(status == "finished"))
+                if failures:
+                    text = "; ".join(f"{name}: {exc}" for name, exc in failures)
+                    log.error("gates not brought to their safe values: %s", text)
+                    if error is None:
+                        status, error = "failed", RuntimeError(f"gates not brought to their safe values: {text}")
+        finally:
+            plan.readout.close()
+            if lab is not None:
+                lab.close()
+            control.phase = "done"
+            points = writer.rows
+            _close_file(writer, header_written, status, error, start_point + points)
+    return Outcome(status, points, error)
+
+
+def _safe_left(lab: Lab, end: bool) -> str:
+    """What the safe ramp has left to do, for the acknowledgement of a signal: "bringing gate to 0 V: about 3 s"."""
+    parts, total = [], 0.0
+    for gate in lab.outputs():
+        target = gate.spec.end if end else gate.spec.safe
+        try:
+            now = gate.read()
+        except Exception:  # noqa: BLE001 - a lost instrument: the safe ramp will say so
+            continue
+        total += abs(now - target) / gate.spec.rate
+        parts.append(f"{gate.name} to {target:g} V")
+    return f"bringing {', '.join(parts) or 'the station'} to {'end' if end else 'safe'} values: about {total:.1f} s"
+
+
+def _close_file(writer: RunWriter, header_written: bool, status: str, error: BaseException | None,
+                total_points: int) -> None:
+    if not header_written:
+        writer.discard()  # nothing measured, nothing to keep: no stub file
+        return
+    try:
+        writer.finish(status, Outcome(status, 0, error).reason, total_points)
+    except RunWriteError as exc:  # a full disk: the rows are kept, the status line cannot be
+        log.error("%s", exc)
+
+
+def _loop(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_point: int, time_offset: float) -> None:
+    fast, fast_column, readout = plan.fast, plan.fast_column, plan.readout
+    move_fast = fast.mover(lab)
+    should_stop, wait, write_row = control.should_stop, control.wait, writer.write_row
+    on_row, progress = control.on_row, control.progress
+    settle = readout.settle_s()
+    total = plan.n_points
+    report_every = max(1, total // 1000)  # progress in steps of 0.1 %
+    read, note = readout.read, writer.comment
+    point = start_point
+    t0 = time.monotonic() - time_offset
+    for _, line, offset in plan.lines_from(start_point):
+        values = line.values
+        if plan.fast_first:
+            fast.move(lab, values[offset], should_stop)  # to the line's start before the slow moves
+        fixed = dict(line.constants)
+        for move in line.moves:
+            reached = move.axis.move(lab, move.value, should_stop)
+            if move.column:
+                fixed[move.column] = reached
+        if should_stop():
+            break
+        lab.check_errors()
+        with fast.sweeping(lab):
+            for i in range(offset, len(values)):
+                row = dict(fixed)
+                row[fast_column] = move_fast(values[i], should_stop)  # the value the instrument holds
+                wait(settle)
+                read(lab, row, point, wait, note)
+                row[TIME_COLUMN] = time.monotonic() - t0
+                write_row(row)  # on its way to the disk before the next point starts
+                point += 1
+                if on_row is not None:
+                    on_row(row)
+                if progress is not None and (point % report_every == 0 or point == total):
+                    progress(point, total)
+                if should_stop():
+                    break
+        if should_stop():
+            break
+        lab.check_errors()
+

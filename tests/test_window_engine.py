@@ -1,0 +1,112 @@
+"""The window runs qpclab's executor and writer: `qpclab gui --station FILE` for every procedure, refusals at queue
+time shown in the window, and a full disk in mid-run stopping the run with the station safe and the file whole."""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+
+import pandas as pd
+import pytest
+from pymeasure.display.Qt import QtWidgets
+from pymeasure.experiment import Procedure
+
+from qpclab.gui import build_window
+from qpclab.instruments.station import default_station_path
+from qpclab.procedures import PROCEDURES
+from qpclab.procedures.writer import run_status
+
+LABS = default_station_path().parent
+#: a packaged lab that has what each procedure needs
+LAB_FOR = {"staircase": "qpc_lab", "gate-gate-map": "split_gate_lab", "bias-map": "qpc_lab",
+           "field-map": "field_lab", "temperature-map": "field_lab", "shot-noise": "noise_lab",
+           "noise-vs-gate": "noise_lab", "hall-sweep": "hall_lab"}
+
+
+@pytest.fixture(scope="module")
+def qapp():
+    return QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+
+
+def _wait_until(app, condition, timeout_s: float = 60.0) -> None:
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        app.processEvents()
+        if condition():
+            return
+        time.sleep(0.01)
+    raise TimeoutError(f"not done after {timeout_s} s")
+
+
+@pytest.mark.parametrize("name", list(PROCEDURES))
+def test_gui_with_a_station_file_builds_and_checks_every_procedure(name, qapp, tmp_path):
+    """`qpclab gui --station FILE`: the window opens with the file in its input and queues a checked run of the
+    procedure's plan (here refused on purpose by a start beyond the limits: nothing is queued, the reason shows)."""
+    station = str(LABS / f"{LAB_FOR[name]}.yaml")
+    window = build_window(name, station_file=station, directory=str(tmp_path))
+    assert window.inputs.station_file.parameter.value == station
+    proc = window.make_procedure()
+    first_float = next(a for a, p in proc.parameter_objects().items() if getattr(p, "units", None) in ("V", "T", "K")
+                       and a.endswith("start"))
+    proc.set_values(**{first_float: 1.0e6})
+    window.queue(procedure=proc)
+    assert not window.manager.experiments.queue  # refused when queued
+    assert "not queued" in window.statusBar().currentMessage() and "outside" in window.statusBar().currentMessage()
+    assert not list(tmp_path.iterdir())  # no file for a refused run
+    window.close()
+
+
+def test_window_run_with_a_full_disk_stops_safely_and_shows_the_error(qapp, tmp_path, sim_library, monkeypatch):
+    import qpclab.procedures.writer as writer
+
+    real_write = os.write
+    rows = {"n": 0}
+
+    def write(fd, payload):  # the disk fills up after 25 rows: nothing more gets written, status line included
+        if payload.count(b"\n") == 1 and not payload.startswith(b"#"):
+            rows["n"] += 1
+        if rows["n"] > 25:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_write(fd, payload)
+
+    monkeypatch.setattr(writer.os, "write", write)
+    window = build_window("staircase", directory=str(tmp_path))
+    window.show()
+    proc = window.make_procedure()
+    proc.set_values(start=-1.3, stop=-1.0, step=0.002, time_constant=1e-4)
+    window.queue(procedure=proc)
+    experiment = window.manager.experiments[0]
+    _wait_until(qapp, lambda: proc.status == Procedure.FAILED and not window.manager.is_running())
+    assert "No space left on device" in window.statusBar().currentMessage()
+    df = pd.read_csv(experiment.data_filename, comment="#")
+    assert len(df) == 25 and df.notna().all().all()
+    assert run_status(experiment.data_filename) is None  # the status line could not be written either
+    lab = sim_library.lab
+    for name, spec in lab.station.outputs().items():
+        assert lab.history[name][-1][1] == spec.safe
+    window.close()
+
+
+@pytest.mark.parametrize("name", ["gate-gate-map", "shot-noise"])  # the longest parameter lists
+def test_window_fits_a_laptop_screen_and_runs_and_aborts(name, qapp, tmp_path, sim_library):
+    from pymeasure.display.Qt import QtCore
+
+    window = build_window(name, station_file=str(LABS / f"{LAB_FOR[name]}.yaml"), directory=str(tmp_path))
+    window.resize(1366, 768)
+    window.show()
+    qapp.processEvents()
+    assert window.width() <= 1366 and window.height() <= 768
+    screen = window.rect()
+    for button in (window.queue_button, window.abort_button):
+        corner = button.mapTo(window, QtCore.QPoint(0, 0))
+        box = QtCore.QRect(corner, button.size())
+        assert screen.contains(box) and button.isVisible(), f"{button.text()} is off the screen: {box}"
+    assert window.inputs.findChildren(QtWidgets.QScrollArea)  # the parameter panel scrolls
+    window.queue_button.click()
+    _wait_until(qapp, window.manager.is_running, 30)
+    window.abort_button.click()
+    _wait_until(qapp, lambda: not window.manager.is_running(), 120)
+    experiment = window.manager.experiments[0]
+    assert run_status(experiment.data_filename) == "aborted"
+    window.close()
