@@ -69,6 +69,7 @@ class Run:
         circuit: the :class:`MeasurementCircuit` recorded with the run (None if the file has none).
         procedure: the procedure class path (e.g. ``qpclab.procedures.staircase.Staircase``), "" if unknown.
         plan: the ``#Plan:`` record (the procedure's registered name, its exact parameters), {} if none.
+        skipped: what was left out when reading (an incomplete last line), for the report to say.
         path: the file read (None for runs built in memory).
     """
 
@@ -79,6 +80,7 @@ class Run:
     procedure: str = ""
     path: Path | None = None
     plan: dict[str, Any] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def dataframe(self) -> pd.DataFrame:
@@ -189,7 +191,14 @@ def load_run(path: str | Path, *, circuit: MeasurementCircuit | None = None) -> 
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such run file")
+    if path.is_dir():
+        raise AnalysisError(f"{path}: is a folder; give a run file (a .csv written by qpclab)")
     text = path.read_text(encoding="utf-8", errors="replace")
+    skipped = []
+    if text and not text.endswith("\n"):  # a run killed while writing its last line
+        cut = text.rfind("\n") + 1
+        skipped.append(f"the incomplete last line {text[cut:][:60]!r} (the run was stopped while writing it)")
+        text = text[:cut]
     lines = text.splitlines(keepends=True)
     header = [ln for ln in lines if ln.startswith("#")]
     body = "".join(ln for ln in lines if not ln.startswith("#"))
@@ -208,7 +217,7 @@ def load_run(path: str | Path, *, circuit: MeasurementCircuit | None = None) -> 
         if circuit is None:
             warnings.warn(f"{path}: no measurement circuit recorded with the run", stacklevel=2)
     return Run(data=data, parameters=parameters, metadata=metadata, circuit=circuit, procedure=procedure,
-               path=path, plan=metadata.pop("Plan", {}))
+               path=path, plan=metadata.pop("Plan", {}), skipped=skipped)
 
 
 def require_columns(df: pd.DataFrame, columns, what: str) -> None:

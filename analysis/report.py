@@ -112,6 +112,7 @@ def analyse(path: str | Path, out_dir: str | Path | None = None, *, lever_eV_per
         run = load_run(path)
     kind = kind_of(run)
     rep = Report(path=Path(path), kind=kind)
+    rep.sections += [f"skipped: {what}" for what in run.skipped]
     if run.circuit is None and fallback_circuit is not None:
         run.circuit = fallback_circuit
         rep.sections.append("note: the run records no circuit; using the circuit of the station given (--station)")
@@ -312,8 +313,9 @@ def main(argv: list[str] | None = None) -> int:
             fallback = load_station(None if args.station == "default" else args.station).circuit
         rep = analyse(args.file, args.out, lever_eV_per_V=args.lever, temperature_K=args.temperature,
                       hw_x_eV=args.hw_x, pdf=not args.no_pdf, fallback_circuit=fallback)
-    except (AnalysisError, FileNotFoundError, ValueError) as exc:
-        print(f"qpclab analyse: error: {exc}", file=sys.stderr)
+    except (AnalysisError, OSError, ValueError) as exc:
+        where = "" if str(args.file) in str(exc) else f"{args.file}: "
+        print(f"qpclab analyse: error: {where}{exc}", file=sys.stderr)
         return 2
     print(rep.text(), end="")
     return 1 if rep.problems else 0

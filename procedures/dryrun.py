@@ -68,7 +68,10 @@ class PlanReport:
     parts: dict[str, float]
 
     def text(self) -> str:
-        out = [str(line) for line in self.limits]
+        out = [f"{len(self.limits.outputs)} output(s), every planned value within the limits:"]
+        for o in self.limits.outputs.values():
+            origin = "read back" if o.start_known else "assumed: its safe value" if o.unit == "V" else "assumed"
+            out.append(f"  {o.name}: from {o.start:g} {o.unit} ({origin}) over [{o.low:g}, {o.high:g}] {o.unit}")
         out.append(f"  {self.points} points in {self.lines} line(s); settling {self.settle_s * 1e3:.3g} ms per point")
         parts = ", ".join(f"{name} {_duration(s)}" for name, s in self.parts.items() if s > 0)
         out.append(f"  estimated run time: {_duration(self.estimate_s)} ({parts})")

@@ -8,7 +8,23 @@ Sub-packages:
 - ``qpclab.sim_configs``: the simulated station files.
 """
 
+import logging
+
 __version__ = "0.1.0"
+
+
+class _OptionalExtrasFilter(logging.Filter):
+    """pymeasure warns at import when ZMQ (remote listeners) or IPython (notebook display of its own experiments)
+    is missing: features qpclab does not use, so a plain install stays quiet. Every other warning passes."""
+
+    QUIET = ("ZMQ and cloudpickle are required", "IPython could not be imported")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.QUIET)
+
+
+for _name in ("pymeasure.experiment.listeners", "pymeasure.experiment.workers", "pymeasure.experiment.experiment"):
+    logging.getLogger(_name).addFilter(_OptionalExtrasFilter())
 
 
 def __getattr__(name: str):

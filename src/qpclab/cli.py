@@ -60,15 +60,40 @@ def _add_procedure_options(parser: argparse.ArgumentParser, cls) -> None:
         group.add_argument(option_name(attr), **kwargs)
 
 
-def _build_procedure(cls, args: argparse.Namespace):
+def _build_procedure(cls, args: argparse.Namespace, station_file: str):
     """Instantiate and set parameters, each through its declared range (errors name the option)."""
     proc = cls()
     values = {attr: getattr(args, f"p_{attr}") for attr in proc.parameter_objects()
               if getattr(args, f"p_{attr}", None) is not None}
-    if getattr(args, "station", None):
-        values["station_file"] = str(Path(args.station).resolve())
-    proc.set_values(**values)
+    proc.set_values(station_file=station_file, **values)
     return proc
+
+
+def _station(text: str | None) -> str:
+    """A station file's absolute path ("" for none): a path or a packaged lab's name (qpc, qpc_lab.yaml...)."""
+    from .sim_configs import station_path
+
+    return str(station_path(text)) if text else ""
+
+
+def _pick_lab(cls, args: argparse.Namespace) -> str:
+    """The first packaged lab that has what the procedure needs (with the options given), said on the terminal."""
+    from .instruments.station import load_station
+    from .sim_configs import packaged_labs
+
+    reasons = []
+    for name, path in packaged_labs().items():
+        proc = _build_procedure(cls, args, str(path))
+        try:
+            proc.check(load_station(path))
+        except ValueError as exc:
+            reasons.append(f"{name}: {exc}")
+            continue
+        if name != "qpc":
+            print(f"qpclab: no --station given: using the packaged lab {name!r} ({path.name}), which has what "
+                  f"{args.procedure} needs")
+        return str(path)
+    raise ValueError(f"no packaged lab has what {args.procedure} needs: " + "; ".join(reasons))
 
 
 # ---- commands -------------------------------------------------------------------------------------------------
@@ -82,8 +107,7 @@ def _demo(args: argparse.Namespace) -> int:
     from .procedures.staircase import Staircase
 
     proc = Staircase()
-    proc.set_values(start=args.start, stop=args.stop, step=args.step,
-                    **({"station_file": str(Path(args.station).resolve())} if args.station else {}))
+    proc.set_values(start=args.start, stop=args.stop, step=args.step, station_file=_station(args.station))
     data_path = new_data_path(Path(args.out), "staircase")
     print(f"qpclab demo: simulated GaAs QPC at 50 mK, gate {proc.start:g} V -> {proc.stop:g} V "
           f"in {proc.step * 1e3:g} mV steps (station: {proc.station_file or 'packaged sim_configs/qpc_lab.yaml'})")
@@ -102,7 +126,7 @@ def _run(args: argparse.Namespace) -> int:
     from .procedures.runner import new_data_path, prepare, run_procedure
 
     cls = procedure_class(args.procedure)
-    proc = _build_procedure(cls, args)
+    proc = _build_procedure(cls, args, _station(args.station) if args.station else _pick_lab(cls, args))
     station, plan, report = prepare(proc)
     if args.dry_run:
         print(f"dry run of {args.procedure} on station {station.name!r}: nothing is opened, nothing moves")
@@ -132,14 +156,35 @@ def _gui(args: argparse.Namespace) -> int:
     except ImportError as exc:  # pragma: no cover - pyqtgraph/PyQt6 missing
         print(f"qpclab gui: the live window needs the gui extra (pip install 'qpclab[gui]'): {exc}", file=sys.stderr)
         return 2
-    station = str(Path(args.station).resolve()) if args.station else ""
-    return run_window(args.procedure, station_file=station)
+    return run_window(args.procedure, station_file=_station(args.station))
 
 
 def _analyse(args: argparse.Namespace) -> int:
     from .analysis.report import main as analyse_main
 
     return analyse_main(args.rest)
+
+
+def _labs(args: argparse.Namespace) -> int:
+    from .instruments.station import load_station
+    from .procedures import PROCEDURES, procedure_class
+    from .sim_configs import packaged_labs
+
+    for name, path in packaged_labs().items():
+        station = load_station(path)
+        runs = []
+        for proc_name in PROCEDURES:
+            try:
+                procedure_class(proc_name)().check(station)
+            except ValueError:
+                continue
+            runs.append(proc_name)
+        print(f"{name} ({path.name}): {station.name}")
+        for inst in station.instruments.values():
+            print(f"    {inst.name:14s} {inst.driver:14s} {inst.address:34s} {inst.role}")
+        gates = ", ".join(station.gates) + (", bias" if station.bias else "")
+        print(f"    gates: {gates}; runs: {', '.join(runs)}")
+    return 0
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -154,6 +199,7 @@ def _list(args: argparse.Namespace) -> int:
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="qpclab", description="Quantum point contact experiments at a dilution fridge.")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
+    p.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     d = sub.add_parser("demo", help="run a simulated staircase (no hardware, no display) and save CSV + PNG",
@@ -182,7 +228,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     r.add_argument("--quiet", action="store_true", help="no progress bar")
     # the procedure's own parameters become options once the procedure is named
     argv = sys.argv[1:] if argv is None else argv
-    chosen = next((a for a in argv if a in PROCEDURES), None) if argv and argv[0] in ("run", "-v", "--verbose") else None
+    after_run = argv[argv.index("run") + 1:] if "run" in argv else []
+    chosen = next((a for a in after_run if a in PROCEDURES), None)
     if chosen is not None:
         _add_procedure_options(r, procedure_class(chosen))
     r.set_defaults(func=_run)
@@ -209,6 +256,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
     ls = sub.add_parser("procedures", help="list the procedures")
     ls.set_defaults(func=_list)
+    lb = sub.add_parser("labs", help="list the packaged simulated labs, their instruments and what they can run")
+    lb.set_defaults(func=_labs)
     return p
 
 
@@ -222,20 +271,30 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(argv).parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.func(args)
+    except Exception as exc:  # noqa: BLE001 - one line for the user; --debug shows the traceback
+        if args.debug:
+            raise
+        return _error(args.command, exc)
+
+
+def _error(command: str, exc: Exception) -> int:
+    """One line on stderr naming what went wrong (a dry run lists every value beyond a limit, one per line);
+    exit code 2 for what the user can fix, 1 for a run that failed."""
     from .instruments.roles import InstrumentError
     from .procedures.writer import RunWriteError
 
-    try:
-        return args.func(args)
-    except InstrumentError as exc:  # the run stopped, gates safe, data kept: say what failed and where
-        print(f"qpclab {args.command}: instrument error: {exc}", file=sys.stderr)
-        return 1
-    except RunWriteError as exc:  # the run stopped like an abort, gates safe, every whole row kept
-        print(f"qpclab {args.command}: the data file could not be written, run stopped: {exc}", file=sys.stderr)
-        return 1
-    except (ValueError, OSError) as exc:
-        print(f"qpclab {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    if isinstance(exc, InstrumentError):  # the run stopped, gates safe, data kept: say what failed and where
+        text, code = f"instrument error: {exc}", 1
+    elif isinstance(exc, RunWriteError):  # the run stopped like an abort, gates safe, every whole row kept
+        text, code = f"the data file could not be written, run stopped: {exc}", 1
+    elif isinstance(exc, (ValueError, OSError)):
+        text, code = f"error: {exc}", 2
+    else:
+        text, code = f"{type(exc).__name__}: {exc} (qpclab --debug {command} ... shows the traceback)", 1
+    print(f"qpclab {command}: {text}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":  # pragma: no cover

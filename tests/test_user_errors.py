@@ -1,0 +1,72 @@
+"""Every error a user can cause at the command line ends in one line naming the file, option or value, exit code
+2, no traceback (``--debug`` shows it); nothing opens, nothing moves."""
+
+from __future__ import annotations
+
+import pytest
+
+from qpclab.cli import main
+
+
+@pytest.fixture
+def files(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    notrun = tmp_path / "notes.csv"
+    notrun.write_text("some,numbers\n1,2\n")
+    from qpclab.analysis.synthetic import random_qpc, simulate_staircase, write_run
+
+    run = write_run(tmp_path / "run.csv", simulate_staircase(random_qpc(3), x_noise_V=1e-4))
+    return {"BLOCKED": str(blocker / "sub"), "NOTRUN": str(notrun), "DIR": str(tmp_path), "RUN": str(run)}
+
+
+CASES = [
+    (["run", "staircase", "--out", "BLOCKED"], "a-file"),
+    (["run", "staircase", "--data", "BLOCKED/run.csv"], "a-file"),
+    (["demo", "--out", "BLOCKED"], "a-file"),
+    (["analyse", "RUN", "--out", "BLOCKED"], "a-file"),
+    (["analyse", "NOTRUN"], "notes.csv"),
+    (["analyse", "DIR"], "is a folder"),
+    (["resume", "NOTRUN"], "not a qpclab run file"),
+    (["resume", "DIR/missing.csv"], "no such run file"),
+    (["run", "staircase", "--time-constant", "-1"], "--time-constant"),
+    (["run", "staircase", "--step", "1e-320"], "--step"),
+    (["run", "staircase", "--start", "inf"], "--start"),
+    (["run", "staircase", "--station", "nowhere.yaml"], "nowhere.yaml"),
+    (["run", "bias-map", "--bias-stop", "5"], "outside its limits"),
+]
+
+
+@pytest.mark.parametrize("argv, names", CASES, ids=[" ".join(c[0][:3]) for c in CASES])
+def test_user_error_is_one_line_with_exit_code_2(argv, names, files, capsys, sim_library):
+    argv = [files.get(a.split("/")[0], a.split("/")[0]) + ("/" + a.split("/", 1)[1] if "/" in a else "")
+            if a.split("/")[0] in files else a for a in argv]
+    before = {k: list(v) for k, v in sim_library.lab.history.items()}
+    code = main(argv + (["--quiet"] if argv[0] in ("run", "resume", "demo") else []))
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert names in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1 or "planned value(s) would break a limit" in err
+    assert {k: list(v) for k, v in sim_library.lab.history.items()} == before
+
+
+def test_debug_shows_the_traceback(capsys):
+    with pytest.raises(ValueError, match="--time-constant"):
+        main(["--debug", "run", "staircase", "--time-constant", "-1", "--quiet"])
+
+
+@pytest.mark.parametrize("argv", [["demo", "--out", "OUT", "--step", "0.05", "--quiet"],
+                                  ["run", "staircase", "--step", "0.05", "--time-constant", "1e-4", "--quiet",
+                                   "--out", "OUT"]])
+def test_a_plain_install_prints_no_warning(argv, tmp_path):
+    """A plain `pip install .` has neither pyzmq nor IPython (the test extras bring them): hide them as a plain
+    install would lack them, and nothing but qpclab's own lines reaches the terminal."""
+    import subprocess
+    import sys
+
+    argv = [str(tmp_path / "out") if a == "OUT" else a for a in argv]
+    code = ("import sys; sys.modules['zmq'] = None; sys.modules['IPython'] = None\n"
+            f"from qpclab.cli import main; sys.exit(main({argv!r}))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() == "" and "warn" not in done.stdout.lower()
