@@ -14,23 +14,24 @@ pinch-off and ``p = max(dV, 0)``:
 * **Gate-dependent lever arm and subband spacing** (``lever_arm_slope_per_V`` = k_a, ``spacing_slope_per_V`` = k_y):
   the lever arm on the barrier is ``alpha (1 + k_a p)`` and the spacing ``hw_y (1 - k_y p)``, so the mode-0 edge is
   ``x = offset + sum(levers) k_a p^2 / 2`` and mode n's edge ``x - n hw_y (1 - k_y p)``. With k_y > 0 the transverse
-  confinement weakens as the constriction opens: plateaus get shorter and closer at higher n (physics.md; spacings
-  falling with gate voltage are what bias spectroscopy measures, e.g. Rossler et al., NJP 13, 113006 (2011)).
-  Linear in p: a phenomenological first order, nothing more.
+  confinement weakens as the constriction opens: plateaus get shorter and closer at higher n, and bias spectroscopy
+  finds the spacings falling from one subband to the next. Linear in p: a phenomenological first order.
 * **Mode-dependent barrier curvature** (``barrier_height_eV`` = V0): the adiabatic estimate for a smooth saddle whose
   transverse confinement weakens along x as the barrier does,
   ``hw_x,n = hw_x [1 + hw_y (n + 1/2) / (2 V0)]^(1/2)``, V0 the barrier height above the band bottom: step widths
-  grow with n (physics.md: full tight-binding calculations follow it within about a percent).
+  grow with n (for smooth GaAs saddles full tight-binding calculations follow it within about a percent).
 * **0.7 structure** (``spin_gap_ratio`` = gamma, ``spin_gap_decay_eV`` = x_d): the density-dependent spin gap of the
   lowest subband (Reilly et al., PRL 89, 246801 (2002); Reilly, PRB 72, 033309 (2005); a spin-split lowest subband
   as in Bruus, Cheianov & Flensberg, Physica E 10, 97 (2001)). The spin-up edge of mode 0 lies ``Delta`` above the
   spin-down edge, the gap growing linearly with the 1D density, measured by the mode-0 edge ``x`` itself:
-  ``Delta = gamma x`` for small x > 0. Both spin bands then open together at T = 0, but the upper one opens
-  ``1 / (1 - gamma)`` times more slowly in gate voltage: at finite temperature it is only thermally populated
-  over that stretch, a shoulder near 0.7 G0 that strengthens with temperature. An in-plane field adds the Zeeman
+  ``Delta = gamma n`` with the thermally smeared density ``n = kT ln(1 + exp(x / kT))`` (a constant density of
+  states; ``n = max(x, 0)`` at T = 0). At T = 0 both spin bands open together at pinch-off, the upper one
+  ``1 / (1 - gamma)`` times more slowly in gate voltage: a weak shoulder near 0.75-0.8 G0. At finite temperature the
+  thermal density opens the gap already at pinch-off (``gamma kT ln 2``): the upper band lags, the shoulder sinks
+  towards 0.7 G0 and takes away more conductance as the temperature rises. An in-plane field adds the Zeeman
   splitting to the gap and turns the shoulder into the spin-resolved 0.5 G0 (e^2/h) plateau (Thomas et al., PRL 77,
   135 (1996); Cronenwett et al., PRL 88, 226805 (2002)). Our own addition, so that the 1 G0 plateau is recovered
-  before the second subband: the gap closes again at higher density, ``Delta = gamma x exp(-x / x_d)``
+  before the second subband: the gap closes again at higher density, ``Delta = gamma n exp(-(n / x_d)^4)``
   (0 <= gamma < 1 keeps every edge rising with gate voltage). The gap is set by the density at zero bias.
 
 Gate environment (:class:`GateEnvironment`, stateful, advanced on the lab clock)
@@ -73,7 +74,7 @@ class RealisticQPC(SaddlePointQPC):
     """:class:`~.landauer.SaddlePointQPC` with the effects of real devices (module docstring); all off by default.
 
     Extra parameters:
-        spin_gap_ratio: gamma in ``Delta = gamma x exp(-x / x_d)`` (0 = no 0.7 structure; below 1).
+        spin_gap_ratio: gamma in ``Delta = gamma n exp(-(n / x_d)^4)`` (0 = no 0.7 structure; below 1).
         spin_gap_decay_eV: x_d, the density (as the mode-0 edge, eV) over which the spin gap closes again.
         barrier_height_eV: V0 of the adiabatic mode-dependent curvature (0 = every mode has hw_x).
         lever_arm_slope_per_V: k_a, relative change of the lever arm per volt above pinch-off.
@@ -145,7 +146,7 @@ class RealisticQPC(SaddlePointQPC):
 
     def spin_gap_eV(self, x, kt):
         """The 0.7 structure's spin gap (eV) at mode-0 edge ``x`` (eV) and ``k_B T`` (eV), arrays broadcasting:
-        ``gamma n exp(-n / x_d)`` with the thermally smeared 1D density ``n = kT ln(1 + exp(x / kT))`` (in units of
+        ``gamma n exp(-(n / x_d)^4)`` with the thermally smeared 1D density ``n = kT ln(1 + exp(x / kT))`` (in units of
         a constant density of states; ``n = max(x, 0)`` at T = 0)."""
         x = np.asarray(x, dtype=float)
         kt = np.asarray(kt, dtype=float)
@@ -170,8 +171,9 @@ class RealisticQPC(SaddlePointQPC):
         return self._evaluate("G", gates, 0.0, temperature_K, field_T, 0.5)
 
     def transmissions(self, gates, energy_eV=0.0, field_T=0.0):
-        """Bare transmission of every channel at energy (eV, from the Fermi level) in field (T); channel order as in
-        :class:`SaddlePointQPC` (shape ``broadcast(gates..., energy, field) + (n_channels,)``)."""
+        """Bare transmission of every channel at energy (eV, from the Fermi level) in field (T), the spin gap at its
+        zero-temperature density; channel order as in :class:`SaddlePointQPC` (shape ``broadcast(gates..., energy,
+        field) + (n_channels,)``)."""
         offset = np.asarray(self.barrier_offset_eV(gates), dtype=float)
         en = np.asarray(energy_eV, dtype=float)
         b = np.asarray(field_T, dtype=float)
@@ -186,15 +188,11 @@ class RealisticQPC(SaddlePointQPC):
         return t.reshape(shape + (self.n_channels,))
 
     # ---- what the simulated lab asks of a sample -----------------------------------------------------------------
-    def mode_width_eV(self, n: int, gate_V: float | None = None) -> float:
-        """hw_x,n (eV) of mode n (at the gate voltage where the subband spacing is taken; default: at pinch-off)."""
-        hw_y = self.hw_y_eV
-        if gate_V is not None:
-            off = np.array([float(self.barrier_offset_eV({k: gate_V for k in self.lever_arms_eV_per_V}))])
-            hw_y = float(self._gate_geometry(off)[1][0])
+    def mode_width_eV(self, n: int) -> float:
+        """hw_x,n (eV) of mode n with the subband spacing at pinch-off (hw_x when the curvature is mode independent)."""
         if self.barrier_height_eV == 0:
             return float(self.hw_x_eV)
-        return float(self.hw_x_eV * math.sqrt(1.0 + hw_y * (n + 0.5) / (2.0 * self.barrier_height_eV)))
+        return float(self.hw_x_eV * math.sqrt(1.0 + self.hw_y_eV * (n + 0.5) / (2.0 * self.barrier_height_eV)))
 
     def environment(self, seed: int, t0: float) -> "GateEnvironment | None":
         """The sample's charge environment (noise, telegraph switching, hysteresis) from ``seed``, starting at
@@ -293,7 +291,7 @@ class GateEnvironment:
     (advanced by the gate moves). Seeded: a reset with the same seed repeats the same history."""
 
     def __init__(self, sample: RealisticQPC, seed: int, t0: float):
-        rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, 15])
+        rng = np.random.default_rng(abs(int(seed)))
         self.t = float(t0)
         self.noise = (OneOverFNoise(sample.charge_noise_V_per_rtHz, sample.charge_noise_band_Hz, rng)
                       if sample.charge_noise_V_per_rtHz > 0 else None)
