@@ -328,28 +328,41 @@ class SaddlePointQPC:
             raise ValueError("temperature_K must be finite and >= 0")
         if kind != "G" and not ((asym >= 0) & (asym <= 1)).all():
             raise ValueError("asymmetry must be within [0, 1]")
-        # channel sets: merged at zero field (scalar field == 0), full otherwise
-        if not bfield.any():
-            shift, mult, modes = self._zero_field_groups
-            shifts = np.broadcast_to(shift, (off.size, shift.size))
-        else:
-            modes, spin, base = self._channels
-            mult = np.ones(base.size)
-            shifts = base + bfield[:, None] * spin * self._zeeman_eV_per_T
+        shifts, mult, modes = self._channel_set(bfield)
         n_ch = mult.size
         chunk = max(1, _CHUNK_ELEMENTS // (n_ch * _T_NODES.size * 3))
+        if kind == "IG":  # current and dI/dV from one pass (both need the same expectations)
+            out2 = np.empty((2, off.size))
+            for i0 in range(0, off.size, chunk):
+                sl = slice(i0, i0 + chunk)
+                out2[:, sl] = self._evaluate_chunk(kind, off[sl], bias[sl], temp[sl], asym[sl], shifts[sl], mult, modes)
+            return tuple(_out(o.reshape(shape)) if shape != () else float(o[0]) for o in out2)
         out = np.empty(off.size)
         for i0 in range(0, off.size, chunk):
             sl = slice(i0, i0 + chunk)
             out[sl] = self._evaluate_chunk(kind, off[sl], bias[sl], temp[sl], asym[sl], shifts[sl], mult, modes)
         return _out(out.reshape(shape)) if shape != () else float(out[0])
 
+    def _channel_set(self, bfield):
+        """The channels for fields ``bfield`` (T, shape (P,)): (energy shifts (P, C) in eV, multiplicity (C,),
+        mode index (C,)). Merged where identical at zero field (scalar field == 0), all spin-resolved otherwise."""
+        if not bfield.any():
+            shift, mult, modes = self._zero_field_groups
+            return np.broadcast_to(shift, (bfield.size, shift.size)), mult, modes
+        modes, spin, base = self._channels
+        return base + bfield[:, None] * spin * self._zeeman_eV_per_T, np.ones(base.size), modes
+
+    def _channel_edges(self, off, shifts, modes, kt):
+        """(``hw_x * eps`` of each channel at the Fermi level (P, C) in eV, logistic scale ``hw_x / 2 pi`` of its
+        transmission in eV: a scalar here, per channel where a subclass shapes the channels). ``kt`` (P,): k_B T in eV,
+        for channels whose edges depend on temperature."""
+        return off[:, None] - shifts, self.hw_x_eV / TWO_PI
+
     def _evaluate_chunk(self, kind, off, bias, temp, asym, shifts, mult, modes):
-        theta = self.hw_x_eV / TWO_PI
         kt = K_B_EV * temp
-        s_n = np.minimum(kt, theta)[:, None]
-        s_w = np.maximum(kt, theta)[:, None]
-        x0 = off[:, None] - shifts  # hw_x * eps of each channel at the Fermi level, (P, C)
+        x0, theta = self._channel_edges(off, shifts, modes, kt)  # x0: hw_x * eps of each channel at E_F, (P, C)
+        s_n = np.minimum(kt[:, None], theta)
+        s_w = np.maximum(kt[:, None], theta)
         dis = self._disorder_factor(off, modes) if self.disorder > 0 else None
         if kind == "G":
             c = _zstats(x0, s_n, s_w, cdf=True)["cdf"]
@@ -367,7 +380,7 @@ class SaddlePointQPC:
                 t = t * dis
             return E2_H * (t @ mult)
         # I and noise need B[F] / eV = (J(xl) - J(xr)) / eV; Simpson on dJ/dx = cdf for tiny |eV|
-        scale = np.maximum(kt, theta)
+        scale = s_w.min(axis=1)
         small = np.abs(ev) < 1e-3 * scale
         zl = _zstats(xl, s_n, s_w, cdf=True, pdf=kind == "S", jr=True)
         zr = _zstats(xr, s_n, s_w, cdf=True, pdf=kind == "S", jr=True)
@@ -384,6 +397,12 @@ class SaddlePointQPC:
         if kind == "I":
             t = b_over if dis is None else b_over * dis
             return E2_H * ev * (t @ mult)
+        if kind == "IG":
+            t = b_over if dis is None else b_over * dis
+            tg = asym[:, None] * zl["cdf"] + (1.0 - asym[:, None]) * zr["cdf"]
+            if dis is not None:
+                tg = tg * dis
+            return np.stack([E2_H * ev * (t @ mult), E2_H * (tg @ mult)])
         # kind == "S": (2e^2/h) int { T^2 [fL(1-fL) + fR(1-fR)] + T(1-T)(fL - fR) coth(eV/2kT) } dE
         d = np.ones_like(x0) if dis is None else dis
         therm = kt[:, None] * d**2 * (zl["cdf"] + zr["cdf"] - theta * (zl["pdf"] + zr["pdf"]))
@@ -502,6 +521,28 @@ class SaddlePointQPC:
         positive current. Temperature in K, field in T.
         """
         return self._evaluate("I", gates, bias_V, temperature_K, field_T, asymmetry)
+
+    def bias_with_series(self, gates, applied_V, temperature_K, field_T=0.0, series_ohm=0.0, asymmetry=0.5):
+        """(dI/dV (S), I (A), V_qpc (V)) with an applied bias (V, array or scalar) divided between a series
+        resistance (ohm) and the QPC: Newton on ``V_qpc + R I(V_qpc) = V_applied`` (to 1e-8 of the largest |V|).
+        Temperature in K, field in T."""
+        v_app = np.asarray(applied_V, dtype=float)
+        g = np.asarray(self.differential_conductance(gates, 0.0 * v_app, temperature_K, field_T, asymmetry), dtype=float)
+        v = v_app / (1.0 + g * series_ohm)
+        for _ in range(12):
+            i, g = (np.asarray(a, dtype=float) for a in self.current_and_conductance(gates, v, temperature_K, field_T,
+                                                                                      asymmetry))
+            dv = (v + series_ohm * i - v_app) / (1.0 + series_ohm * g)
+            v = v - dv
+            if np.all(np.abs(dv) <= 1e-8 * max(float(np.max(np.abs(v_app), initial=0.0)), 1e-12)):
+                break
+        i, g = (np.asarray(a, dtype=float) for a in self.current_and_conductance(gates, v, temperature_K, field_T,
+                                                                                  asymmetry))
+        return g, i, v
+
+    def current_and_conductance(self, gates, bias_V, temperature_K, field_T=0.0, asymmetry=0.5):
+        """(:meth:`current` (A), :meth:`differential_conductance` (S)) from one evaluation: the same values."""
+        return self._evaluate("IG", gates, bias_V, temperature_K, field_T, asymmetry)
 
     def differential_conductance(self, gates, bias_V, temperature_K, field_T=0.0, asymmetry=0.5):
         """dI/dV (S) at bias (V): ``(e^2/h) sum_ch [a <T_ch>_L + (1 - a) <T_ch>_R]``, ``<.>`` the ``-f'`` averages

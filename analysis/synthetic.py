@@ -81,20 +81,8 @@ def _gate_range(p: QPCParameters, n_steps: int) -> tuple[float, float]:
 
 
 def _self_consistent(model: SaddlePointQPC, gates, v_app, temperature_K, field_T=0.0, rs=0.0, asym=0.5):
-    """(dI/dV (S), I (A), V_qpc (V)) with the applied bias divided between R_series and the QPC (Newton)."""
-    v_app = np.asarray(v_app, dtype=float)
-    g = np.asarray(model.differential_conductance(gates, 0.0 * v_app, temperature_K, field_T, asym), dtype=float)
-    v = v_app / (1.0 + g * rs)
-    for _ in range(12):
-        i = np.asarray(model.current(gates, v, temperature_K, field_T, asym), dtype=float)
-        g = np.asarray(model.differential_conductance(gates, v, temperature_K, field_T, asym), dtype=float)
-        dv = (v + rs * i - v_app) / (1.0 + rs * g)
-        v = v - dv
-        if np.all(np.abs(dv) <= 1e-8 * np.maximum(np.abs(v_app), 1e-12)):
-            break
-    i = np.asarray(model.current(gates, v, temperature_K, field_T, asym), dtype=float)
-    g = np.asarray(model.differential_conductance(gates, v, temperature_K, field_T, asym), dtype=float)
-    return g, i, v
+    """(dI/dV (S), I (A), V_qpc (V)) with the applied bias divided between R_series and the QPC."""
+    return model.bias_with_series(gates, v_app, temperature_K, field_T, rs, asym)
 
 
 def _lockin_columns(g_S, circuit, excitation_V, x_noise_V, rng) -> dict[str, np.ndarray]:

@@ -22,6 +22,7 @@ from pyvisa.util import LibraryPath
 from pyvisa_sim.devices import Device
 from pyvisa_sim.highlevel import SimVisaLibrary as _PyVisaSimLibrary
 
+from .bus_timing import BusTiming
 from .lab import SimulatedLab
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,26 @@ class TwinDevice(Device):
 
     Whole program messages go to the twin (it splits compound ``;`` messages by its own grammar), and a reply
     is handed to the session in one piece, under the lab's lock, so concurrent sessions cannot interleave.
+    With bus timing (``timing``), every write and every reply read costs its time on the lab clock, spent after
+    the lock is released.
     """
 
     twin = None
     lab: SimulatedLab
+    #: cost of each write and read on this resource's interface; None: instantaneous
+    timing: BusTiming | None = None
 
     def write(self, data: bytes) -> None:
         if not isinstance(data, bytes):
             raise TypeError("data must be an instance of bytes")
+        self._write(data)
+        if self.timing is not None:
+            # one operation per whole message (a serial session writes the termination separately), bytes per call
+            eom = self._query_eom
+            ends = not self._input_buffer and (not eom or data.endswith(eom))
+            self.lab.spend(self.timing.cost_s(len(data)) if ends else self.timing.per_byte_s * len(data))
+
+    def _write(self, data: bytes) -> None:
         lab = self.lab
         with lab.lock:
             eom = self._query_eom
@@ -121,7 +134,9 @@ class TwinDevice(Device):
             if not self._output_buffers:
                 return b"", False
             chunk = self._output_buffers.popleft()
-            return bytes(chunk), not isinstance(chunk, _Partial)
+        if self.timing is not None:
+            self.lab.spend(self.timing.cost_s(len(chunk)))
+        return bytes(chunk), not isinstance(chunk, _Partial)
 
     def clear(self) -> None:
         """Device clear: drop pending input and unread replies."""
@@ -159,6 +174,7 @@ class SimVisaLibrary(_PyVisaSimLibrary):
             device = self.devices[resource]
             device.__class__ = TwinDevice
             device.lab = self.lab
+            device.timing = self.lab.bus_timing_of(resource)
             device.twin = self.lab.twins.get(resource)
             if device.twin is None:
                 log.warning("%s: resource %s has no instrument in the station section", self.library_path, resource)

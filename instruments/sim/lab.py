@@ -21,8 +21,11 @@ from typing import Any, Callable
 import yaml
 
 from ...analysis.circuit import MeasurementCircuit
+from ...analysis.constants import K_B_EV
+from ...analysis.realistic_qpc import RealisticQPC, cycle_points, harmonic_phasor
 from ..station import Station, parse_station, read_yaml
 from ..registry import twin_class
+from .bus_timing import BusTiming, interface_of, parse_bus_timing, spend
 from .faults import FaultInjector, parse_faults
 from .twin import InstrumentTwin
 
@@ -68,10 +71,12 @@ def load_sample(spec: dict[str, Any]):
     kind = params.pop("kind", "qpc")
     if kind == "qpc":
         from ...analysis.landauer import SaddlePointQPC as cls
+    elif kind == "realistic_qpc":
+        from ...analysis.realistic_qpc import RealisticQPC as cls
     elif kind == "hall_bar":
         from ...analysis.hall import HallBar as cls
     else:
-        raise ValueError(f"simulation.sample.kind: unknown kind {kind!r} (qpc or hall_bar)")
+        raise ValueError(f"simulation.sample.kind: unknown kind {kind!r} (qpc, realistic_qpc or hall_bar)")
     try:
         return cls(**params)
     except TypeError as exc:
@@ -97,9 +102,14 @@ class SimulatedLab:
         self.simulation = sim
         self.sample = load_sample(sim.get("sample", {}))
         self.sample_kind = "hall_bar" if type(self.sample).__name__ == "HallBar" else "qpc"
+        #: the lock-in reads the harmonics of the current over the excitation cycle (a realistic sample's choice)
+        self.finite_excitation = isinstance(self.sample, RealisticQPC) and self.sample.finite_excitation
         self.seed = int(sim.get("seed", 0))
         self.loads_ohm: dict[str, float] = {k: float(v) for k, v in (sim.get("loads_ohm") or {}).items()}
         self._base_temperature_K = float(sim.get("electron_temperature_K", 0.05))
+        #: what a VISA write or read costs per interface (zero unless the lab file sets simulation.bus_timing)
+        self.bus_timing: dict[str, BusTiming] = parse_bus_timing(sim.get("bus_timing"), f"{self.path}: "
+                                                                                       "simulation.bus_timing")
         #: how many (time, value) entries per output the history keeps (oldest dropped first)
         self.history_max = int(sim.get("history_max", 200_000))
         self._base_loads = dict(self.loads_ohm)
@@ -144,9 +154,20 @@ class SimulatedLab:
             self.input_spike: dict[str, float] = {}
             self.loads_ohm = dict(getattr(self, "_base_loads", self.loads_ohm))
             self.faults = FaultInjector(self, parse_faults(self.simulation.get("faults")))
+            self._start_environment()
 
     def now(self) -> float:
         return self.clock()
+
+    def bus_timing_of(self, resource_name: str) -> BusTiming | None:
+        """The bus timing of a resource's interface, None if its exchanges are instantaneous."""
+        timing = self.bus_timing[interface_of(resource_name)]
+        return None if timing.is_zero else timing
+
+    def spend(self, seconds: float) -> None:
+        """Let time pass on the lab clock (bus transfers): a real wait on the real clock, an advance of a manual one.
+        Never called with the lab's lock held: other sessions go on meanwhile."""
+        spend(self.clock, seconds)
 
     def subscribe(self, callback: Callable[[float], None]) -> None:
         """Call ``callback(time)`` whenever the sample's response may have changed (lock-in filters)."""
@@ -185,6 +206,8 @@ class SimulatedLab:
         with self.lock:
             volts = float(volts)
             self.history[name].append((self.now(), volts))
+            if self.environment is not None and name != "bias":
+                self.environment.gate_moved(name, volts)
             if self.outputs.get(name) != volts:
                 self.outputs[name] = volts
                 self._changed()
@@ -228,7 +251,7 @@ class SimulatedLab:
             if self._response_cache is not None:
                 return self._response_cache
             s = self.sample
-            gates = self.gate_voltages()
+            gates = self.sample_gates()
             T = self.temperature_K
             B = self.field_T
             v_app = self.bias_at_sample_V()
@@ -253,14 +276,20 @@ class SimulatedLab:
             self._response_cache = result
             return result
 
-    def lockin_input_V(self, amplitude_V: float, harmonic: int = 1, lockin: str | None = None) -> float:
-        """In-phase voltage (V rms) at a lock-in's input for its own sine-output amplitude (V rms).
+    def lockin_input_V(self, amplitude_V: float, harmonic: int = 1, lockin: str | None = None) -> complex:
+        """Voltage at a lock-in's input at its reference harmonic, as the phasor X + iY (V rms; a float when it is in
+        phase) for its own sine-output amplitude (V rms).
 
         QPC sample: the current through the QPC (driven by this sine output through the excitation divider) at
         the current preamp. Hall bar: the lock-in named in ``simulation.lockin_inputs`` reads ``xx`` or ``xy``
         of the current set by its sine output through the Hall current resistor, behind the voltage preamp.
-        The sample is resistive at lock-in frequencies, so the signal is in phase with the reference.
+        The sample is resistive at lock-in frequencies, so the signal is in phase with the reference: dI/dV times
+        the excitation, nothing at higher harmonics; a sample with ``finite_excitation`` gives the harmonic of the
+        current over the excitation cycle instead (:meth:`harmonic_signal_V`).
         """
+        if self.finite_excitation:
+            signal = self.harmonic_signal_V(amplitude_V, harmonic)
+            return signal + self.input_spike.get(lockin, 0.0) if harmonic == 1 and self.input_spike else signal
         if harmonic != 1:
             return 0.0
         if self.sample_kind == "hall_bar":
@@ -274,6 +303,43 @@ class SimulatedLab:
         if self.input_spike:  # an injected overload: a pickup spike at the reference frequency
             signal += self.input_spike.get(lockin, 0.0)
         return signal
+
+    # ---- the realistic sample's hook: its charge environment and the excitation cycle ----------------------------
+    def _start_environment(self) -> None:
+        """A fresh charge environment (seeded) for samples that have one, advanced on the lab clock before reads."""
+        sample = self.sample
+        self.environment = sample.environment(self.seed, self.now()) if isinstance(sample, RealisticQPC) else None
+        self._harmonic_memo: tuple | None = None
+        if self.environment is not None:
+            self.add_ticker(self._advance_environment)
+
+    def _advance_environment(self, t: float) -> None:
+        if self.environment.advance(t):
+            self._changed()
+
+    def sample_gates(self) -> dict[str, float]:
+        """The gate voltages the sample feels (V): the outputs, through the charge environment if it has one."""
+        gates = self.gate_voltages()
+        return gates if self.environment is None else self.environment.effective_gates(gates)
+
+    def harmonic_signal_V(self, amplitude_V: float, harmonic: int) -> complex:
+        """Lock-in input phasor (V rms) at ``harmonic`` for a sine-output amplitude (V rms): the harmonic of the
+        current through R_series + QPC over the excitation cycle, at the DC bias, behind the current preamp."""
+        with self.lock:
+            gates = self.sample_gates()
+            T, B = self.temperature_K, self.field_T
+            v_dc = self.bias_at_sample_V()
+            v_ac = self.circuit.sample_excitation_V(amplitude_V)
+            key = (tuple(gates.items()), T, B, v_dc, v_ac, harmonic, self.circuit)
+            if self._harmonic_memo is not None and self._harmonic_memo[0] == key:
+                return self._harmonic_memo[1]
+            s, rs = self.sample, self.circuit.series_resistance_ohm
+            scale = max(K_B_EV * T, s.hw_x_eV / (2.0 * math.pi))  # the narrowest structure of I(V), V
+            n = cycle_points(v_ac, scale)
+            z = harmonic_phasor(lambda v: s.bias_with_series(gates, v, T, B, rs)[1], v_dc, v_ac, harmonic, n)
+            out = self.circuit.preamp_gain_V_per_A * z
+            self._harmonic_memo = (key, out)
+            return out
 
     def hall_resistances(self) -> tuple[float, float]:
         """(R_xx, R_xy) in ohm of the Hall-bar sample at the present field and temperature."""
@@ -289,7 +355,7 @@ class SimulatedLab:
         with self.lock:
             g, _ = self.qpc_response()
             v_qpc = self.qpc_bias_V()
-            s_i = float(self.sample.noise(self.gate_voltages(), v_qpc, self.temperature_K, self.field_T))
+            s_i = float(self.sample.noise(self.sample_gates(), v_qpc, self.temperature_K, self.field_T))
             return self.circuit.noise_voltage_psd(s_i, g, self.temperature_K)
 
     def qpc_bias_V(self) -> float:
