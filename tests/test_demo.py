@@ -27,11 +27,13 @@ def test_demo_writes_csv_and_png_with_five_integer_plateaus(tmp_path):
     assert pngs[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     header = [line for line in csvs[0].read_text().splitlines() if line.startswith("#")]
     assert any("Procedure" in h for h in header) and any("Station" in h for h in header)
+    assert any("realistic_lab.yaml" in h for h in header)  # the demo shows the realistic device
     df = pd.read_csv(csvs[0], comment="#")
     # G in G0 recomputed here from the raw lock-in reading and the station's circuit (not the column the run wrote)
     from qpclab.instruments.station import load_station
+    from qpclab.sim_configs import station_path
 
-    circuit = load_station().circuit
+    circuit = load_station(station_path("realistic")).circuit
     excitation = 0.1  # the demo's lock-in sine output, V rms
     g = circuit.conductance_G0(df["X (V)"].to_numpy(), excitation)
     plateaus = 0

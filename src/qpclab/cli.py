@@ -109,8 +109,8 @@ def _demo(args: argparse.Namespace) -> int:
     proc = Staircase()
     proc.set_values(start=args.start, stop=args.stop, step=args.step, station_file=_station(args.station))
     data_path = new_data_path(Path(args.out), "staircase")
-    print(f"qpclab demo: simulated GaAs QPC at 50 mK, gate {proc.start:g} V -> {proc.stop:g} V "
-          f"in {proc.step * 1e3:g} mV steps (station: {proc.station_file or 'packaged sim_configs/qpc_lab.yaml'})")
+    print(f"qpclab demo: simulated GaAs QPC at 50 mK (0.7 structure, charge noise, finite excitation), gate "
+          f"{proc.start:g} V -> {proc.stop:g} V in {proc.step * 1e3:g} mV steps (station: {proc.station_file})")
     result = run_procedure(proc, data_path, progress=not args.quiet)
     df = pd.read_csv(data_path, comment="#")
     png = staircase_figure(df["Gate (V)"], df["G/G0"], data_path.with_suffix(".png"),
@@ -206,7 +206,8 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                        description="Run a conductance staircase on the simulated lab and write the data (CSV with "
                                    "a metadata header) and a PNG figure of G/G0 against gate voltage.")
     d.add_argument("--out", default="qpclab-demo", help="output folder (default: ./qpclab-demo)")
-    d.add_argument("--station", default=None, help="station file (default: the packaged simulated lab)")
+    d.add_argument("--station", default="realistic", help="station file or packaged lab (default: realistic, the "
+                                                               "packaged lab with a realistic QPC)")
     d.add_argument("--start", type=float, default=-1.4, help="gate start, V (default -1.4)")
     d.add_argument("--stop", type=float, default=0.0, help="gate stop, V (default 0.0)")
     d.add_argument("--step", type=float, default=0.002, help="gate step, V (default 0.002)")
