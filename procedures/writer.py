@@ -34,12 +34,12 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from pymeasure.experiment import Procedure, Results
+from pymeasure.experiment import Procedure
 
 __all__ = ["RunWriter", "RunWriteError", "run_status", "complete_rows", "stored_plan", "last_value", "STATUSES",
            "FILE_FORMAT"]
 
-ENCODING = Results.ENCODING
+ENCODING = "utf-8"  #: pymeasure's Results.ENCODING
 STATUSES = ("finished", "aborted", "failed")
 #: the version of the ``#Plan:`` record
 FILE_FORMAT = 1
@@ -49,6 +49,11 @@ FSYNC_INTERVAL_S = 1.0
 
 class RunWriteError(OSError):
     """The run's file could not be written (disk full, file-size limit, removed, read-only): the run stops."""
+
+
+def _escaped(text: str) -> str:
+    """One header line whatever the text holds (pymeasure's escaping: newlines become \\n)."""
+    return text.encode("unicode_escape").decode("utf-8")
 
 
 def _now() -> str:
@@ -95,15 +100,14 @@ class RunWriter:
 
     # ---- writing ----------------------------------------------------------------------------------------------
     def begin(self, metadata: Mapping[str, str]) -> None:
-        """The header of a new file: procedure, plan, parameters, ``metadata`` (name -> text), column names."""
-        results = Results.__new__(Results)  # pymeasure's header formatting, without its file handling
-        results.procedure_class = type(self._procedure)
-        results.parameters = self._procedure.parameter_objects()
-        head = results.header().split("\n")  # "#Procedure: ...", "#Parameters:", ..., "#Data:", ""
-        lines = [head[0], "#Plan: " + json.dumps(self._plan_record, allow_nan=False)] + head[1:-2]
+        """The header of a new file (pymeasure's layout, which its browser and ``Results.load`` read): procedure,
+        plan, parameters (name: value with units), ``metadata`` (name -> text), column names."""
+        cls = type(self._procedure)
+        lines = [f"#Procedure: <{cls.__module__}.{cls.__qualname__}>",
+                 "#Plan: " + json.dumps(self._plan_record, allow_nan=False), "#Parameters:"]
+        lines += [f"#\t{p.name}: {_escaped(str(p))}" for p in self._procedure.parameter_objects().values()]
         lines.append("#Metadata:")
-        for name, value in metadata.items():
-            lines.append(f"#\t{name}: " + str(value).encode("unicode_escape").decode("utf-8"))
+        lines += [f"#\t{name}: {_escaped(str(value))}" for name, value in metadata.items()]
         lines += ["#Data:", ",".join(self.columns)]
         self._write("\n".join(lines) + "\n")
 

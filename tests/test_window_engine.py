@@ -110,3 +110,38 @@ def test_window_fits_a_laptop_screen_and_runs_and_aborts(name, qapp, tmp_path, s
     experiment = window.manager.experiments[0]
     assert run_status(experiment.data_filename) == "aborted"
     window.close()
+
+
+def _layout(path) -> list[str]:
+    """The file's structure: header keys, the column line, the status word (values left out)."""
+    out = []
+    for line in open(path, encoding="utf-8"):
+        if line.startswith("#Status:"):
+            out.append("#Status: " + line.split()[1])
+        elif line.startswith("#"):
+            out.append(line.split(":", 1)[0])
+        elif not out or not out[-1].startswith("columns"):
+            out.append("columns " + line.strip())
+    return out
+
+
+def test_command_line_window_and_python_write_the_same_file(qapp, tmp_path, sim_library):
+    import qpclab
+    from qpclab.cli import main
+
+    params = dict(start=-1.3, stop=-1.25, step=0.01, time_constant=1e-4)
+    assert main(["run", "staircase", "--start", "-1.3", "--stop", "-1.25", "--step", "0.01", "--time-constant",
+                 "1e-4", "--quiet", "--data", str(tmp_path / "cli.csv")]) == 0
+    api = qpclab.run("staircase", data=tmp_path / "api.csv", progress=False, **params)
+    window = build_window("staircase", directory=str(tmp_path / "window"))
+    proc = window.make_procedure()
+    proc.set_values(**params)
+    window.queue(procedure=proc)
+    _wait_until(qapp, lambda: proc.status == Procedure.FINISHED and not window.manager.is_running())
+    from_window = window.manager.experiments[0].data_filename
+    window.close()
+    layouts = [_layout(p) for p in (tmp_path / "cli.csv", api.path, from_window)]
+    assert layouts[0] == layouts[1] == layouts[2]
+    assert layouts[0][:3] == ["#Procedure", "#Plan", "#Parameters"] and layouts[0][-1] == "#Status: finished"
+    frames = [pd.read_csv(p, comment="#") for p in (tmp_path / "cli.csv", api.path, from_window)]
+    assert all(list(f["Gate (V)"]) == list(frames[0]["Gate (V)"]) for f in frames)
