@@ -49,7 +49,7 @@ class BiasSpectroscopy:
 
     def text(self) -> str:
         lines = ["Bias spectroscopy (diamonds):",
-                 f"  lever arm alpha      = {self.lever.format(1e3, 'meV/V')}",
+                 f"  lever arm alpha      = {self.lever.format(unit='eV/V')}",
                  f"  bias asymmetry a     = {self.bias_asymmetry.format()}"]
         for n, s in enumerate(self.subband_spacings_eV):
             lines.append(f"  spacing E{n + 1}-E{n}      = {s.format(1e3, 'meV')}")

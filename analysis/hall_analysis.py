@@ -48,10 +48,12 @@ class HallAnalysis:
 
     def text(self) -> str:
         lines = ["Hall bar:",
-                 f"  density (low-field Hall slope) = {self.density_m2.format(1e-15, 'x 1e15 m^-2')}",
+                 f"  density (low-field Hall slope) = {self.density_m2.format(1e-15, 'x 1e15 m^-2')} "
+                 f"({self.density_m2.format(1e-15, 'x 1e11 cm^-2')})",
                  f"  (linear fit for |B| < {self.low_field_limit_T:.3g} T; R_xx(B->0) = {self.zero_field_R_xx_ohm:.4g} ohm)"]
         if self.density_from_plateaus_m2 is not None:
-            lines.append(f"  density (plateau centres)      = {self.density_from_plateaus_m2.format(1e-15, 'x 1e15 m^-2')}")
+            lines.append(f"  density (plateau centres)      = {self.density_from_plateaus_m2.format(1e-15, 'x 1e15 m^-2')} "
+                         f"({self.density_from_plateaus_m2.format(1e-15, 'x 1e11 cm^-2')})")
         if not self.plateaus:
             lines.append("  no quantum Hall plateau (R_xx never vanishes on a flat R_xy)")
         for p in self.plateaus:

@@ -21,7 +21,7 @@ import pandas as pd
 
 from .circuit import MeasurementCircuit
 
-__all__ = ["AnalysisError", "Value", "Run", "load_run", "parse_header", "require_columns", "finite_rows"]
+__all__ = ["AnalysisError", "Value", "format_uncertain", "Run", "load_run", "parse_header", "require_columns", "finite_rows"]
 
 
 class AnalysisError(ValueError):
@@ -29,6 +29,19 @@ class AnalysisError(ValueError):
 
     Raised instead of returning a number that would be wrong. The message says what was wrong with the data.
     """
+
+
+def format_uncertain(value: float, error: float, digits: int = 3) -> str:
+    """A value with its uncertainty: the uncertainty to two significant digits, the value to the same decimal."""
+    if not (math.isfinite(value) and math.isfinite(error)) or error <= 0:
+        return f"{value:.{digits}g}" + ("" if error == 0 else f" ± {error:.2g}")
+    last = math.floor(math.log10(error)) - 1  # the decimal place of the uncertainty's second digit
+    top = math.floor(math.log10(abs(value))) if value else last
+    if -4 <= top <= 5 and last >= -8:  # plain decimals
+        places = max(0, -last)
+        return f"{round(value, -last):.{places}f} ± {round(error, -last):.{places}f}"
+    places = max(0, top - last)
+    return f"({value / 10 ** top:.{places}f} ± {error / 10 ** top:.{places}f})e{top:+03d}"
 
 
 @dataclass(frozen=True)
@@ -50,9 +63,12 @@ class Value:
         return Value(self.value * factor, abs(self.stderr * factor), unit or self.unit)
 
     def format(self, scale: float = 1.0, unit: str | None = None, digits: int = 3) -> str:
+        """``value ± uncertainty unit``: the uncertainty to two significant digits and the value to the same
+        decimal place (``20.000 ± 0.015``; ``(1.234 ± 0.056)e-05`` for very large or small numbers); without an
+        uncertainty (zero or not finite) the value to ``digits`` significant digits."""
         u = self.unit if unit is None else unit
-        v, e = self.value * scale, abs(self.stderr * scale)
-        return f"{v:.{digits}g} ± {e:.2g}" + (f" {u}" if u else "")
+        text = format_uncertain(self.value * scale, abs(self.stderr * scale), digits)
+        return text + (f" {u}" if u else "")
 
     def __str__(self) -> str:
         return self.format()

@@ -89,9 +89,15 @@ def _try(report: Report, what: str, fn):
 
 
 def _lever(lever_eV_per_V):
+    """The gate lever arm (eV/V) given by the user: a gate couples to the electrons by a fraction of its voltage, so
+    it lies in (0, 1] eV/V (GaAs split gates: ~0.01-0.1); 20 is meV/V typed as eV/V, and is refused."""
     if lever_eV_per_V is None or isinstance(lever_eV_per_V, Value):
         return lever_eV_per_V
-    return Value(float(lever_eV_per_V), 0.0, "eV/V")
+    lever = float(lever_eV_per_V)
+    if not 0 < lever <= 1:
+        raise ValueError(f"--lever {lever_eV_per_V!r} eV/V is outside (0, 1] eV/V (a lever arm in meV/V? "
+                         f"{lever:g} meV/V is {lever / 1000:g} eV/V)")
+    return Value(lever, 0.0, "eV/V")
 
 
 def analyse(path: str | Path, out_dir: str | Path | None = None, *, lever_eV_per_V=None,
@@ -292,7 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 "write the figures (PNG and PDF).")
     p.add_argument("file", help="run file (CSV with the qpclab/pymeasure header)")
     p.add_argument("--out", default=None, help="folder for the figures (default: beside the file)")
-    p.add_argument("--lever", type=float, default=None, help="gate lever arm, eV/V (from a bias map)")
+    p.add_argument("--lever", type=float, default=None, help="gate lever arm, eV/V, in (0, 1] (from a bias map; "
+                   "the report prints it in eV/V too)")
     p.add_argument("--temperature", type=float, default=None, help="electron temperature, K (saddle fit)")
     p.add_argument("--hw-x", type=float, default=None, help="hbar omega_x, eV (step-width thermometer)")
     p.add_argument("--station", default=None, help="station file whose circuit to use if the run records none "

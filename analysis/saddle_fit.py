@@ -59,7 +59,7 @@ class SaddleFit:
                  f"  step spacing hw_y/a  = {self.spacing_V.format(1e3, 'mV')}",
                  f"  step width   hw_x/a  = {self.width_V.format(1e3, 'mV')}"]
         if self.lever is not None:
-            lines += [f"  lever arm a          = {self.lever.format(1e3, 'meV/V')}",
+            lines += [f"  lever arm a          = {self.lever.format(unit='eV/V')}",
                       f"  hbar omega_x         = {self.hw_x_eV.format(1e3, 'meV')}",
                       f"  hbar omega_y         = {self.hw_y_eV.format(1e3, 'meV')}"]
         lines.append(f"  rms residual         = {self.rms_residual_G0:.3g} G0 ({self.n_points} points)")

@@ -40,7 +40,7 @@ class ZeemanFit:
     splits: pd.DataFrame | None = None  #: per (subband, field): split (V) and its uncertainty
 
     def text(self) -> str:
-        lev = self.lever.format(1e3, 'meV/V') if self.lever is not None else "not given: no g-factors"
+        lev = self.lever.format(unit='eV/V') if self.lever is not None else "not given: no g-factors"
         lines = [f"Zeeman fan (lever arm {lev}):"]
         for s in self.subbands:
             g = s.g_abs.format() if s.g_abs is not None else "-"

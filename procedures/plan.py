@@ -115,12 +115,14 @@ class Plan:
 
 class LinearSweep(Sequence):
     """``n + 1`` equally spaced values from ``start`` to ``stop`` (inclusive), computed on demand: a 1e6-point plan
-    costs no memory. Reversing (``sweep[::-1]``) gives the same values in the other order."""
+    costs no memory. Reversing (``sweep[::-1]``) gives the same values in the other order. With ``decimals`` (a grid
+    of decimal numbers, e.g. 2 mV steps from -1.4 V) each value is the decimal it is (0.04, not the
+    0.039999999999999994 that binary arithmetic makes of it)."""
 
-    __slots__ = ("start", "stop", "n")
+    __slots__ = ("start", "stop", "n", "decimals")
 
-    def __init__(self, start: float, stop: float, n: int):
-        self.start, self.stop, self.n = float(start), float(stop), int(n)
+    def __init__(self, start: float, stop: float, n: int, decimals: int | None = None):
+        self.start, self.stop, self.n, self.decimals = float(start), float(stop), int(n), decimals
 
     def __len__(self) -> int:
         return self.n + 1
@@ -136,12 +138,13 @@ class LinearSweep(Sequence):
             raise IndexError(k)
         if k == self.n:
             return self.stop  # the end point exactly, whatever the rounding of the steps
-        return self.start + (self.stop - self.start) * k / self.n
+        value = self.start + (self.stop - self.start) * k / self.n
+        return value if self.decimals is None else round(value, self.decimals)
 
     def __iter__(self):
-        a, d, n = self.start, self.stop - self.start, self.n
+        a, d, n, places = self.start, self.stop - self.start, self.n, self.decimals
         for k in range(n):
-            yield a + d * k / n
+            yield a + d * k / n if places is None else round(a + d * k / n, places)
         yield self.stop
 
     def __repr__(self) -> str:
@@ -184,4 +187,21 @@ def linspace_points(start: float, stop: float, step: float, what: str = "step") 
     if n > MAX_POINTS:
         raise PlanError(f"{what} {step!r} from {start!r} to {stop!r} makes {n:.3g} points: more than qpclab "
                         f"runs in one plan ({MAX_POINTS:.0e})")
-    return LinearSweep(start, stop, max(1, int(round(n))))
+    n = max(1, int(round(n)))
+    return LinearSweep(start, stop, n, _decimal_grid(start, stop, (stop - start) / n, step))
+
+
+def _decimals(x: float) -> int:
+    """The decimal places of the shortest repr of ``x`` (1.4 -> 1, 2e-3 -> 3, 0.00028433323860458813 -> 20)."""
+    mantissa, _, exponent = repr(float(x)).partition("e")
+    places = len(mantissa.partition(".")[2].rstrip("0"))
+    return max(0, places - int(exponent or 0))
+
+
+def _decimal_grid(start: float, stop: float, delta: float, step: float) -> int | None:
+    """The decimal places of a sweep whose start, stop and actual step are decimals of at most 12 places (None
+    otherwise: the values stay the binary fractions of the range)."""
+    places = max(_decimals(start), _decimals(stop), _decimals(step))
+    if places > 12 or abs(round(delta, places) - delta) > 1e-12 * max(1.0, abs(delta)):
+        return None
+    return places

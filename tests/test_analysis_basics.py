@@ -171,10 +171,18 @@ def test_plateaus_from_simulated_staircase_file(tmp_path):
     np.testing.assert_allclose(steps, truth, atol=0.2 * p.hw_x_eV / p.lever_eV_per_V)
 
 
-def test_value_formatting():
-    v = Value(1.234e-3, 5e-6, "eV")
-    assert v.format(1e3, "meV") == "1.23 ± 0.005 meV"
-    assert v.relative_error == pytest.approx(5e-6 / 1.234e-3)
+@pytest.mark.parametrize("value, error, text", [
+    (1.234e-3, 5e-6, "1.2340 ± 0.0050 meV"),  # scaled by 1e3 below
+    (20e-3, 0.015e-3, "20.000 ± 0.015 meV"),  # the uncertainty's two digits set the value's last decimal
+    (-1.2, 0.74e-6, "-1200.00000 ± 0.00074 meV"),
+    (1.2346, 27e-3, "1235 ± 27 meV"),
+    (1.234e3, 56.0, "(1.234 ± 0.056)e+06 meV"),  # beyond plain decimals: a common power of ten
+    (3e-3, 0.0, "3 meV"),  # no uncertainty: the value alone
+])
+def test_value_formatting(value, error, text):
+    v = Value(value, error, "eV")
+    assert v.format(1e3, "meV") == text
+    assert v.relative_error == pytest.approx(abs(error / value))
 
 
 # ---- a real run on the simulated lab -----------------------------------------------------------------------------

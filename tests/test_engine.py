@@ -273,3 +273,19 @@ def test_python_api_runs_and_stops_in_the_background(tmp_path, sim_library):
     assert run_status(stopped.path) == "aborted" and len(stopped.data) == stopped.points
     lab = sim_library.lab
     assert lab.history["gate"][-1][1] == lab.station.gates["gate"].safe
+
+
+def test_a_decimal_grid_is_written_as_the_decimals_it_is(tmp_path, capsys):
+    """0.01 V steps from -1.0 V: the planned virtual-gate values are -0.99, -0.98... (binary arithmetic alone makes
+    -0.9400000000000001 of the seventh); the QDAC lab's virtual gate records the planned value it reached."""
+    from qpclab.instruments.sim.backend import SimVisaLibrary
+
+    library = SimVisaLibrary(str(LABS / "qdac_lab.yaml"))
+    library.reset()
+    data = tmp_path / "split.csv"
+    assert main(["run", "staircase", "--station", "qdac", "--gate", "split", "--start", "-1.0", "--stop", "-0.9",
+                 "--step", "0.01", "--data", str(data), *FAST]) == 0
+    cells = [line.split(",")[0] for line in data.read_text().splitlines() if line and not line.startswith("#")]
+    assert cells[1:] == [f"{-1.0 + k / 100:.2f}".replace("-1.00", "-1.0").replace("-0.90", "-0.9") for k in range(11)]
+    assert -1.0 + (-0.9 - -1.0) * 6 / 10 != -0.94  # what the grid would hold without decimals
+    del library

@@ -70,3 +70,18 @@ def test_a_plain_install_prints_no_warning(argv, tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == "" and "warn" not in done.stdout.lower()
+
+
+def test_lever_arm_in_mev_per_v_is_refused_and_the_report_prints_ev_per_v(tmp_path, capsys):
+    from qpclab.analysis.synthetic import random_qpc, simulate_staircase, write_run
+
+    p = random_qpc(21)
+    path = write_run(tmp_path / "stair.csv", simulate_staircase(p, x_noise_V=1e-4))
+    assert main(["analyse", str(path), "--lever", "20", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "--lever 20.0 eV/V is outside (0, 1] eV/V" in err and len(err.strip().splitlines()) == 1
+    main(["analyse", str(path), "--lever", str(p.lever_eV_per_V), "--temperature", str(p.temperature_K), "--out",
+          str(tmp_path)])
+    out = capsys.readouterr().out
+    lever_line = next(line for line in out.splitlines() if "lever arm" in line)
+    assert lever_line.rstrip().endswith("eV/V") and "meV/V" not in out
