@@ -12,7 +12,7 @@ What a client sees:
   (0 = per second, 1 = per minute), ``CONFigure:FIELD:UNITS`` (0 = kilogauss, 1 = tesla), ``CONFigure:COILconst``
   (field units per A), ``CONFigure:CURRent:LIMit``, ``CONFigure:VOLTage:LIMit``, ``RAMP``, ``PAUSE``, ``ZERO``,
   ``STATE?``, ``FIELD:MAGnet?``, ``CURRent:MAGnet?``, ``CURRent:SUPPly?``, ``PSwitch {0|1}``, ``PSwitch?``,
-  ``PSwitch:INSTalled?``, ``PSwitch:HeatTIME``, ``PSwitch:CoolTIME``, ``PERSistent?``, ``QUench?``,
+  ``PSwitch:INSTalled?``, ``PSwitch:HTIME``, ``PSwitch:CTIME``, ``PSwitch:CURRent``, ``PERSistent?``, ``QUench?``,
   ``SYSTem:ERRor?`` and the IEEE-488.2 common commands.
 - ``STATE?`` codes (manual table 4-5): 1 RAMPING, 2 HOLDING, 3 PAUSED, 4 MANUAL UP, 5 MANUAL DOWN, 6 ZEROING,
   7 QUENCH, 8 AT ZERO, 9 heating persistent switch, 10 cooling persistent switch. Power-on state: PAUSED.
@@ -30,7 +30,8 @@ switch installed the magnet follows the supply only while the switch heater is o
 
 Lab-file settings (``simulation.magnet``): ``coil_constant_T_per_A`` (0.1), ``current_limit_A`` (90),
 ``max_ramp_rate_A_per_s`` (1.0, the supply's largest rate), ``ramp_rate_A_per_s`` (0.1, power-on rate),
-``switch_installed`` (false), ``switch_heat_time_s`` (20), ``switch_cool_time_s`` (20).
+``switch_installed`` (false), ``switch_heat_time_s`` (20), ``switch_cool_time_s`` (20),
+``switch_heater_current_mA`` (20).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class AMI430Twin(InstrumentTwin):
         self.switch_installed = bool(cfg.get("switch_installed", False))
         self.heat_time_s = float(cfg.get("switch_heat_time_s", 20.0))
         self.cool_time_s = float(cfg.get("switch_cool_time_s", 20.0))
+        self.switch_current_mA = float(cfg.get("switch_heater_current_mA", 20.0))
         self.field_units = 0
         self.rate_units = 0
         self.n_segments = 1
@@ -265,10 +267,15 @@ class AMI430Twin(InstrumentTwin):
             C(":CONFigure:PSwitch", write=lambda a: setattr(self, "switch_installed",
                                                              self._bool(self._args(a)[0]))),
             C(":PSwitch:INSTalled", query=lambda a: str(int(self.switch_installed))),
-            C(":CONFigure:PSwitch:HeatTIME", write=lambda a: self._set_time("heat_time_s", a, 5, 120)),
-            C(":PSwitch:HeatTIME", query=lambda a: str(int(self.heat_time_s))),
-            C(":CONFigure:PSwitch:CoolTIME", write=lambda a: self._set_time("cool_time_s", a, 5, 3600)),
-            C(":PSwitch:CoolTIME", query=lambda a: str(int(self.cool_time_s))),
+            # the manual's short forms HTIME/CTIME are not the leading capitals of HeatTIME/CoolTIME: both listed
+            *(C(f":CONFigure:PSwitch:{m}", write=lambda a: self._set_time("heat_time_s", a, 5, 120))
+              for m in ("HeatTIME", "HTIME")),
+            *(C(f":PSwitch:{m}", query=lambda a: str(int(self.heat_time_s))) for m in ("HeatTIME", "HTIME")),
+            *(C(f":CONFigure:PSwitch:{m}", write=lambda a: self._set_time("cool_time_s", a, 5, 3600))
+              for m in ("CoolTIME", "CTIME")),
+            *(C(f":PSwitch:{m}", query=lambda a: str(int(self.cool_time_s))) for m in ("CoolTIME", "CTIME")),
+            C(":CONFigure:PSwitch:CURRent", write=self._set_switch_current),
+            C(":PSwitch:CURRent", query=lambda a: f"{self.switch_current_mA:.1f}"),
             C(":PSwitch", query=lambda a: self._switch_q(), write=self._switch_w),
             C(":PERSistent", query=lambda a: self._persistent_q()),
             C(":QUench", query=lambda a: "0", write=lambda a: None),
@@ -323,6 +330,13 @@ class AMI430Twin(InstrumentTwin):
         self._now()
         self.coil_T_per_A = v * _TESLA_PER_UNIT[self.field_units]
         self._publish()
+
+    def _set_switch_current(self, args) -> None:
+        """CONFigure:PSwitch:CURRent <mA>: the switch heater current, 0 to 125 mA."""
+        v = self._num(self._args(args)[0])
+        if not 0.0 <= v <= 125.0:
+            raise CommandError(-105, "Out of range")
+        self.switch_current_mA = v
 
     def _set_current_limit(self, args) -> None:
         v = self._num(self._args(args)[0])
