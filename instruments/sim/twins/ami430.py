@@ -120,22 +120,23 @@ class AMI430Twin(InstrumentTwin):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _tick(self, t: float) -> None:
-        """Advance the supply, the switch and the magnet to time ``t`` and publish the field."""
-        dt = t - self._t
-        if dt <= 0:
+        """Advance the supply, the switch and the magnet to time ``t`` and publish the field: at every break point
+        of the ramp (the switch done, a segment edge, the goal) at the time it happened, and at ``t``."""
+        if t <= self._t:
             return
+        start = self._t  # when the ramp below starts moving
         self._t = t
         if self.state in (HEATING, COOLING):
-            if t >= self._switch_done:
-                self.switch_on = self.state == HEATING
-                self.state = self._after_switch
-                dt = t - self._switch_done
-            else:
-                dt = 0.0
-        if self.state in (RAMPING, ZEROING) and dt > 0:
+            if t < self._switch_done:
+                return
+            self.switch_on = self.state == HEATING
+            self.state = self._after_switch
+            start = self._switch_done
+            self._publish(at=start)
+        if self.state in (RAMPING, ZEROING):
             goal = self.target_A if self.state == RAMPING else 0.0
             i = self.supply_A
-            left = dt
+            left = t - start
             for _ in range(8 * _SEGMENT_MAX):
                 if i == goal or left <= 0:
                     break
@@ -152,6 +153,8 @@ class AMI430Twin(InstrumentTwin):
                 if step_time <= left:
                     i = goal if dist == abs(goal - i) else i + direction * dist
                     left -= step_time
+                    self.supply_A = i
+                    self._publish(at=t - left)  # a break point: the rate changes or the ramp ends here
                 else:
                     i += direction * rate * left
                     left = 0.0
@@ -160,10 +163,10 @@ class AMI430Twin(InstrumentTwin):
                 self.state = HOLDING if self.state == RAMPING else AT_ZERO
         self._publish()
 
-    def _publish(self) -> None:
+    def _publish(self, at: float | None = None) -> None:
         if not self.switch_installed or self.switch_on:
             self.magnet_A = self.supply_A
-        self.lab.set_field(self.magnet_A * self.coil_T_per_A)
+        self.lab.set_field(self.magnet_A * self.coil_T_per_A, at=at)
 
     def _now(self) -> None:
         self.lab.tick()
@@ -395,6 +398,7 @@ class AMI430Twin(InstrumentTwin):
         if self.state in (HEATING, COOLING):
             self._after_switch = RAMPING
             return
+        self.lab.drift_point(self._t)  # the field starts moving from here
         self.state = RAMPING
         if self.supply_A == self.target_A:
             self.state = HOLDING
@@ -411,6 +415,7 @@ class AMI430Twin(InstrumentTwin):
         if self.state in (HEATING, COOLING):
             self._after_switch = ZEROING
             return
+        self.lab.drift_point(self._t)
         self.state = AT_ZERO if self.supply_A == 0.0 else ZEROING
 
     def _switch_q(self) -> str:
