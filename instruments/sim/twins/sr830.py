@@ -335,7 +335,9 @@ class SR830Twin(FilteredLockInTwin):
         if input_name != "trig_in":
             raise ValueError(f"SR830 {self.name}: no trigger input {input_name!r} (it has 'trig_in')")
         self.lab.tick()
-        self._trigger(max(t, self._t))
+        t = max(t, self._t)
+        self._advance(t)
+        self._trigger(t)
 
     def _buffer_reset(self) -> None:
         """REST (and power-on): buffer empty, scan stopped."""
