@@ -7,14 +7,13 @@ classical Hall voltage B / (n e) behind the preamp, and the filter's lag n tau b
 """
 
 import math
-import time
 
 import numpy as np
 import pytest
 from scipy.constants import e as E_CHARGE
 
 from qpclab.instruments.sources import make_keithley2400
-from conftest import ManualClock, SIM_CONFIGS  # noqa: E402
+from conftest import ManualClock, SIM_CONFIGS, manual_clock_lab  # noqa: E402
 
 GATE = "GPIB0::24::INSTR"
 PINCHED, PLATEAU = -1.4, -1.15  # gate voltages (V): closed, and the first plateau of the default QPC
@@ -56,23 +55,11 @@ def qpc_lab(sim_library, clock):
 @pytest.fixture
 def noise_lab():
     """noise_lab.yaml (SR865A at GPIB0::4) on a manual clock, gate switched on; (lab, clock, gate, visa)."""
-    from qpclab.instruments.sim.backend import SimVisaLibrary
-
-    lib = SimVisaLibrary(str(SIM_CONFIGS / "noise_lab.yaml"))
-    lab = lib.lab
-    clock = ManualClock()
-    lab.clock = clock
-    lib.reset()
-    visa = f"{lib.library_path}@qpcsim"
-    gate = make_keithley2400(GATE, visa, "gate_smu")
-    gate.enable()
-    try:
+    with manual_clock_lab(SIM_CONFIGS / "noise_lab.yaml") as (lab, clock, visa):
+        gate = make_keithley2400(GATE, visa, "gate_smu")
+        gate.enable()
         yield lab, clock, gate, visa
-        lab.assert_no_unknown_commands()
         assert lab.refused == []
-    finally:
-        lab.clock = time.monotonic
-        lib.reset()
 
 
 # ---- SR830 --------------------------------------------------------------------------------------------------------
@@ -274,15 +261,8 @@ def test_lockin_lags_a_hall_ramp_by_the_filters_n_tau_only(tmp_path):
     (At 3 s, x = 10 time constants, the start's transient still shifts the reading by 0.3 %: not asserted.)"""
     import pyvisa
 
-    from qpclab.instruments.sim.backend import SimVisaLibrary
-
-    lib = SimVisaLibrary(str(SIM_CONFIGS / "hall_lab.yaml"))
-    lab = lib.lab
-    clock = ManualClock()
-    lab.clock = clock
-    lib.reset()
-    try:
-        rm = pyvisa.ResourceManager(f"{lib.library_path}@qpcsim")
+    with manual_clock_lab(SIM_CONFIGS / "hall_lab.yaml") as (lab, clock, visa):
+        rm = pyvisa.ResourceManager(visa)
         magnet = rm.open_resource("TCPIP0::127.0.0.1::7180::SOCKET", read_termination="\r\n",
                                   write_termination="\r\n")
         li = rm.open_resource("GPIB0::9::INSTR", read_termination="\n", write_termination="\n")  # reads V_xy
@@ -306,8 +286,4 @@ def test_lockin_lags_a_hall_ramp_by_the_filters_n_tau_only(tmp_path):
             assert abs(x - no_lag) > 0.1 * no_lag  # the lag is resolved, not hidden in the tolerance
         magnet.close()
         li.close()
-        lab.assert_no_unknown_commands()
         assert lab.refused == []
-    finally:
-        lab.clock = time.monotonic
-        lib.reset()
