@@ -33,15 +33,13 @@ import math
 import struct
 import time
 
+from ...tables.keysight_xsa import INPUT_OHM, NOISE_BW_PER_RBW
 from ..scpi import Command
 from ..twin import CommandError, InstrumentTwin, parse_bool, parse_choice
 
 F_MIN_HZ = 2.0  #: lowest centre frequency accepted (DC coupled, N9020A)
 F_MAX_HZ = 26.5e9  #: option 526
 RBW_RANGE_HZ = (1.0, 8e6)
-NOISE_BW_PER_RBW = 1.056
-#: the RF input's hardware impedance (ohm): what power readings refer to, whatever :CORR:IMP says
-INPUT_OHM = 50.0
 LOG_BIAS_DB = -2.5068  #: mean of 10 log10 of an exponential variable
 VOLT_BIAS_DB = 10 * math.log10(math.pi / 4)  #: (mean of its square root)^2: -1.049 dB
 
