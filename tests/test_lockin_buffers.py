@@ -177,6 +177,34 @@ def test_sr830_trigger_rate_takes_one_point_per_trig_in_edge(qpc_lab):
         li.close()
 
 
+def test_sr830_loop_buffer_keeps_the_newest_16383_points_oldest_first(qpc_lab):
+    """SEND 1 (loop) at 512 Hz for 10^4 s: the buffer holds the last 16383 points, oldest first; a gate step
+    10 s before the end sits 10 * 512 points before the last, and the points after it follow the filter's step
+    response (manual: loop mode overwrites the oldest)."""
+    import pyvisa
+
+    lab, clock, gate, visa = qpc_lab
+    li = pyvisa.ResourceManager(visa).open_resource("GPIB0::8::INSTR", read_termination="\n",
+                                                     write_termination="\n")
+    amplitude = 0.1
+    tau, order, period = 1e-3, 2, 1 / 512
+    li.write(f"SLVL {amplitude};OFLT 4;OFSL 1;REST;SRAT 13;SEND 1")  # 1 ms, 12 dB/oct
+    gate.write_voltage(PINCHED)
+    clock.advance(1.0)
+    li.write("STRT")
+    clock.advance(1e4 - 10.0)
+    gate.write_voltage(PLATEAU)
+    clock.advance(10.0)
+    li.write("PAUS")
+    assert li.query("SPTS?") == "16383"
+    before, after = _x_expected(lab, PINCHED, amplitude), _x_expected(lab, PLATEAU, amplitude)
+    step = 16382 - 10 * 512  # the point taken at the step itself (the last one is at the end, 10 s later)
+    near = [float(v) for v in li.query(f"TRCA?1,{step - 2},6").strip().split(",") if v]
+    expected = [before] * 3 + [after + (before - after) * _step_remaining(k * period / tau, order) for k in (1, 2, 3)]
+    assert near == pytest.approx(expected, abs=1e-4 * (after - before))
+    li.close()
+
+
 # ---- SR86x --------------------------------------------------------------------------------------------------------
 def test_qcodes_sr86x_capture_returns_the_samples_the_filter_gives(noise_lab):
     """SR865A capture through QCoDeS: capture_samples (CAPTURELEN, CAPTURESTART ONE,IMM, CAPTUREBYTES? polling,

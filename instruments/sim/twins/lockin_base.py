@@ -47,6 +47,10 @@ class FilteredLockInTwin(InstrumentTwin):
         and set :attr:`_next_sample`. Models with a buffer override it."""
         self._next_sample = math.inf
 
+    def _skip_overwritten(self, t: float) -> None:
+        """Before sampling up to ``t``: move :attr:`_next_sample` past the samples a wrapping buffer would
+        overwrite before ``t`` anyway (a long wait in loop mode costs no more than one buffer's worth)."""
+
     def _start_filter(self) -> None:
         """Settled on the present input, and following the lab from now on."""
         self._t = self.lab.now()
@@ -120,6 +124,8 @@ class FilteredLockInTwin(InstrumentTwin):
         stopping at every buffer sample due on the way."""
         t0, u0 = self._t, self._u
         span = t - t0
+        if self._next_sample <= t:
+            self._skip_overwritten(t)
         while self._next_sample <= t:
             ts = max(self._next_sample, self._t)
             us = u0 if end == u0 else u0 + (end - u0) * ((ts - t0) / span)

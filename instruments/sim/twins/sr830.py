@@ -390,6 +390,16 @@ class SR830Twin(FilteredLockInTwin):
         if self._scan != "running":
             self._next_sample = math.inf
 
+    def _skip_overwritten(self, t: float) -> None:
+        if self.s["SEND"] != 1:  # one shot: stops when full
+            return
+        period = 1.0 / SAMPLE_RATES_HZ[int(self.s["SRAT"])]
+        due = math.floor((t - self._next_sample) / period) + 1
+        if due > BUFFER_POINTS:
+            self._buffer.clear()  # every point now stored is overwritten by the ones due
+            self._scan_k += due - BUFFER_POINTS
+            self._next_sample = self._scan_t0 + self._scan_k * period
+
     def _store(self, z: complex) -> None:
         """Store the two channel displays of one reading of the filter output ``z``."""
         x, y = self._noisy(z)

@@ -436,9 +436,21 @@ class SR860Twin(FilteredLockInTwin):
     def _take_sample(self, t: float, z: complex) -> None:
         self._take_capture(z)
         self._cap_k += 1
-        self._next_sample = self._cap_t0 + self._cap_k / (self._capture_rate_max() / 2 ** self.capture["rate"])
+        self._next_sample = self._cap_t0 + self._cap_k * 2 ** self.capture["rate"] / self._capture_rate_max()
         if self._cap_state != "running":
             self._next_sample = math.inf
+
+    def _skip_overwritten(self, t: float) -> None:
+        if not self._cap_continuous:  # one shot: stops when full
+            return
+        period = 2 ** self.capture["rate"] / self._capture_rate_max()
+        due = math.floor((t - self._next_sample) / period) + 1
+        kept = self._capacity() // len(CAPTURE_CONFIGS[self.capture["cfg"]])
+        if due > kept:
+            self._cap_data.clear()  # all overwritten by the samples due
+            self._cap_wrapped = True
+            self._cap_k += due - kept
+            self._next_sample = self._cap_t0 + self._cap_k * period
 
     def _take_capture(self, z: complex) -> None:
         """One capture sample of the filter output ``z``: the CAPTURECFG quantities, as the outputs read."""
