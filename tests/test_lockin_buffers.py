@@ -281,6 +281,40 @@ def test_sr86x_capture_per_trigger_and_status_bits(noise_lab):
     li.close()
 
 
+def test_qcodes_sr86x_one_sample_per_trigger_at_the_trigger_times(noise_lab):
+    """QCoDeS's capture_one_sample_per_trigger with the pulse train at TRIG IN: one X, Y sample per edge, each the
+    filter's output at its edge after a gate step (6 dB/oct: 1 - exp(-t / tau))."""
+    from qcodes.instrument_drivers.stanford_research import SR865A
+
+    lab, clock, gate, visa = noise_lab
+    twin = lab.twins_by_name["lockin"]
+    li = SR865A("qc_trg865", "GPIB0::4::INSTR", visalib=visa)
+    try:
+        amplitude, tau = 0.1, 0.01
+        li.amplitude(amplitude)
+        li.time_constant(tau)
+        li.filter_slope(6)
+        gate.write_voltage(PINCHED)
+        clock.advance(1.0)
+        li.buffer.capture_config("X,Y")
+        edges = [0.5 * tau * k for k in range(1, 9)]
+
+        def pulse_train():
+            gate.write_voltage(PLATEAU)
+            t_step = clock()
+            for dt in edges:
+                clock.t = t_step + dt
+                twin.on_trigger("trig_in", clock())
+
+        data = li.buffer.capture_one_sample_per_trigger(len(edges), pulse_train)
+        before, after = _x_expected(lab, PINCHED, amplitude), _x_expected(lab, PLATEAU, amplitude)
+        expected = [after + (before - after) * math.exp(-dt / tau) for dt in edges]
+        assert data["X"] == pytest.approx(expected, abs=1e-4 * (after - before))
+        assert len(data["Y"]) == len(edges)
+    finally:
+        li.close()
+
+
 # ---- continuous dynamics: a reading during a field ramp -----------------------------------------------------------
 def test_lockin_lags_a_hall_ramp_by_the_filters_n_tau_only(tmp_path):
     """Hall lab, field ramped linearly at 0.01 T/s from 0: R_xy = B / (n e) at these low fields, so X is linear in

@@ -8,8 +8,9 @@ Subclasses keep their settings in ``self.s`` (``SLVL`` sine amplitude, ``HARM`` 
 The input between two changes the lab reports is known exactly: a source step holds the old value up to the step
 (the lab calls :meth:`_on_change` at the step's time); a quantity that drifts continuously (the magnet's field
 during a ramp, the mixing chamber relaxing) moves linearly between the times the lab publishes it, which are the
-drift's own break points and every reading (:meth:`SimulatedLab.drifting` tells which kind a change is). The
-filter is evolved through either exactly (:func:`~qpclab.instruments.lockin_filter.advance`,
+drift's own break points and every reading (:attr:`SimulatedLab.drifting` tells which kind a change is): exact for
+the magnet's piecewise-linear ramps, a chord between readings for the mixing chamber's exponential relaxation
+(its 30 s time constant is long beside the filter's memory). The filter is evolved through either exactly (:func:`~qpclab.instruments.lockin_filter.advance`,
 :func:`~qpclab.instruments.lockin_filter.advance_ramp`).
 
 A model with a data buffer sets :attr:`_next_sample` (the simulated time of the next sample, ``inf`` for none) and
