@@ -316,11 +316,21 @@ def test_qcodes_sr86x_one_sample_per_trigger_at_the_trigger_times(noise_lab):
 
 
 # ---- continuous dynamics: a reading during a field ramp -----------------------------------------------------------
-def test_lockin_lags_a_hall_ramp_by_the_filters_n_tau_only(tmp_path):
-    """Hall lab, field ramped linearly at 0.01 T/s from 0: R_xy = B / (n e) at these low fields, so X is linear in
-    time and an n-stage RC filter shows it n tau late once the transient has gone. Readings every 1.5 s (4 stages,
-    tau = 0.3 s: lag 1.2 s) each equal the Hall voltage at B(t - 1.2 s), not at B(t) nor at the previous read.
-    (At 3 s, x = 10 time constants, the start's transient still shifts the reading by 0.3 %: not asserted.)"""
+def _ramp_response(s: float, tau: float, order: int) -> float:
+    """Output of an order-n RC cascade, settled at 0, to a unit-slope ramp that started s seconds ago:
+    s - n tau + tau exp(-x) sum_{j<n} (n - j) x^j / j!  (x = s / tau; 0 before the start)."""
+    if s <= 0:
+        return 0.0
+    x = s / tau
+    return s - order * tau + tau * math.exp(-x) * sum((order - j) * x ** j / math.factorial(j) for j in range(order))
+
+
+def test_lockin_lags_a_hall_ramp_by_the_filters_n_tau_only():
+    """Hall lab, field ramped linearly at 0.01 T/s from 0 to 0.08 T: R_xy = B / (n e) at these low fields, so X
+    follows the filter's response to a ramp that starts at t_s and stops at t_e = t_s + 8 s,
+    m [R_n(t - t_s) - R_n(t - t_e)], the start's transient included; well inside the ramp that is the Hall voltage
+    at B(t - n tau) (4 stages, tau = 0.3 s: 1.2 s late), neither B(t) nor the field at the previous read. Reads
+    1.5 s apart; the stop falls between two of them."""
     import pyvisa
 
     with manual_clock_lab(SIM_CONFIGS / "hall_lab.yaml") as (lab, clock, visa):
@@ -330,22 +340,24 @@ def test_lockin_lags_a_hall_ramp_by_the_filters_n_tau_only(tmp_path):
         li = rm.open_resource("GPIB0::9::INSTR", read_termination="\n", write_termination="\n")  # reads V_xy
         tau, order, amplitude = 0.3, 4, 1.0
         li.write(f"OFLT 9;OFSL 3;SLVL {amplitude}")
-        rate_T_per_s, coil_T_per_A = 0.01, 0.1
+        rate_T_per_s, coil_T_per_A, stop_T = 0.01, 0.1, 0.08
         magnet.write(f"CONF:RAMP:RATE:CURR 1,{rate_T_per_s / coil_T_per_A},120")
-        magnet.write("CONF:CURR:TARG 1.0")  # 0.1 T
+        magnet.write(f"CONF:CURR:TARG {stop_T / coil_T_per_A}")
         clock.advance(5.0)
         t_start = clock()
         magnet.write("RAMP")
+        ramp_s = stop_T / rate_T_per_s
         n_s = 2.0e15  # hall_lab.yaml: density_m2
-        gain, r_current = 100.0, 1.0e7  # voltage preamp, Hall current resistor
-        lag = order * tau
-        for t in (6.0, 7.5, 9.0):  # the start's transient has decayed: e^-20 (20^3/3! + ...) of tau's ramp
+        volts_per_tesla = 100.0 * amplitude / 1.0e7 / (n_s * E_CHARGE)  # x100 preamp, 10 MOhm current resistor
+        for t in (1.5, 3.0, 4.5, 6.0, 7.5, 9.0, 10.5):
             clock.t = t_start + t
             x = float(li.query("OUTP?1"))
-            expected = gain * amplitude / r_current * rate_T_per_s * (t - lag) / (n_s * E_CHARGE)
-            assert x == pytest.approx(expected, rel=1e-4)
-            no_lag = gain * amplitude / r_current * rate_T_per_s * t / (n_s * E_CHARGE)
-            assert abs(x - no_lag) > 0.1 * no_lag  # the lag is resolved, not hidden in the tolerance
+            expected = volts_per_tesla * rate_T_per_s * (_ramp_response(t, tau, order)
+                                                         - _ramp_response(t - ramp_s, tau, order))
+            assert x == pytest.approx(expected, rel=1e-4), t
+            if 6.0 <= t <= 7.5:  # transient gone, stop not yet felt: n tau late, and that is resolved
+                assert x == pytest.approx(volts_per_tesla * rate_T_per_s * (t - order * tau), rel=1e-4)
+                assert abs(x - volts_per_tesla * rate_T_per_s * t) > 0.1 * x
         magnet.close()
         li.close()
         assert lab.refused == []
