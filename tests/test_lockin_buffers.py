@@ -281,6 +281,31 @@ def test_sr86x_capture_per_trigger_and_status_bits(noise_lab):
     li.close()
 
 
+def test_sr86x_continuous_capture_wraps_and_keeps_the_newest(noise_lab):
+    """CAPTURESTART CONT,IMM for 10^4 s: the buffer is full (CAPTUREBYTES? = CAPTURELEN kB), CAPTURESTAT? bit 2
+    says it wrapped, and the samples hold the plateau the gate was set to 1 s before the end."""
+    import pyvisa
+
+    lab, clock, gate, visa = noise_lab
+    li = pyvisa.ResourceManager(visa).open_resource("GPIB0::4::INSTR", read_termination="\n", write_termination="\n")
+    amplitude = 0.1
+    li.write(f"SLVL {amplitude};OFLT 6;CAPTURECFG XY;CAPTURELEN 2")  # tau 1 ms; 2 kB: 256 X, Y samples
+    gate.write_voltage(PINCHED)
+    clock.advance(1.0)
+    li.write("CAPTURESTART CONT, IMM")
+    clock.advance(1e4 - 1.0)
+    gate.write_voltage(PLATEAU)
+    clock.advance(1.0)
+    li.write("CAPTURESTOP")
+    assert int(li.query("CAPTURESTAT?")) & 4
+    assert li.query("CAPTUREBYTES?") == "2048"
+    period = 1.0 / float(li.query("CAPTURERATE?"))
+    assert 256 * period < 1.0  # so every sample kept comes after the step, settled
+    newest = [float(v) for v in li.query("CAPTUREVAL? 255").split(",")]
+    assert newest[0] == pytest.approx(_x_expected(lab, PLATEAU, amplitude), rel=1e-3)
+    li.close()
+
+
 def test_qcodes_sr86x_one_sample_per_trigger_at_the_trigger_times(noise_lab):
     """QCoDeS's capture_one_sample_per_trigger with the pulse train at TRIG IN: one X, Y sample per edge, each the
     filter's output at its edge after a gate step (6 dB/oct: 1 - exp(-t / tau))."""

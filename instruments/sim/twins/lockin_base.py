@@ -45,8 +45,8 @@ class FilteredLockInTwin(InstrumentTwin):
 
     def _take_sample(self, t: float, z: complex) -> None:
         """Record one buffer sample of the filter output ``z`` (X + iY before the phase rotation) at time ``t``
-        and set :attr:`_next_sample`. Models with a buffer override it."""
-        self._next_sample = math.inf
+        and set :attr:`_next_sample`. Models with a buffer implement it."""
+        raise NotImplementedError
 
     def _skip_overwritten(self, t: float) -> None:
         """Before sampling up to ``t``: move :attr:`_next_sample` past the samples a wrapping buffer would
