@@ -140,6 +140,12 @@ class LakeShore372Twin(InstrumentTwin):
         self.lab.tick()
         self._tick(self.lab.now())
 
+    def _retarget(self) -> None:
+        """Up to now before a control setting changes: the mixing chamber's relaxation turns here (a break point
+        of its drift for the lock-in filters, see SimulatedLab.drift_point)."""
+        self._now()
+        self.lab.drift_point(self._t)
+
     def _kelvin(self, ch) -> float:
         self._now()
         if ch == "A":
@@ -256,7 +262,7 @@ class LakeShore372Twin(InstrumentTwin):
         args = self.need(args, 1)
         o, text = (self._output(args), args[1]) if len(args) >= 2 else (0, args[0])
         v = self._num(text, 0.0, self.curve_limit_K)
-        self._now()
+        self._retarget()
         self.setp_target[o] = v
         if not self.ramp[o][0]:
             self.setp[o] = v
@@ -265,7 +271,7 @@ class LakeShore372Twin(InstrumentTwin):
         args = self.need(args, 2)
         o = self._output(args)
         r = self._int(args[1], range(0, 9) if o == 0 else (0, 1))
-        self._now()
+        self._retarget()
         self.range_[o] = r
 
     def _outmode_w(self, args) -> None:
@@ -277,7 +283,7 @@ class LakeShore372Twin(InstrumentTwin):
             inp = str(self._int(inp, range(0, 17)))
         vals = [mode, inp, self._int(args[3], (0, 1)), self._int(args[4], (0, 1)), self._int(args[5], (0, 1)),
                 self._int(args[6], range(0, 256))]
-        self._now()
+        self._retarget()
         self.outmode[o] = vals
 
     def _pid_w(self, args) -> None:
@@ -300,7 +306,7 @@ class LakeShore372Twin(InstrumentTwin):
         rate = self._num(args[2], 0.0, 100.0)
         if 0 < rate < 0.001:
             raise self._exe()
-        self._now()
+        self._retarget()
         self.ramp[o] = [on, rate]
 
     def _scan_w(self, args) -> None:
