@@ -29,6 +29,19 @@ class ManualClock:
         self.t += dt
 
 
+class SteppingClock(ManualClock):
+    """A clock that moves ``step`` seconds each time it is read: for drivers that poll until a buffer fills
+    (QCoDeS's wait_until_samples_captured, pymeasure's buffer_measure)."""
+
+    def __init__(self, step: float, t: float = 1000.0):
+        super().__init__(t)
+        self.step = step
+
+    def __call__(self):
+        self.t += self.step
+        return self.t
+
+
 @pytest.fixture
 def lab_path() -> Path:
     """The default simulated lab file, as installed (the same file the procedures use by default)."""

@@ -13,23 +13,10 @@ import pytest
 from scipy.constants import e as E_CHARGE
 
 from qpclab.instruments.sources import make_keithley2400
-from conftest import ManualClock, SIM_CONFIGS, manual_clock_lab  # noqa: E402
+from conftest import SIM_CONFIGS, SteppingClock, manual_clock_lab  # noqa: E402
 
 GATE = "GPIB0::24::INSTR"
 PINCHED, PLATEAU = -1.4, -1.15  # gate voltages (V): closed, and the first plateau of the default QPC
-
-
-class SteppingClock(ManualClock):
-    """A clock that moves ``step`` seconds each time it is read: for drivers that poll until the buffer fills
-    (QCoDeS's wait_until_samples_captured, pymeasure's buffer_measure)."""
-
-    def __init__(self, step: float, t: float = 1000.0):
-        super().__init__(t)
-        self.step = step
-
-    def __call__(self):
-        self.t += self.step
-        return self.t
 
 
 def _step_remaining(x: float, order: int) -> float:

@@ -15,7 +15,7 @@ from contextlib import ExitStack
 import pytest
 from pyvisa.errors import VisaIOError
 
-from conftest import SIM_CONFIGS, manual_clock_lab  # noqa: E402
+from conftest import SIM_CONFIGS, SteppingClock, manual_clock_lab  # noqa: E402
 
 LOCKIN_LINE = 'lockin: {driver: sr830, address: "GPIB0::8::INSTR"}'
 #: (driver, parameter) -> why it cannot answer on the real instrument either
@@ -32,17 +32,6 @@ MANUAL_FORMAT_NOT_PARSED = {
     for p in ("output_type", "output_heater_resistance", "output_max_current", "output_max_user_current",
               "output_display")
 }
-
-
-class SteppingClock:
-    """Moves ``step`` seconds each time it is read: for drivers polling a buffer until it fills."""
-
-    def __init__(self, t: float, step: float):
-        self.t, self.step = t, step
-
-    def __call__(self):
-        self.t += self.step
-        return self.t
 
 
 def _lab_file(tmp_path, base: str, lockin_driver: str | None = None):
@@ -149,7 +138,7 @@ def _fill_sr830_buffer(li, clock) -> None:
 
 def _fill_sr86x_capture(li, lab, clock) -> None:
     li.buffer.capture_config("X,Y,R,T")
-    lab.clock = stepping = SteppingClock(clock.t, 1e-3)
+    lab.clock = stepping = SteppingClock(1e-3, clock.t)
     li.buffer.capture_samples(64)
     lab.clock, clock.t = clock, stepping.t
 

@@ -10,8 +10,8 @@ The input between two changes the lab reports is known exactly: a source step ho
 during a ramp, the mixing chamber relaxing) moves linearly between the times the lab publishes it, which are the
 drift's own break points and every reading (:attr:`SimulatedLab.drifting` tells which kind a change is): exact for
 the magnet's piecewise-linear ramps, a chord between readings for the mixing chamber's exponential relaxation
-(its 30 s time constant is long beside the filter's memory). The filter is evolved through either exactly (:func:`~qpclab.instruments.lockin_filter.advance`,
-:func:`~qpclab.instruments.lockin_filter.advance_ramp`).
+(its 30 s time constant is long beside the filter's memory). The filter is evolved through either exactly
+(:func:`~qpclab.instruments.lockin_filter.advance`, :func:`~qpclab.instruments.lockin_filter.advance_ramp`).
 
 A model with a data buffer sets :attr:`_next_sample` (the simulated time of the next sample, ``inf`` for none) and
 implements :meth:`_take_sample`; the filter then stops at every sample time on its way, whatever the reads.

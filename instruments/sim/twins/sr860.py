@@ -377,7 +377,8 @@ class SR860Twin(FilteredLockInTwin):
         """A TTL edge at the rear-panel ``trig_in`` (TRIG IN) at simulated time ``t``: starts a capture waiting for
         its trigger (CAPTURESTART ..., TRIGstart), or takes one sample (SAMPpertrig)."""
         if input_name != "trig_in":
-            raise ValueError(f"{self.idn.split(',')[1]} {self.name}: no trigger input {input_name!r} (it has 'trig_in')")
+            model = self.idn.split(",")[1]
+            raise ValueError(f"{model} {self.name}: no trigger input {input_name!r} (it has 'trig_in')")
         self.lab.tick()
         t = max(t, self._t)
         self._advance(t)
