@@ -7,6 +7,7 @@ classical Hall voltage B / (n e) behind the preamp, and the filter's lag n tau b
 """
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -114,7 +115,9 @@ def test_pymeasure_sr830_buffer_reads_ascii_and_binary_and_measures(qpc_lab):
     x = li.get_buffer(1, 0, 16)
     assert len(x) == 16
     assert x == pytest.approx([_x_expected(lab, PLATEAU, amplitude)] * 16, rel=1e-3)
-    ascii_x = [float(v) for v in li.ask("TRCA?1,4,3").strip().split(",") if v]
+    reply = li.ask("TRCA?1,4,3").strip()
+    assert re.fullmatch(r"([+-]\d\.\d{6}e[+-]\d{3},){3}", reply)  # manual: "-1.234567e-009,+7.654321e-009,"
+    ascii_x = [float(v) for v in reply.split(",") if v]
     assert ascii_x == pytest.approx(x[4:7], rel=1e-6)
 
     lab.clock = stepping = SteppingClock(0.2, clock.t)

@@ -11,7 +11,7 @@ Aux 1/2; CH2: Y, theta, Y noise, Aux 3/4 as ``DDEF`` chooses; the ratio option i
 seconds from the start, ``SRAT 14`` one point per trigger (rear TRIG IN: :meth:`SR830Twin.on_trigger`, or the
 ``TRIG`` command). ``SEND 0`` stops when the 16383 points are full, ``SEND 1`` (loop) goes on and overwrites the
 oldest. ``TSTR 1``: a trigger starts the scan. ``STRT`` starts or resumes, ``STRD`` starts 0.5 s later, ``PAUS``
-pauses, ``REST`` clears. ``SPTS?`` counts the points; ``TRCA?`` reads them as ASCII (each followed by a comma),
+pauses, ``REST`` clears. ``SPTS?`` counts the points; ``TRCA?`` reads them as ASCII (``+1.234567e-009,`` each),
 ``TRCB?`` as IEEE 754 single floats and ``TRCL?`` in the non-normalised format (16-bit mantissa, 16-bit exponent:
 m 2^(e-124)), both binary, little endian, no terminator (END on the last byte). Points are the filter output at the
 sample times, whatever the reads in between. ``FAST 1/2`` is kept as a setting: the fast transfer itself (X and Y
@@ -431,8 +431,14 @@ class SR830Twin(FilteredLockInTwin):
         return ch, [points[i] for i in range(j, j + k)]
 
     def _trca(self, args) -> str:
+        """TRCA?: each point as the manual prints it, signed with a three-digit exponent and followed by a comma
+        ("-1.234567e-009,+7.654321e-009,")."""
         ch, pts = self._trace_args(args)
-        return "".join(f"{p[ch]:.6e}," for p in pts)
+        out = []
+        for p in pts:
+            mantissa, _, exponent = f"{p[ch]:+.6e}".partition("e")
+            out.append(f"{mantissa}e{exponent[0]}{int(exponent[1:]):03d},")
+        return "".join(out)
 
     def _trace_binary(self, args, fmt: str | None) -> BinaryReply:
         ch, pts = self._trace_args(args)
