@@ -129,8 +129,9 @@ def test_pymeasure_sr830_buffer_reads_ascii_and_binary_and_measures(qpc_lab):
 
 
 def test_sr830_trigger_rate_takes_one_point_per_trig_in_edge(qpc_lab):
-    """SRAT 14 with TSTR 1 (QCoDeS: buffer_SR 'Trigger', buffer_trig_mode 'ON'): the first TRIG IN edge starts the
-    scan, each further edge stores one point at its own time; the TRIG command counts as an edge."""
+    """SRAT 14 (QCoDeS: buffer_SR 'Trigger'): each TRIG IN edge stores one point at its own time, the TRIG command
+    counts as an edge, an edge within 1/512 s of the last is ignored (manual). With TSTR 1 at an internal rate
+    (buffer_trig_mode 'ON', 4 Hz) the scan waits for the first edge and samples from there."""
     from qcodes.instrument_drivers.stanford_research import SR830
 
     lab, clock, gate, visa = qpc_lab
@@ -144,16 +145,15 @@ def test_sr830_trigger_rate_takes_one_point_per_trig_in_edge(qpc_lab):
         clock.advance(1.0)
         li.buffer_reset()
         li.buffer_SR("Trigger")
-        li.buffer_trig_mode("ON")
         li.buffer_start()
-        assert li.buffer_npts() == 0  # armed: waits for the trigger
-        twin.on_trigger("trig_in", clock())  # starts the scan
         gate.write_voltage(PLATEAU)
-        edges = [0.5 * tau, tau, 2 * tau]
         t_step = clock()
+        edges = [0.5 * tau, tau, 2 * tau]
         for dt in edges[:2]:
             clock.t = t_step + dt
             twin.on_trigger("trig_in", clock())
+            clock.advance(1e-3)
+            twin.on_trigger("trig_in", clock())  # 1 ms after the last: ignored
         clock.t = t_step + edges[2]
         li.send_trigger()
         assert li.buffer_npts() == 3
@@ -163,6 +163,16 @@ def test_sr830_trigger_rate_takes_one_point_per_trig_in_edge(qpc_lab):
         assert li.ch1_databuffer() == pytest.approx(expected, abs=1e-4 * (after - before))
         with pytest.raises(ValueError, match="trig_in"):
             twin.on_trigger("ref_in", clock())
+
+        li.buffer_reset()
+        li.buffer_SR(4)
+        li.buffer_trig_mode("ON")
+        li.buffer_start()
+        clock.advance(3.0)
+        assert li.buffer_npts() == 0  # armed: waits for its trigger
+        twin.on_trigger("trig_in", clock())
+        clock.advance(1.0)
+        assert li.buffer_npts() == 5  # 0, 0.25 ... 1 s after the edge
     finally:
         li.close()
 

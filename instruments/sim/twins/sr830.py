@@ -9,8 +9,8 @@ filter's equivalent noise bandwidth. A signal above the sensitivity's full scale
 Data buffer (manual: Data Storage): ``SRAT`` 0-13 stores a point of each channel display (CH1: X, R, X noise,
 Aux 1/2; CH2: Y, theta, Y noise, Aux 3/4 as ``DDEF`` chooses; the ratio option is not simulated) every 1/rate
 seconds from the start, ``SRAT 14`` one point per trigger (rear TRIG IN: :meth:`SR830Twin.on_trigger`, or the
-``TRIG`` command). ``SEND 0`` stops when the 16383 points are full, ``SEND 1`` (loop) goes on and overwrites the
-oldest. ``TSTR 1``: a trigger starts the scan. ``STRT`` starts or resumes, ``STRD`` starts 0.5 s later, ``PAUS``
+``TRIG`` command; at most 512 per second). ``SEND 0`` stops when the 16383 points are full, ``SEND 1`` (loop) goes on
+and overwrites the oldest. ``TSTR 1``: a trigger starts a scan at an internal rate. ``STRT`` starts or resumes, ``STRD`` starts 0.5 s later, ``PAUS``
 pauses, ``REST`` clears. ``SPTS?`` counts the points; ``TRCA?`` reads them as ASCII (``+1.234567e-009,`` each),
 ``TRCB?`` as IEEE 754 single floats and ``TRCL?`` in the non-normalised format (16-bit mantissa, 16-bit exponent:
 m 2^(e-124)), both binary, little endian, no terminator (END on the last byte). Points are the filter output at the
@@ -345,6 +345,7 @@ class SR830Twin(FilteredLockInTwin):
         self._scan = "reset"  # reset | running | paused | done
         self._scan_t0 = 0.0
         self._scan_k = 0
+        self._last_trigger = -math.inf
         self._next_sample = math.inf
 
     def _buffer_setting(self, key: str, args, high: int) -> None:
@@ -354,10 +355,11 @@ class SR830Twin(FilteredLockInTwin):
         self._numeric(key, args, 0, high, int)
 
     def _scan_start(self, t0: float) -> None:
-        """STRT/STRD: start (or resume) storing at ``t0``; with TSTR 1 the scan waits for a trigger instead."""
+        """STRT/STRD: start (or resume) storing at ``t0``; with TSTR 1 and an internal rate (the only case the
+        manual applies it to) the scan waits for a trigger instead."""
         if self._scan == "running" or self._scan == "done":
             return
-        if self._scan == "reset" and self.s["TSTR"] == 1:
+        if self._scan == "reset" and self.s["TSTR"] == 1 and int(self.s["SRAT"]) != SRAT_TRIGGER:
             self._scan = "armed"
             return
         self._run_from(t0)
@@ -377,10 +379,14 @@ class SR830Twin(FilteredLockInTwin):
 
     def _trigger(self, t: float) -> None:
         """A trigger at ``t`` (filter already evolved to ``t``): starts an armed scan (TSTR 1), or takes a point
-        when the sample rate is 'trigger' (SRAT 14)."""
+        when the sample rate is 'trigger' (SRAT 14). The instrument samples on its next 512 Hz tick (within 2 ms):
+        taken here at the edge itself. Triggers closer than 1/512 s to the last one are ignored (manual)."""
         if self._scan == "armed":
             self._run_from(t)
         elif self._scan == "running" and int(self.s["SRAT"]) == SRAT_TRIGGER:
+            if t - self._last_trigger < 1.0 / SAMPLE_RATES_HZ[-1]:
+                return
+            self._last_trigger = t
             self._store(self._stages[-1])
 
     def _take_sample(self, t: float, z: complex) -> None:
