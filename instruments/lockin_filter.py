@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["SLOPES_DB", "order_for_slope", "remaining_fraction", "settle_time", "enbw_Hz", "advance"]
+__all__ = ["SLOPES_DB", "order_for_slope", "remaining_fraction", "settle_time", "enbw_Hz", "advance", "advance_ramp"]
 
 SLOPES_DB = (6, 12, 18, 24)
 
@@ -116,3 +116,19 @@ def advance(stages: list, target, t_over_tau: float) -> list:
             acc += d0[k - p] * terms[p]
         out.append(target + e * acc)
     return out
+
+
+def advance_ramp(stages: list, start, end, t_over_tau: float) -> list:
+    """Evolve the stage outputs for a time ``x tau`` while the input moves linearly from ``start`` to ``end``.
+
+    With the input u(t) = start + m t (m the slope per time constant), stage k (k = 1..n) has the particular
+    solution u(t - k tau): it follows the ramp k time constants late. The deviation from it decays as a free
+    cascade, which is :func:`advance` towards 0; so the result is exact for any x, like :func:`advance`.
+    """
+    x = t_over_tau
+    if x <= 0:
+        return list(stages)
+    m = (end - start) / x
+    late = [k * m for k in range(1, len(stages) + 1)]  # how far stage k lags behind the input
+    free = advance([s - (start - d) for s, d in zip(stages, late)], 0.0 * m, x)
+    return [f + (end - d) for f, d in zip(free, late)]

@@ -19,6 +19,7 @@ from typing import Any
 from pyvisa.errors import VisaIOError
 
 from .roles import InstrumentError, LockIn
+from .tables import sr830 as sr830_tables, sr86x as sr86x_tables
 from .visa import RETRY_ATTEMPTS, direct_line, install_retries, open_driver, printable, retry_after
 
 __all__ = ["SRSLockIn", "SR830LockIn", "SR86xLockIn", "make_sr830", "make_sr860", "make_sr865"]
@@ -240,10 +241,8 @@ class SRSLockIn(LockIn):
 class SR830LockIn(SRSLockIn):
     """An SR830 as a lock-in, through pymeasure's unmodified ``SR830`` driver."""
 
-    SENSITIVITIES_V = (2e-9, 5e-9, 1e-8, 2e-8, 5e-8, 1e-7, 2e-7, 5e-7, 1e-6, 2e-6, 5e-6, 1e-5, 2e-5, 5e-5, 1e-4,
-                       2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 1.0)
-    TIME_CONSTANTS_S = (10e-6, 30e-6, 100e-6, 300e-6, 1e-3, 3e-3, 10e-3, 30e-3, 100e-3, 300e-3, 1.0, 3.0, 10.0,
-                        30.0, 100.0, 300.0, 1e3, 3e3, 10e3, 30e3)
+    SENSITIVITIES_V = sr830_tables.SENSITIVITIES_V
+    TIME_CONSTANTS_S = sr830_tables.TIME_CONSTANTS_S
     EXCITATION_RANGE_V = (0.004, 5.0)
     FREQUENCY_RANGE_HZ = (0.001, 102e3)
     OVERLOAD_BITS = 0b111  # LIAS bits 0 input/reserve, 1 filter, 2 output overload
@@ -279,10 +278,8 @@ class SR86xLockIn(SRSLockIn):
     pymeasure's ``SR860.filter_slope`` takes the OFSL index (0-3), not dB/oct: the adapter converts.
     """
 
-    SENSITIVITIES_V = (1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 5e-3, 2e-3, 1e-3, 5e-4, 2e-4, 1e-4, 5e-5, 2e-5, 1e-5,
-                       5e-6, 2e-6, 1e-6, 5e-7, 2e-7, 1e-7, 5e-8, 2e-8, 1e-8, 5e-9, 2e-9, 1e-9)
-    TIME_CONSTANTS_S = (1e-6, 3e-6, 10e-6, 30e-6, 100e-6, 300e-6, 1e-3, 3e-3, 10e-3, 30e-3, 100e-3, 300e-3, 1.0,
-                        3.0, 10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 10e3, 30e3)
+    SENSITIVITIES_V = sr86x_tables.SENSITIVITIES_V
+    TIME_CONSTANTS_S = sr86x_tables.TIME_CONSTANTS_S
     EXCITATION_RANGE_V = (1e-9, 2.0)
     FREQUENCY_RANGE_HZ = (1e-3, 500e3)
     #: LIAS bits 0 channel 1 output, 1 channel 2 output, 4 input range overload (SRS's SR86x LIA status register;

@@ -27,16 +27,14 @@ import time
 from typing import Any
 
 from .roles import InstrumentError, NoiseAnalyser
+from .tables.keysight_xsa import INPUT_OHM as XSA_INPUT_OHM, NOISE_BW_PER_RBW
+from .tables.sr785 import MAX_SPAN_HZ as SR785_MAX_SPAN_HZ
 from .visa import open_driver
 
 __all__ = ["SR785NoiseAnalyser", "KeysightXSANoiseAnalyser", "make_sr785", "make_keysight_xsa",
            "dbm_per_hz_to_v2_per_hz", "v2_per_hz_to_dbm_per_hz"]
 
 _MILLIWATT = 1e-3
-NOISE_BW_PER_RBW = 1.056  #: X-series Gaussian RBW filter: noise bandwidth / RBW
-#: the X-series RF input's hardware impedance (ohm); power readings (dBm) refer to it whatever the Input Z
-#: Correction (``:CORR:IMP 50|75``, voltage units only) is set to (Keysight, Spectrum Analyzer Mode reference)
-XSA_INPUT_OHM = 50.0
 
 
 def dbm_per_hz_to_v2_per_hz(dbm_per_hz: float, impedance_ohm: float = 50.0) -> float:
@@ -111,7 +109,7 @@ class _PollingAnalyser(NoiseAnalyser):
 class SR785NoiseAnalyser(_PollingAnalyser):
     """An SR785 (channel 1, FFT 1 on display A) as a noise analyser, through qpclab's ``SR785`` driver."""
 
-    MAX_SPAN_HZ = 102.4e3
+    MAX_SPAN_HZ = SR785_MAX_SPAN_HZ
 
     def check_errors(self, context: str) -> None:
         esr = self.driver.standard_event_status()

@@ -7,6 +7,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyqt6")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PyQt6")
 
+from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -26,6 +27,19 @@ class ManualClock:
 
     def advance(self, dt):
         self.t += dt
+
+
+class SteppingClock(ManualClock):
+    """A clock that moves ``step`` seconds each time it is read: for drivers that poll until a buffer fills
+    (QCoDeS's wait_until_samples_captured, pymeasure's buffer_measure)."""
+
+    def __init__(self, step: float, t: float = 1000.0):
+        super().__init__(t)
+        self.step = step
+
+    def __call__(self):
+        self.t += self.step
+        return self.t
 
 
 @pytest.fixture
@@ -71,3 +85,24 @@ def clock(sim_lab):
 def visa_library(sim_library) -> str:
     """The library string for pymeasure / pyvisa / QCoDeS."""
     return f"{sim_library.library_path}@qpcsim"
+
+
+@contextmanager
+def manual_clock_lab(path):
+    """(lab, clock, VISA library string) of the lab file ``path``, reset, on a ManualClock; fails on unknown
+    commands; back on the real clock and reset afterwards."""
+    import time
+
+    from qpclab.instruments.sim.backend import SimVisaLibrary
+
+    lib = SimVisaLibrary(str(path))
+    lab = lib.lab
+    clock = ManualClock()
+    lab.clock = clock
+    lib.reset()
+    try:
+        yield lab, clock, f"{lib.library_path}@qpcsim"
+        lab.assert_no_unknown_commands()
+    finally:
+        lab.clock = time.monotonic
+        lib.reset()

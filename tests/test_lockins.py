@@ -6,7 +6,6 @@ correction, the n-stage RC filter's step response, the instrument's limits; neve
 """
 
 import math
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from qpclab.analysis.constants import G0
 from qpclab.instruments.registry import adapter_factory
 from qpclab.instruments.roles import InstrumentError, LockIn
 from qpclab.instruments.sources import make_keithley2400
-from conftest import ManualClock  # noqa: E402
+from conftest import manual_clock_lab  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 QPC_LAB = ROOT / "sim_configs" / "qpc_lab.yaml"
@@ -40,22 +39,10 @@ def _lab_with_lockin(tmp_path, driver: str) -> Path:
 def _lab(tmp_path, driver: str):
     """(lab, clock, gate source, VISA library string) of qpc_lab.yaml with the lock-in ``driver`` (on a ManualClock,
     the gate switched on); fails on unknown commands."""
-    from qpclab.instruments.sim.backend import SimVisaLibrary
-
-    lib = SimVisaLibrary(str(_lab_with_lockin(tmp_path, driver)))
-    lab = lib.lab
-    clock = ManualClock()
-    lab.clock = clock
-    lib.reset()
-    visa = f"{lib.library_path}@qpcsim"
-    gate = make_keithley2400(GATE, visa, "gate_smu")
-    gate.enable()
-    try:
+    with manual_clock_lab(_lab_with_lockin(tmp_path, driver)) as (lab, clock, visa):
+        gate = make_keithley2400(GATE, visa, "gate_smu")
+        gate.enable()
         yield lab, clock, gate, visa
-        lab.assert_no_unknown_commands()
-    finally:
-        lab.clock = time.monotonic
-        lib.reset()
 
 
 @pytest.fixture

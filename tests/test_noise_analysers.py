@@ -8,7 +8,6 @@ by the resistive divider; the scatter of an N-average follows chi-square statist
 """
 
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from qpclab.instruments.noise_analysers import (
 from qpclab.instruments.registry import adapter_factory
 from qpclab.instruments.roles import InstrumentError, NoiseAnalyser
 from qpclab.instruments.sources import make_keithley2400
-from conftest import ManualClock  # noqa: E402
+from conftest import manual_clock_lab  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 NOISE_LAB = ROOT / "sim_configs" / "noise_lab.yaml"
@@ -39,28 +38,16 @@ BIAS_SOURCE_V = 0.05  # 50 uV after the 1:1000 divider
 @pytest.fixture
 def noise_rig(request):
     """(lab, clock, gate, bias, analyser adapter) on noise_lab.yaml; fails on unknown commands."""
-    from qpclab.instruments.sim.backend import SimVisaLibrary
-
     driver, address, center, span = ANALYSERS[request.param]
-    lib = SimVisaLibrary(str(NOISE_LAB))
-    lab = lib.lab
-    clock = ManualClock()
-    lab.clock = clock
-    lib.reset()
-    visa = f"{lib.library_path}@qpcsim"
-    gate = make_keithley2400(GATE, visa, "gate_smu")
-    bias = make_keithley2400(BIAS, visa, "bias_smu")
-    gate.enable()
-    bias.enable()
-    analyser = adapter_factory(driver)(address, visa, "analyser")
-    analyser.sleep = clock.advance
-    analyser.center, analyser.span = center, span
-    try:
+    with manual_clock_lab(NOISE_LAB) as (lab, clock, visa):
+        gate = make_keithley2400(GATE, visa, "gate_smu")
+        bias = make_keithley2400(BIAS, visa, "bias_smu")
+        gate.enable()
+        bias.enable()
+        analyser = adapter_factory(driver)(address, visa, "analyser")
+        analyser.sleep = clock.advance
+        analyser.center, analyser.span = center, span
         yield lab, clock, gate, bias, analyser
-        lab.assert_no_unknown_commands()
-    finally:
-        lab.clock = time.monotonic  # the lab is shared per file: leave it on the real clock
-        lib.reset()
 
 
 def _expected(lab, gate_V: float):

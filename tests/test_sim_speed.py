@@ -126,7 +126,7 @@ def test_a_new_grammar_drops_the_cache(sim_lab):
 
 # ---- the lock-ins' cached factors ----------------------------------------------------------------------------------
 def test_lockin_noise_follows_time_constant_slope_and_circuit(sim_lab, clock):
-    from qpclab.instruments.sim.twins.sr830 import TIME_CONSTANTS
+    from qpclab.instruments.tables.sr830 import TIME_CONSTANTS_S as TIME_CONSTANTS
 
     lockin = sim_lab.twins[LOCKIN]
     circuit = sim_lab.circuit

@@ -24,6 +24,8 @@ from __future__ import annotations
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
+from ..tables.sr785 import BASES_HZ, LINES, MAX_SPAN_HZ, MIN_SPAN_HZ
+
 __all__ = ["SR785"]
 
 _BOOL = {False: 0, True: 1}
@@ -47,20 +49,20 @@ class SR785(Instrument):
     span = Instrument.control(
         "FSPN? 0", _both("FSPN", "%g"),
         """Control the FFT frequency span (float in Hz, up to 102.4 kHz; the analyser uses base/2^n spans).""",
-        validator=strict_range, values=[0.1907, 102400.0])
+        validator=strict_range, values=[round(MIN_SPAN_HZ, 4), MAX_SPAN_HZ])  # 0.1907 Hz as the panel shows it
     center_frequency = Instrument.control(
         "FCTR? 0", _both("FCTR", "%g"), """Control the centre frequency (float in Hz, 0 to 102.4 kHz).""",
-        validator=strict_range, values=[0.0, 102400.0])
+        validator=strict_range, values=[0.0, MAX_SPAN_HZ])
     start_frequency = Instrument.control(
         "FSTR? 0", _both("FSTR", "%g"), """Control the start frequency (float in Hz).""",
-        validator=strict_range, values=[0.0, 102400.0])
+        validator=strict_range, values=[0.0, MAX_SPAN_HZ])
     end_frequency = Instrument.measurement("FEND? 0", """Get the end frequency (float in Hz).""")
     resolution_lines = Instrument.control(
         "FLIN? 0", _both("FLIN", "%d"), """Control the FFT resolution (int: 100, 200, 400 or 800 lines).""",
-        validator=strict_discrete_set, values={100: 0, 200: 1, 400: 2, 800: 3}, map_values=True)
+        validator=strict_discrete_set, values={n: i for i, n in enumerate(LINES)}, map_values=True)
     base_frequency = Instrument.control(
         "FBAS? 0", _both("FBAS", "%d"), """Control the base frequency (float in Hz: 100e3 or 102.4e3).""",
-        validator=strict_discrete_set, values={100e3: 0, 102.4e3: 1}, map_values=True)
+        validator=strict_discrete_set, values={f: i for i, f in enumerate(BASES_HZ)}, map_values=True)
     averaging_enabled = Instrument.control(
         "FAVG? 0", _both("FAVG", "%d"), """Control whether averages are computed (bool).""",
         validator=strict_discrete_set, values=_BOOL, map_values=True)

@@ -22,6 +22,7 @@ from pyvisa.util import LibraryPath
 from pyvisa_sim.devices import Device
 from pyvisa_sim.highlevel import SimVisaLibrary as _PyVisaSimLibrary
 
+from .binary import BinaryReply
 from .bus_timing import BusTiming
 from .lab import SimulatedLab
 
@@ -100,8 +101,11 @@ class TwinDevice(Device):
                 return
             self._disconnected = False
             out = self._output_buffers
+            response_eom = self._response_eom
             for reply in twin.handle(text):
-                out.append(bytearray(reply.encode("latin-1", errors="replace")) + self._response_eom)
+                # a binary transfer (BinaryReply) ends with END alone: no terminator
+                out.append(bytearray(reply.encode("latin-1", errors="replace")) + (
+                    response_eom if reply.__class__ is not BinaryReply else b""))
 
     def _write_with_faults(self, twin, text: str) -> None:
         """:meth:`write` when faults are configured: they may drop, mangle or cut replies, or fail the link."""
@@ -120,10 +124,14 @@ class TwinDevice(Device):
                     # the transfer broke off: part of the reply, no terminator, no END: the client times out
                     self._output_buffers.append(_Partial(reply.encode("latin-1", errors="replace")))
                     continue
-            self._output_buffers.append(bytearray(reply.encode("latin-1", errors="replace")) + self._response_eom)
+            self._output_buffers.append(bytearray(reply.encode("latin-1", errors="replace")) + self._eom_for(reply))
         for f in faults:
             if f.kind == "error":
                 twin.push_error(int(f.params.get("code", -350)), str(f.params.get("message", "Queue overflow")))
+
+    def _eom_for(self, reply: str) -> bytes:
+        """The response terminator, or nothing after a binary transfer (it ends with END alone)."""
+        return b"" if isinstance(reply, BinaryReply) else self._response_eom
 
     _disconnected = False
 

@@ -180,16 +180,33 @@ class SimulatedLab:
         if callback not in self._tickers:
             self._tickers.append(callback)
 
+    # ---- continuous dynamics ---------------------------------------------------------------------------------
+    #: True while the tickers bring drifting state (field, temperature) up to date: a change published then is
+    #: the end of a linear stretch since the previous publication, not a step (lock-in filters integrate it so)
+    drifting = False
+
     def tick(self) -> None:
-        """Bring time-dependent state up to now; instruments call it before they read."""
+        """Bring time-dependent state up to now; instruments call it before they read. A ticker publishes its
+        state at its own break points (a ramp reaching a segment edge or its target, at the time it happened;
+        see :meth:`set_field`) and at the end, so between two publications the state moves linearly."""
         if self._tickers:
             t = self.now()
-            for cb in self._tickers:
-                cb(t)
+            self.drifting = True
+            try:
+                for cb in self._tickers:
+                    cb(t)
+            finally:
+                self.drifting = False
 
-    def _changed(self) -> None:
+    def drift_point(self, t: float) -> None:
+        """A drift starts at time ``t`` from the present state (a magnet ramp begins): listeners anchor the
+        linear stretches that follow here."""
+        for cb in self._listeners:
+            cb(t)
+
+    def _changed(self, t: float | None = None) -> None:
         self._response_cache = None
-        t = self.now()
+        t = self.now() if t is None else t
         for cb in self._listeners:
             cb(t)
 
@@ -212,11 +229,15 @@ class SimulatedLab:
                 self.outputs[name] = volts
                 self._changed()
 
-    def set_field(self, tesla: float) -> None:
+    def set_field(self, tesla: float, at: float | None = None) -> None:
+        """The magnet's field (T); ``at``: the time it was reached, for a break point of a ramp published while
+        the lab ticks (listeners hear of it even if the value did not change)."""
         with self.lock:
             if tesla != self.field_T:
                 self.field_T = float(tesla)
-                self._changed()
+                self._changed(at)
+            elif at is not None:
+                self.drift_point(at)
 
     def set_input_spike(self, lockin: str, volts: float) -> None:
         """Fault injection: add a pickup spike (V rms, in phase) to a lock-in's input (0 = none)."""

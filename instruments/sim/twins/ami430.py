@@ -12,7 +12,7 @@ What a client sees:
   (0 = per second, 1 = per minute), ``CONFigure:FIELD:UNITS`` (0 = kilogauss, 1 = tesla), ``CONFigure:COILconst``
   (field units per A), ``CONFigure:CURRent:LIMit``, ``CONFigure:VOLTage:LIMit``, ``RAMP``, ``PAUSE``, ``ZERO``,
   ``STATE?``, ``FIELD:MAGnet?``, ``CURRent:MAGnet?``, ``CURRent:SUPPly?``, ``PSwitch {0|1}``, ``PSwitch?``,
-  ``PSwitch:INSTalled?``, ``PSwitch:HeatTIME``, ``PSwitch:CoolTIME``, ``PERSistent?``, ``QUench?``,
+  ``PSwitch:INSTalled?``, ``PSwitch:HTIME``, ``PSwitch:CTIME``, ``PSwitch:CURRent``, ``PERSistent?``, ``QUench?``,
   ``SYSTem:ERRor?`` and the IEEE-488.2 common commands.
 - ``STATE?`` codes (manual table 4-5): 1 RAMPING, 2 HOLDING, 3 PAUSED, 4 MANUAL UP, 5 MANUAL DOWN, 6 ZEROING,
   7 QUENCH, 8 AT ZERO, 9 heating persistent switch, 10 cooling persistent switch. Power-on state: PAUSED.
@@ -30,7 +30,8 @@ switch installed the magnet follows the supply only while the switch heater is o
 
 Lab-file settings (``simulation.magnet``): ``coil_constant_T_per_A`` (0.1), ``current_limit_A`` (90),
 ``max_ramp_rate_A_per_s`` (1.0, the supply's largest rate), ``ramp_rate_A_per_s`` (0.1, power-on rate),
-``switch_installed`` (false), ``switch_heat_time_s`` (20), ``switch_cool_time_s`` (20).
+``switch_installed`` (false), ``switch_heat_time_s`` (20), ``switch_cool_time_s`` (20),
+``switch_heater_current_mA`` (20).
 """
 
 from __future__ import annotations
@@ -83,6 +84,7 @@ class AMI430Twin(InstrumentTwin):
         self.switch_installed = bool(cfg.get("switch_installed", False))
         self.heat_time_s = float(cfg.get("switch_heat_time_s", 20.0))
         self.cool_time_s = float(cfg.get("switch_cool_time_s", 20.0))
+        self.switch_current_mA = float(cfg.get("switch_heater_current_mA", 20.0))
         self.field_units = 0
         self.rate_units = 0
         self.n_segments = 1
@@ -118,22 +120,23 @@ class AMI430Twin(InstrumentTwin):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _tick(self, t: float) -> None:
-        """Advance the supply, the switch and the magnet to time ``t`` and publish the field."""
-        dt = t - self._t
-        if dt <= 0:
+        """Advance the supply, the switch and the magnet to time ``t`` and publish the field: at every break point
+        of the ramp (the switch done, a segment edge, the goal) at the time it happened, and at ``t``."""
+        if t <= self._t:
             return
+        start = self._t  # when the ramp below starts moving
         self._t = t
         if self.state in (HEATING, COOLING):
-            if t >= self._switch_done:
-                self.switch_on = self.state == HEATING
-                self.state = self._after_switch
-                dt = t - self._switch_done
-            else:
-                dt = 0.0
-        if self.state in (RAMPING, ZEROING) and dt > 0:
+            if t < self._switch_done:
+                return
+            self.switch_on = self.state == HEATING
+            self.state = self._after_switch
+            start = self._switch_done
+            self._publish(at=start)
+        if self.state in (RAMPING, ZEROING):
             goal = self.target_A if self.state == RAMPING else 0.0
             i = self.supply_A
-            left = dt
+            left = t - start
             for _ in range(8 * _SEGMENT_MAX):
                 if i == goal or left <= 0:
                     break
@@ -150,6 +153,8 @@ class AMI430Twin(InstrumentTwin):
                 if step_time <= left:
                     i = goal if dist == abs(goal - i) else i + direction * dist
                     left -= step_time
+                    self.supply_A = i
+                    self._publish(at=t - left)  # a break point: the rate changes or the ramp ends here
                 else:
                     i += direction * rate * left
                     left = 0.0
@@ -158,10 +163,10 @@ class AMI430Twin(InstrumentTwin):
                 self.state = HOLDING if self.state == RAMPING else AT_ZERO
         self._publish()
 
-    def _publish(self) -> None:
+    def _publish(self, at: float | None = None) -> None:
         if not self.switch_installed or self.switch_on:
             self.magnet_A = self.supply_A
-        self.lab.set_field(self.magnet_A * self.coil_T_per_A)
+        self.lab.set_field(self.magnet_A * self.coil_T_per_A, at=at)
 
     def _now(self) -> None:
         self.lab.tick()
@@ -265,10 +270,15 @@ class AMI430Twin(InstrumentTwin):
             C(":CONFigure:PSwitch", write=lambda a: setattr(self, "switch_installed",
                                                              self._bool(self._args(a)[0]))),
             C(":PSwitch:INSTalled", query=lambda a: str(int(self.switch_installed))),
-            C(":CONFigure:PSwitch:HeatTIME", write=lambda a: self._set_time("heat_time_s", a, 5, 120)),
-            C(":PSwitch:HeatTIME", query=lambda a: str(int(self.heat_time_s))),
-            C(":CONFigure:PSwitch:CoolTIME", write=lambda a: self._set_time("cool_time_s", a, 5, 3600)),
-            C(":PSwitch:CoolTIME", query=lambda a: str(int(self.cool_time_s))),
+            # the manual's short forms HTIME/CTIME are not the leading capitals of HeatTIME/CoolTIME: both listed
+            *(C(f":CONFigure:PSwitch:{m}", write=lambda a: self._set_time("heat_time_s", a, 5, 120))
+              for m in ("HeatTIME", "HTIME")),
+            *(C(f":PSwitch:{m}", query=lambda a: str(int(self.heat_time_s))) for m in ("HeatTIME", "HTIME")),
+            *(C(f":CONFigure:PSwitch:{m}", write=lambda a: self._set_time("cool_time_s", a, 5, 3600))
+              for m in ("CoolTIME", "CTIME")),
+            *(C(f":PSwitch:{m}", query=lambda a: str(int(self.cool_time_s))) for m in ("CoolTIME", "CTIME")),
+            C(":CONFigure:PSwitch:CURRent", write=self._set_switch_current),
+            C(":PSwitch:CURRent", query=lambda a: f"{self.switch_current_mA:.1f}"),
             C(":PSwitch", query=lambda a: self._switch_q(), write=self._switch_w),
             C(":PERSistent", query=lambda a: self._persistent_q()),
             C(":QUench", query=lambda a: "0", write=lambda a: None),
@@ -323,6 +333,13 @@ class AMI430Twin(InstrumentTwin):
         self._now()
         self.coil_T_per_A = v * _TESLA_PER_UNIT[self.field_units]
         self._publish()
+
+    def _set_switch_current(self, args) -> None:
+        """CONFigure:PSwitch:CURRent <mA>: the switch heater current, 0 to 125 mA."""
+        v = self._num(self._args(args)[0])
+        if not 0.0 <= v <= 125.0:
+            raise CommandError(-105, "Out of range")
+        self.switch_current_mA = v
 
     def _set_current_limit(self, args) -> None:
         v = self._num(self._args(args)[0])
@@ -381,6 +398,7 @@ class AMI430Twin(InstrumentTwin):
         if self.state in (HEATING, COOLING):
             self._after_switch = RAMPING
             return
+        self.lab.drift_point(self._t)  # the field starts moving from here
         self.state = RAMPING
         if self.supply_A == self.target_A:
             self.state = HOLDING
@@ -397,6 +415,7 @@ class AMI430Twin(InstrumentTwin):
         if self.state in (HEATING, COOLING):
             self._after_switch = ZEROING
             return
+        self.lab.drift_point(self._t)
         self.state = AT_ZERO if self.supply_A == 0.0 else ZEROING
 
     def _switch_q(self) -> str:

@@ -30,17 +30,16 @@ Errors: values outside the instrument's limits are refused with -222 "Data out o
 from __future__ import annotations
 
 import math
+import struct
 import time
 
+from ...tables.keysight_xsa import INPUT_OHM, NOISE_BW_PER_RBW
 from ..scpi import Command
 from ..twin import CommandError, InstrumentTwin, parse_bool, parse_choice
 
 F_MIN_HZ = 2.0  #: lowest centre frequency accepted (DC coupled, N9020A)
 F_MAX_HZ = 26.5e9  #: option 526
 RBW_RANGE_HZ = (1.0, 8e6)
-NOISE_BW_PER_RBW = 1.056
-#: the RF input's hardware impedance (ohm): what power readings refer to, whatever :CORR:IMP says
-INPUT_OHM = 50.0
 LOG_BIAS_DB = -2.5068  #: mean of 10 log10 of an exponential variable
 VOLT_BIAS_DB = 10 * math.log10(math.pi / 4)  #: (mean of its square root)^2: -1.049 dB
 
@@ -76,6 +75,14 @@ class KeysightXSATwin(InstrumentTwin):
         self.ese = 0
         self.sre = 0
         self.format = "ASC"
+        self.byte_order = "NORM"
+        self.mode = "SA"
+        self.measurement = "SAN"
+        self.gain_band = "LOW"
+        self.gain_on = False
+        self.rbw_type = "GAUS"
+        self.sweep_type = "SWE"
+        self.sweep_type_auto = True
         self._opc_armed = False
         self._traces: dict | None = None
         self._start()
@@ -119,10 +126,13 @@ class KeysightXSATwin(InstrumentTwin):
             self.esr |= 1
             self._opc_armed = False
 
-    def _point_powers(self) -> list[float]:
-        """Trace 1 as linear power per point (W in the RBW noise bandwidth), averaged over the sweeps done."""
+    def _point_powers(self, complete: bool = False) -> list[float]:
+        """Trace 1 as linear power per point (W in the RBW noise bandwidth), averaged over the sweeps done
+        (all of them if ``complete``: what a READ returns once its measurement is done)."""
         self._update()
         k = max(1, min(self._elapsed_sweeps(), self._n_sweeps()) if self._averaging() else 1)
+        if complete:
+            k = self._n_sweeps()
         key = (k, self._t0, self.points, self.aver_type)
         if self._traces is not None and self._traces[0] == key:
             return self._traces[1]
@@ -232,6 +242,32 @@ class KeysightXSATwin(InstrumentTwin):
               write=self._set_rlev),
             C(":TRACe#:TYPE", query=lambda a, n: self.trace_type[self._trace_no(n)], write=self._set_trace_type),
             C(":TRACe[:DATA]", query=self._trace_data),
+            C("*OPT", query=lambda a: '"526,B25,EA3,PFR,P26"'),  # 26.5 GHz (526), 25 MHz analysis BW, preamp
+            # modes and measurements as the X-series lists them: "<name> <number>" joined by ',' (no blank)
+            C(":INSTrument:CATalog", query=lambda a: '"SA 1,BASIC 8"'),
+            C(":INSTrument[:SELect]", query=lambda a: self.mode, write=self._set_mode),
+            C(":CONFigure:CATalog", query=lambda a: '"SAN,CHP,OBW,ACP"'),
+            C(":CONFigure:SANalyzer", write=lambda a: self._start()),
+            C(":CONFigure", query=lambda a: self.measurement),
+            C(":READ:SANalyzer#", query=lambda a, n: self._swept_sa(n, restart=True)),
+            C(":FETCh:SANalyzer#", query=lambda a, n: self._swept_sa(n, restart=False)),
+            C(":FORMat:BORDer", query=lambda a: self.byte_order,
+              write=lambda a: setattr(self, "byte_order", parse_choice(self.need(a)[0],
+                                                                       {"NORMal": "NORM", "SWAPped": "SWAP"}))),
+            C("[:SENSe]:POWer[:RF]:GAIN:BAND", query=lambda a: self.gain_band,
+              write=lambda a: setattr(self, "gain_band",
+                                      parse_choice(self.need(a)[0], {"LOW": "LOW", "FULL": "FULL"}))),
+            C("[:SENSe]:POWer[:RF]:GAIN[:STATe]", query=lambda a: _b(self.gain_on),
+              write=lambda a: setattr(self, "gain_on", parse_bool(self.need(a)[0]))),
+            C("[:SENSe]:BANDwidth[:RESolution]:TYPE", query=lambda a: self.rbw_type,
+              write=lambda a: setattr(self, "rbw_type", parse_choice(
+                  self.need(a)[0], {"DB3": "DB3", "DB6": "DB6", "IMPulse": "IMP", "NOISe": "NOIS", "GAUSsian": "GAUS",
+                                    "FLATtop": "FLAT"}))),
+            C("[:SENSe]:SWEep:TYPE", query=lambda a: self.sweep_type,
+              write=lambda a: setattr(self, "sweep_type",
+                                      parse_choice(self.need(a)[0], {"FFT": "FFT", "SWEep": "SWE"}))),
+            C("[:SENSe]:SWEep:TYPE:AUTO", query=lambda a: _b(self.sweep_type_auto),
+              write=lambda a: self._set_auto("sweep_type_auto", a)),
             C(":FORMat[:TRACe][:DATA]", query=lambda a: self.format, write=self._set_format),
             C(":UNIT:POWer", query=lambda a: self.unit, write=self._set_unit),
             C(":CALCulate:MARKer#:MODE", query=lambda a, n: self.marker[self._mk(n)]["mode"],
@@ -431,13 +467,45 @@ class KeysightXSATwin(InstrumentTwin):
         name = (args[0] if args else "TRACE1").upper().replace("TRACE", "").replace("TRAC", "") or "1"
         if name != "1":
             raise CommandError(-224, "Illegal parameter value;only trace 1 is simulated")
-        return ",".join(_sci(self._to_unit(p, per_hz=False)) for p in self._point_powers())
+        return self._block([self._to_unit(p, per_hz=False) for p in self._point_powers()])
 
     def _set_format(self, args) -> None:
-        fmt = self.need(args)[0].strip().upper()
-        if not fmt.startswith("ASC"):
-            raise CommandError(-224, "Illegal parameter value;only ASCii data is simulated")
-        self.format = "ASC"
+        """:FORMat[:TRACe][:DATA] ASCii | REAL,32 | REAL,64 (INTeger,32 is not simulated)."""
+        args = self.need(args)
+        fmt = args[0].strip().upper()
+        if fmt.startswith("ASC"):
+            self.format = "ASC"
+        elif fmt == "REAL" and (len(args) < 2 or args[1].strip() in ("32", "64")):
+            self.format = f"REAL,{args[1].strip() if len(args) > 1 else '32'}"
+        else:
+            raise CommandError(-224, "Illegal parameter value")
+
+    def _block(self, values: list[float]) -> str:
+        """Values in the :FORMat: ASCII, or an IEEE 488.2 definite-length block of floats in the :FORMat:BORDer
+        (the analyser ends it with its usual line feed); the bytes travel as latin-1 text."""
+        if self.format == "ASC":
+            return ",".join(_sci(v) for v in values)
+        code = ("<" if self.byte_order == "SWAP" else ">") + ("d" if self.format == "REAL,64" else "f") * len(values)
+        data = struct.pack(code, *values)
+        size = str(len(data))
+        return (f"#{len(size)}{size}".encode("ascii") + data).decode("latin-1")
+
+    def _set_mode(self, args) -> None:
+        if self.need(args)[0].strip().upper() not in ("SA", "BASIC"):
+            raise CommandError(-224, "Illegal parameter value")
+        self.mode = args[0].strip().upper()
+
+    def _swept_sa(self, n, restart: bool) -> str:
+        """:READ:SANalyzer<n>? (start a measurement, reply when it is complete: the wait is not simulated here) or
+        :FETCh:SANalyzer<n>? (the present result); n = 1 gives the trace as frequency, amplitude pairs."""
+        if (n or "1") != "1":
+            raise CommandError(-224, "Illegal parameter value;only trace data (n = 1) is simulated")
+        if restart:
+            self._start()
+        values = []
+        for i, p in enumerate(self._point_powers(complete=restart)):
+            values += [self.point_frequency(i), self._to_unit(p, per_hz=False)]
+        return self._block(values)
 
     def _set_unit(self, args) -> None:
         u = self.need(args)[0].strip().upper()

@@ -3,7 +3,8 @@
 Command set (Lake Shore syntax: mnemonic, optional ``?``, comma-separated arguments, CR LF terminators):
 ``KRDG?``/``RDGK?``, ``RDGR?``, ``SRDG?``, ``RDGST?``, ``RDGPWR?``, ``SETP``/``SETP?``, ``RANGE``/``RANGE?``,
 ``OUTMODE``/``OUTMODE?``, ``PID``/``PID?``, ``MOUT``/``MOUT?``, ``RAMP``/``RAMP?``/``RAMPST?``, ``SCAN``/``SCAN?``,
-``INSET``/``INSET?``, ``INTYPE``/``INTYPE?``, ``HTR?`` and ``*IDN?``, ``*RST``, ``*CLS``, ``*ESR?``, ``*STB?``,
+``INSET``/``INSET?``, ``INTYPE``/``INTYPE?``, ``TLIMIT``/``TLIMIT?`` (per channel), ``INNAME``/``INNAME?``,
+``HTRSET``/``HTRSET?`` (outputs 0 and 1), ``HTR?`` and ``*IDN?``, ``*RST``, ``*CLS``, ``*ESR?``, ``*STB?``,
 ``*OPC``. The 372 has no error queue: a command it cannot execute (parameter out of range, e.g. a negative set
 point or one above the sensor curve's limit) is ignored and sets bit 4 (16, execution error) of the Standard
 Event Status Register; an unknown command sets bit 5 (32, command error). ``*ESR?`` reads and clears it.
@@ -81,6 +82,12 @@ class LakeShore372Twin(InstrumentTwin):
         self.inset = {ch: [1, 10, 3, 0 if ch != self.mc_channel else 21, 1] for ch in range(1, 17)}
         self.inset["A"] = [1, 10, 3, 0, 1]
         self.intype = {ch: [1, 10, 1, 12, 0, 1] for ch in list(range(1, 17)) + ["A"]}
+        channels = list(range(1, 17)) + ["A"]
+        self.tlimit = {ch: 0.0 for ch in channels}  # K; 0 = no limit
+        self.inname = {ch: (f"Channel {ch:02d}" if ch != "A" else "Control Input") for ch in channels}
+        # HTRSET: heater resistance (ohm for the sample heater, 1 = 25 / 2 = 50 ohm for the warm-up heater),
+        # max current (warm-up heater), max user current (A), display (1 current, 2 power)
+        self.htrset = {0: [100.0, 0, 0.0, 1], 1: [1, 2, 0.0, 1]}
         self.esr = 0
         self.ese = 0
         self.sre = 0
@@ -132,6 +139,12 @@ class LakeShore372Twin(InstrumentTwin):
     def _now(self) -> None:
         self.lab.tick()
         self._tick(self.lab.now())
+
+    def _retarget(self) -> None:
+        """Up to now before a control setting changes: the mixing chamber's relaxation turns here (a break point
+        of its drift for the lock-in filters, see SimulatedLab.drift_point)."""
+        self._now()
+        self.lab.drift_point(self._t)
 
     def _kelvin(self, ch) -> float:
         self._now()
@@ -209,6 +222,9 @@ class LakeShore372Twin(InstrumentTwin):
             C("INSET", query=lambda a: ",".join(str(v) for v in self.inset[self._channel(a)]), write=self._inset_w),
             C("INTYPE", query=lambda a: ",".join(str(v) for v in self.intype[self._channel(a)]),
               write=self._intype_w),
+            C("TLIMIT", query=lambda a: f"{self.tlimit[self._channel(a)]:+.3f}", write=self._tlimit_w),
+            C("INNAME", query=lambda a: self.inname[self._channel(a)], write=self._inname_w),
+            C("HTRSET", query=lambda a: self._htrset_q(self._heater(a)), write=self._htrset_w),
         ]
 
     # ---- status -----------------------------------------------------------------------------------------
@@ -246,7 +262,7 @@ class LakeShore372Twin(InstrumentTwin):
         args = self.need(args, 1)
         o, text = (self._output(args), args[1]) if len(args) >= 2 else (0, args[0])
         v = self._num(text, 0.0, self.curve_limit_K)
-        self._now()
+        self._retarget()
         self.setp_target[o] = v
         if not self.ramp[o][0]:
             self.setp[o] = v
@@ -255,7 +271,7 @@ class LakeShore372Twin(InstrumentTwin):
         args = self.need(args, 2)
         o = self._output(args)
         r = self._int(args[1], range(0, 9) if o == 0 else (0, 1))
-        self._now()
+        self._retarget()
         self.range_[o] = r
 
     def _outmode_w(self, args) -> None:
@@ -267,7 +283,7 @@ class LakeShore372Twin(InstrumentTwin):
             inp = str(self._int(inp, range(0, 17)))
         vals = [mode, inp, self._int(args[3], (0, 1)), self._int(args[4], (0, 1)), self._int(args[5], (0, 1)),
                 self._int(args[6], range(0, 256))]
-        self._now()
+        self._retarget()
         self.outmode[o] = vals
 
     def _pid_w(self, args) -> None:
@@ -290,7 +306,7 @@ class LakeShore372Twin(InstrumentTwin):
         rate = self._num(args[2], 0.0, 100.0)
         if 0 < rate < 0.001:
             raise self._exe()
-        self._now()
+        self._retarget()
         self.ramp[o] = [on, rate]
 
     def _scan_w(self, args) -> None:
@@ -310,3 +326,34 @@ class LakeShore372Twin(InstrumentTwin):
         self.intype[ch] = [self._int(args[1], (0, 1)), self._int(args[2], range(1, 23)),
                            self._int(args[3], (0, 1, 2)), self._int(args[4], range(1, 23)),
                            self._int(args[5], (0, 1)), self._int(args[6], (1, 2))]
+
+    def _tlimit_w(self, args) -> None:
+        args = self.need(args, 2)
+        self.tlimit[self._channel(args[:1])] = self._num(args[1], 0.0, self.curve_limit_K)
+
+    def _inname_w(self, args) -> None:
+        args = self.need(args, 2)
+        name = args[1].strip()
+        if len(name) > 15:
+            raise self._exe()
+        self.inname[self._channel(args[:1])] = name
+
+    def _heater(self, args) -> int:
+        """HTRSET's output: 0 sample heater, 1 warm-up heater (the manual has no heater set-up for output 2)."""
+        return self._int(self.need(args)[0], (0, 1))
+
+    def _htrset_q(self, o: int) -> str:
+        """Manual (HTRSET?): ``<resistance>,<max current>,<max user current>,<current/power>``, four fields.
+        QCoDeS's LakeshoreModel372 parses a fifth (output type, from the 335/336) and so cannot read this reply
+        on the real instrument either; the manual is followed here."""
+        r, max_i, user_i, disp = self.htrset[o]
+        resistance = f"{r:+.3f}" if o == 0 else str(int(r))
+        return f"{resistance},{max_i},{user_i:+.3f},{disp}"
+
+    def _htrset_w(self, args) -> None:
+        args = self.need(args, 5)
+        o = self._heater(args)
+        r = self._num(args[1], 1.0, 2000.0) if o == 0 else self._int(args[1], (1, 2))
+        max_i = 0 if o == 0 else self._int(args[2], (0, 1, 2))
+        user_i = 0.0 if o == 0 else self._num(args[3], 0.0, 0.63)
+        self.htrset[o] = [r, max_i, user_i, self._int(args[4], (1, 2))]

@@ -30,12 +30,10 @@ from __future__ import annotations
 import math
 import re
 
+from ...tables.sr785 import BASES_HZ, LINES, N_SPANS
 from ..scpi import Command, split_args
 from ..twin import CommandError, InstrumentTwin
 
-LINES = (100, 200, 400, 800)
-BASES_HZ = (100e3, 102.4e3)
-N_SPANS = 20  #: spans are base / 2^n, n = 0..19 (102.4 kHz down to 195.3 mHz)
 WINDOW_ENBW_BINS = (1.0, 3.77, 1.5, 2.0, 1.80, 1.0, 1.0, 1.0, 1.0, 1.0)  #: FWIN index -> ENBW (bins)
 VIEWS = 9
 AVERAGE_MODES = ("none", "vector", "rms", "peak hold")

@@ -22,20 +22,15 @@ from __future__ import annotations
 
 import cmath
 import math
+import struct
 
 from ...lockin_filter import enbw_Hz
+from ...tables.sr86x import (CAPTURE_CONFIGS, CAPTURE_LENGTH_KB, CAPTURE_RATE_MAX_HZ, CAPTUREGET_MAX_KB,
+                             INPUT_RANGES_V, SENSITIVITIES_V, TIME_CONSTANTS_S)
+from ..binary import BinaryReply
 from ..scpi import Command
 from ..twin import CommandError
 from .lockin_base import FilteredLockInTwin
-
-#: SCAL index -> full scale (V rms), voltage input
-SENSITIVITIES = [1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 5e-3, 2e-3, 1e-3, 5e-4, 2e-4, 1e-4, 5e-5, 2e-5, 1e-5,
-                 5e-6, 2e-6, 1e-6, 5e-7, 2e-7, 1e-7, 5e-8, 2e-8, 1e-8, 5e-9, 2e-9, 1e-9]
-#: OFLT index -> time constant (s)
-TIME_CONSTANTS = [1e-6, 3e-6, 10e-6, 30e-6, 100e-6, 300e-6, 1e-3, 3e-3, 10e-3, 30e-3, 100e-3, 300e-3, 1.0, 3.0,
-                  10.0, 30.0, 100.0, 300.0, 1e3, 3e3, 10e3, 30e3]
-#: IRNG index -> input range (V peak)
-INPUT_RANGES = [1.0, 0.3, 0.1, 0.03, 0.01]
 
 #: SNAP?/OUTP? parameter tokens (manual spelling: capitals are the short form) -> index
 _PARAM_TOKENS = ["X", "Y", "R", "THeta", "IN1", "IN2", "IN3", "IN4", "XNOise", "YNOise", "OUT1", "OUT2",
@@ -47,19 +42,8 @@ def _fmt(v: float) -> str:
 
 
 def _param_index(text: str, high: int) -> int:
-    t = text.strip().upper()
-    try:
-        i = int(t)
-    except ValueError:
-        i = -1
-        for k, spelling in enumerate(_PARAM_TOKENS):
-            short = "".join(ch for ch in spelling if ch.isupper() or ch.isdigit())
-            if t == short or t == spelling.upper():
-                i = k
-                break
-        if i < 0:
-            raise CommandError(-224, "Illegal parameter value") from None
-    if not 0 <= i <= high:
+    i = _token_index(text, _PARAM_TOKENS)
+    if i > high:
         raise CommandError(-222, "Parameter out of range")
     return i
 
@@ -87,6 +71,7 @@ class SR860Twin(FilteredLockInTwin):
         self.presets = {k: {i: d for i in range(4)} for k, d in (("PSTF", 1000.0), ("PSTA", 1e-3), ("PSTL", 0.0))}
         self.offsets = {0: [0, 0.0, 1], 1: [0, 0.0, 1], 2: [0, 0.0, 1]}  # COFA, COFP, CEXP per X/Y/R
         self.capture = {"len": 256, "cfg": 1, "rate": 0}
+        self._capture_reset()
         self.lias = 0
         self.esr = 0
         self.errs = 0
@@ -97,7 +82,7 @@ class SR860Twin(FilteredLockInTwin):
         return int(self.s["OFSL"]) + 1
 
     def _tau(self) -> float:
-        return TIME_CONSTANTS[int(self.s["OFLT"])]
+        return TIME_CONSTANTS_S[int(self.s["OFLT"])]
 
     #: LIAS / CUROVLDSTAT bits
     CH1_OVERLOAD, CH2_OVERLOAD, INPUT_OVERLOAD = 1 << 0, 1 << 1, 1 << 4
@@ -105,9 +90,9 @@ class SR860Twin(FilteredLockInTwin):
     def _overload_now(self, x: float, y: float) -> int:
         """Overload bits now: the input beyond its range (peak), channel 1 (X) or 2 (Y) beyond full scale."""
         bits = 0
-        if abs(self._u) * math.sqrt(2) > INPUT_RANGES[int(self.s["IRNG"])]:
+        if abs(self._u) * math.sqrt(2) > INPUT_RANGES_V[int(self.s["IRNG"])]:
             bits |= self.INPUT_OVERLOAD
-        fs = SENSITIVITIES[int(self.s["SCAL"])]
+        fs = SENSITIVITIES_V[int(self.s["SCAL"])]
         if abs(x) > fs:
             bits |= self.CH1_OVERLOAD
         if abs(y) > fs:
@@ -120,7 +105,7 @@ class SR860Twin(FilteredLockInTwin):
         bits = self._overload_now(x, y)
         self.lias |= bits
         if bits & self.INPUT_OVERLOAD:  # the ADC clips: at most the input range comes out (rms of a clipped sine)
-            limit = INPUT_RANGES[int(self.s["IRNG"])] / math.sqrt(2)
+            limit = INPUT_RANGES_V[int(self.s["IRNG"])] / math.sqrt(2)
             x = max(-limit, min(limit, x))
             y = max(-limit, min(limit, y))
         return x, y
@@ -205,19 +190,21 @@ class SR860Twin(FilteredLockInTwin):
               write=lambda a: self._offset_w(a, 1, -999.99, 999.99)),
             C("CEXP", query=lambda a: str(self.offsets[self._index(a, 0, 2)][2]),
               write=lambda a: self._offset_w(a, 2, 0, 2)),
-            # data capture buffer (configuration and status only; CAPTUREGET? binary transfer is not simulated)
+            # data capture buffer
             C("CAPTURELEN", query=lambda a: str(self.capture["len"]),
-              write=lambda a: self.capture.__setitem__("len", self._index(a, 1, 4096))),
+              write=lambda a: self._capture_setting("len", self._index(a, *CAPTURE_LENGTH_KB))),
             C("CAPTURECFG", query=lambda a: str(self.capture["cfg"]),
-              write=lambda a: self.capture.__setitem__("cfg", self._index(a, 0, 3))),
+              write=lambda a: self._capture_setting("cfg", _token_index(self.need(a)[0], _CAPTURECFG_TOKENS))),
             C("CAPTURERATEMAX", query=lambda a: _fmt(self._capture_rate_max())),
             C("CAPTURERATE", query=lambda a: _fmt(self._capture_rate_max() / 2 ** self.capture["rate"]),
-              write=lambda a: self.capture.__setitem__("rate", self._index(a, 0, 20))),
-            C("CAPTURESTAT", query=lambda a: "0"),
-            C("CAPTUREBYTES", query=lambda a: "0"),
-            C("CAPTUREPROG", query=lambda a: "0"),
-            C("CAPTURESTART", write=lambda a: None),
-            C("CAPTURESTOP", write=lambda a: None),
+              write=lambda a: self._capture_setting("rate", self._index(a, 0, 20))),
+            C("CAPTURESTART", write=self._capture_start),
+            C("CAPTURESTOP", write=lambda a: self._capture_stop()),
+            C("CAPTURESTAT", query=lambda a: str(self._capture_status())),
+            C("CAPTUREBYTES", query=lambda a: str(self._captured_bytes())),
+            C("CAPTUREPROG", query=lambda a: str(self._capture_progress_kb())),
+            C("CAPTUREVAL", query=self._capture_val),
+            C("CAPTUREGET", query=self._capture_get),
             # front panel and display
             simple("OVRM", 0, 1), simple("DBLK", 0, 1), simple("DLAY", 0, 5), simple("GSPD", 0, 16),
             C("CDSP", query=lambda a: str(self.cdsp[self._index(a, 0, 3)]),
@@ -302,26 +289,22 @@ class SR860Twin(FilteredLockInTwin):
         self._numeric("IRNG", args, 0, 4, int)
 
     def _set_oflt(self, args) -> None:
-        old_tau = self._tau()
-        self._numeric("OFLT", args, 0, 21, int)
-        self._filter_changed(old_tau)
+        self._change_filter(lambda: self._numeric("OFLT", args, 0, 21, int))
 
     def _set_ofsl(self, args) -> None:
-        old_tau = self._tau()
-        self._numeric("OFSL", args, 0, 3, int)
-        self._filter_changed(old_tau)
+        self._change_filter(lambda: self._numeric("OFSL", args, 0, 3, int))
 
     def _capture_rate_max(self) -> float:
         """Largest capture rate: 1.25 MHz divided by 2^n, at most about 4 / tau (approximation of the manual's
         time-constant dependent limit)."""
-        rate = 1.25e6
-        while rate > 4.0 / self._tau() and rate > 1.25e6 / 2 ** 20:
+        rate = CAPTURE_RATE_MAX_HZ
+        while rate > 4.0 / self._tau() and rate > CAPTURE_RATE_MAX_HZ / 2 ** 20:
             rate /= 2
         return rate
 
     def _signal_level(self) -> int:
         """ILVL?: 0 (low) .. 3 (near the range) .. 4 (overload) of the input against its range."""
-        frac = abs(self._u) * math.sqrt(2) / INPUT_RANGES[int(self.s["IRNG"])]
+        frac = abs(self._u) * math.sqrt(2) / INPUT_RANGES_V[int(self.s["IRNG"])]
         for level, edge in enumerate((0.1, 0.3, 0.6, 1.0)):
             if frac < edge:
                 return level
@@ -330,8 +313,8 @@ class SR860Twin(FilteredLockInTwin):
     def _auto_range(self) -> None:
         """ARNG: the smallest input range that holds the input signal."""
         peak = abs(self._u) * math.sqrt(2)
-        for i in range(len(INPUT_RANGES) - 1, -1, -1):
-            if peak < 0.9 * INPUT_RANGES[i]:
+        for i in range(len(INPUT_RANGES_V) - 1, -1, -1):
+            if peak < 0.9 * INPUT_RANGES_V[i]:
                 self.s["IRNG"] = i
                 return
         self.s["IRNG"] = 0
@@ -340,7 +323,7 @@ class SR860Twin(FilteredLockInTwin):
         """ASCL: the most sensitive scale that holds the settled signal."""
         r = abs(self._u)
         best = 0
-        for i, fs in enumerate(SENSITIVITIES):
+        for i, fs in enumerate(SENSITIVITIES_V):
             if r < 0.8 * fs:
                 best = i
         self.s["SCAL"] = best
@@ -387,6 +370,166 @@ class SR860Twin(FilteredLockInTwin):
         if not low <= v <= high:
             raise CommandError(-222, "Parameter out of range")
         self.presets[key][i] = v
+
+
+    # ---- data capture (SR86x manual: Data Capture) ----------------------------------------------------------
+    def on_trigger(self, input_name: str, t: float) -> None:
+        """A TTL edge at the rear-panel ``trig_in`` (TRIG IN) at simulated time ``t``: starts a capture waiting for
+        its trigger (CAPTURESTART ..., TRIGstart), or takes one sample (SAMPpertrig)."""
+        if input_name != "trig_in":
+            model = self.idn.split(",")[1]
+            raise ValueError(f"{model} {self.name}: no trigger input {input_name!r} (it has 'trig_in')")
+        self.lab.tick()
+        t = max(t, self._t)
+        self._advance(t)
+        if self._cap_state == "waiting":
+            self._cap_state = "running"
+            self._cap_triggered = True
+            if self._cap_per_trigger:
+                self._take_capture(self._stages[-1])
+            else:
+                self._cap_t0, self._cap_k, self._next_sample = t, 0, t
+        elif self._cap_state == "running" and self._cap_per_trigger:
+            self._take_capture(self._stages[-1])
+
+    def _capture_reset(self) -> None:
+        """No capture; the buffer empty (power-on, and a new CAPTURELEN/CAPTURECFG/CAPTURERATE)."""
+        self._cap_data: list[float] = []  # floats in capture order, oldest first (wrapped in continuous mode)
+        self._cap_state = "idle"  # idle | waiting (for a trigger) | running | stopped
+        self._cap_triggered = False
+        self._cap_wrapped = False
+        self._cap_continuous = False
+        self._cap_per_trigger = False
+        self._cap_t0 = 0.0
+        self._cap_k = 0
+        self._next_sample = math.inf
+
+    def _capture_setting(self, key: str, value: int) -> None:
+        if self._cap_state in ("waiting", "running"):
+            raise CommandError(-221, "Settings conflict;stop the capture first")
+        self.capture[key] = value
+        self._capture_reset()
+
+    def _capture_start(self, args) -> None:
+        """CAPTURESTART <ONE|CONTinuous>, <IMMediate|TRIGstart|SAMPpertrig>: clears the buffer and starts."""
+        args = self.need(args, 2)
+        continuous = _token_index(args[0], ("ONE", "CONTinuous")) == 1
+        start = _token_index(args[1], ("IMMediate", "TRIGstart", "SAMPpertrig"))
+        t = self._now()
+        self._capture_reset()
+        self._cap_continuous, self._cap_per_trigger = continuous, start == 2
+        if start == 0:
+            self._cap_state, self._cap_triggered = "running", True
+            self._cap_t0, self._cap_k, self._next_sample = t, 0, t
+        else:
+            self._cap_state = "waiting"
+
+    def _capture_stop(self) -> None:
+        self._now()
+        if self._cap_state in ("waiting", "running"):
+            self._cap_state = "stopped"
+        self._next_sample = math.inf
+
+    def _capacity(self) -> int:
+        """Floats the buffer holds: CAPTURELEN kB of 4-byte floats."""
+        return self.capture["len"] * 1024 // 4
+
+    def _take_sample(self, t: float, z: complex) -> None:
+        self._take_capture(z)
+        self._cap_k += 1
+        self._next_sample = self._cap_t0 + self._cap_k * 2 ** self.capture["rate"] / self._capture_rate_max()
+        if self._cap_state != "running":
+            self._next_sample = math.inf
+
+    def _skip_overwritten(self, t: float) -> None:
+        if not self._cap_continuous:  # one shot: stops when full
+            return
+        period = 2 ** self.capture["rate"] / self._capture_rate_max()
+        due = math.floor((t - self._next_sample) / period) + 1
+        kept = self._capacity() // len(CAPTURE_CONFIGS[self.capture["cfg"]])
+        if due > kept:
+            self._cap_data.clear()  # all overwritten by the samples due
+            self._cap_wrapped = True
+            self._cap_k += due - kept
+            self._next_sample = self._cap_t0 + self._cap_k * period
+
+    def _take_capture(self, z: complex) -> None:
+        """One capture sample of the filter output ``z``: the CAPTURECFG quantities, as the outputs read."""
+        x, y = self._noisy(z)
+        values = {"X": x, "Y": y, "R": math.hypot(x, y), "T": math.degrees(math.atan2(y, x))}
+        self._cap_data.extend(values[q] for q in CAPTURE_CONFIGS[self.capture["cfg"]])
+        if len(self._cap_data) >= self._capacity():
+            self._cap_wrapped = True
+            if self._cap_continuous:  # the oldest sample goes
+                del self._cap_data[: len(self._cap_data) - self._capacity()]
+            else:  # one shot: the capture ends with the buffer full
+                del self._cap_data[self._capacity():]
+                self._cap_state = "stopped"
+                self._next_sample = math.inf
+
+    def _capture_status(self) -> int:
+        """CAPTURESTAT?: bit 0 recording, bit 1 triggered (started), bit 2 the buffer wrapped (full)."""
+        self._now()
+        return (1 if self._cap_state == "running" else 0) | (2 if self._cap_triggered else 0) | (
+            4 if self._cap_wrapped else 0)
+
+    def _captured_bytes(self) -> int:
+        self._now()
+        return 4 * len(self._cap_data)
+
+    def _capture_progress_kb(self) -> int:
+        """CAPTUREPROG?: kB captured, counted in 2 kB blocks; the capture must be stopped."""
+        self._require_stopped()
+        if self._cap_wrapped:
+            return self.capture["len"]
+        return 2 * math.ceil(4 * len(self._cap_data) / 2048)
+
+    def _require_stopped(self) -> None:
+        self._now()
+        if self._cap_state in ("waiting", "running"):
+            raise CommandError(-221, "Settings conflict;capture is running")
+
+    def _capture_val(self, args) -> str:
+        """CAPTUREVAL? n: sample n (0 the oldest) as comma-separated values; beyond the data, zeros."""
+        self._now()
+        per = len(CAPTURE_CONFIGS[self.capture["cfg"]])
+        n = self._index(args, 0, self._capacity() // per - 1)
+        chunk = self._cap_data[n * per: (n + 1) * per]
+        return ",".join(_fmt(v) for v in chunk + [0.0] * (per - len(chunk)))
+
+    def _capture_get(self, args) -> BinaryReply:
+        """CAPTUREGET? i, j: j kB (at most 64) from offset i kB as a #n<count><bytes> block of little-endian floats;
+        past CAPTURELEN it wraps, unfilled parts read zero. The capture must be stopped."""
+        args = self.need(args, 2)
+        self._require_stopped()
+        offset = self._index(args[:1], 0, self.capture["len"] - 1)
+        size = self._index(args[1:2], 1, CAPTUREGET_MAX_KB)
+        cap = self._capacity()
+        buffer = self._cap_data + [0.0] * (cap - len(self._cap_data))
+        first = offset * 256
+        values = [buffer[(first + i) % cap] for i in range(size * 256)]
+        data = struct.pack(f"<{len(values)}f", *values)
+        count = str(len(data))
+        return BinaryReply(f"#{len(count)}{count}" + data.decode("latin-1"))
+
+
+#: CAPTURECFG tokens, index = the numeric value
+_CAPTURECFG_TOKENS = ("X", "XY", "RT", "XYRT")
+
+
+def _token_index(text: str, tokens: tuple[str, ...]) -> int:
+    """A parameter given as its index or as a token (short form: the capitals; or the whole word)."""
+    t = text.strip().upper()
+    if t.isdigit():
+        i = int(t)
+        if i < len(tokens):
+            return i
+        raise CommandError(-222, "Parameter out of range")
+    for i, spelling in enumerate(tokens):
+        short = "".join(ch for ch in spelling if ch.isupper() or ch.isdigit())
+        if t in (short, spelling.upper()):
+            return i
+    raise CommandError(-224, "Illegal parameter value")
 
 
 class SR865Twin(SR860Twin):
