@@ -25,6 +25,7 @@ from ..station import Station, parse_station, read_yaml
 from ..registry import twin_class
 from .faults import FaultInjector, parse_faults
 from .twin import InstrumentTwin
+from .wiring import TriggerWiring
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,8 @@ class SimulatedLab:
             twin = cls(self, name, {"options": inst.options})
             self.twins[inst.address] = twin
             self.twins_by_name[name] = twin
+        #: trigger lines between instruments (``simulation.wiring``)
+        self.trigger_wiring = TriggerWiring(sim.get("wiring"), self.twins_by_name, self.path)
         self.reset()
 
     # ---- state ---------------------------------------------------------------------------------------------
@@ -180,11 +183,12 @@ class SimulatedLab:
             name = self.wiring.get((instrument, None if channel == 1 else 1))
         return name
 
-    def set_output(self, name: str, volts: float) -> None:
-        """A source changed the voltage it applies to a gate or to the bias line (recorded with its time)."""
+    def set_output(self, name: str, volts: float, t: float | None = None) -> None:
+        """A source changed the voltage it applies to a gate or to the bias line (recorded with its time: now, or
+        ``t``, the lab time at which a source's trigger model stepped)."""
         with self.lock:
             volts = float(volts)
-            self.history[name].append((self.now(), volts))
+            self.history[name].append((self.now() if t is None else t, volts))
             if self.outputs.get(name) != volts:
                 self.outputs[name] = volts
                 self._changed()
