@@ -218,9 +218,9 @@ class ScpiStatusTwin(InstrumentTwin):
     - Status byte (``*STB?``, serial poll) with its enable (``*SRE``): bit 2 error queue not empty, bit 5 event
       summary (ESR & ESE), bit 6 master summary (STB & SRE, bit 6 itself excluded), plus the instrument's own
       summary bits from :meth:`summary_bits` (a Keithley's measurement summary in bit 0, for instance).
-    - ``*CLS`` empties the error queue and the event registers, ``*RST`` restores the instrument settings but
-      keeps the enables (IEEE 488.2 10.32), ``*OPC?``/``*WAI`` wait for pending operations (:meth:`complete`),
-      ``*TRG`` is the bus trigger (:meth:`bus_trigger`), ``*TST?`` passes (0), ``*OPT?`` answers :attr:`options`.
+    - ``*CLS`` empties the error queue and the event registers; ``*RST`` restores the instrument settings but
+      keeps the status registers, enables and error queue (IEEE 488.2 10.32); ``*OPC?``/``*WAI`` wait for pending
+      operations (:meth:`complete`); ``*TRG`` is the bus trigger (:meth:`bus_trigger`), ``*TST?`` passes (0), ``*OPT?`` answers :attr:`options`.
 
     Instruments with the SR8xx grammar accept the bit argument of ``*ESE? n``/``*SRE? n``/``*ESR? n``/``*STB? n``
     (SR830 manual, "Status Reporting Commands"). A twin puts :meth:`common_commands` into its command table and
@@ -286,9 +286,11 @@ class ScpiStatusTwin(InstrumentTwin):
         return stb | (64 if stb & self.sre & ~64 else 0)
 
     def _rst(self) -> None:
-        ese, sre = self.ese, self.sre
+        """*RST: the instrument settings; the status registers, their enables and the error queue stay."""
+        kept = (self.esr, self.ese, self.sre, list(self.errors))
         self.reset()
-        self.ese, self.sre = ese, sre
+        self.esr, self.ese, self.sre = kept[:3]
+        self.errors.extend(kept[3])
 
     def _cls(self) -> None:
         self.errors.clear()
