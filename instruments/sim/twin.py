@@ -220,7 +220,8 @@ class ScpiStatusTwin(InstrumentTwin):
       summary bits from :meth:`summary_bits` (a Keithley's measurement summary in bit 0, for instance).
     - ``*CLS`` empties the error queue and the event registers; ``*RST`` restores the instrument settings but
       keeps the status registers, enables and error queue (IEEE 488.2 10.32); ``*OPC?``/``*WAI`` wait for pending
-      operations (:meth:`complete`); ``*TRG`` is the bus trigger (:meth:`bus_trigger`), ``*TST?`` passes (0), ``*OPT?`` answers :attr:`options`.
+      operations (:meth:`complete`); ``*TRG`` is the bus trigger (:meth:`bus_trigger`); ``*TST?`` passes (0);
+      ``*OPT?`` answers :attr:`options`.
 
     Instruments with the SR8xx grammar accept the bit argument of ``*ESE? n``/``*SRE? n``/``*ESR? n``/``*STB? n``
     (SR830 manual, "Status Reporting Commands"). A twin puts :meth:`common_commands` into its command table and
@@ -229,6 +230,9 @@ class ScpiStatusTwin(InstrumentTwin):
 
     #: the ``*OPT?`` reply (installed options, as the instrument reports them)
     options = "0"
+    #: status-byte bit set while the error queue is not empty (SCPI's EAV, bit 2); None for instruments whose
+    #: bit 2 means something else (the SR830's error status summary, given by :meth:`summary_bits`)
+    error_available_bit: int | None = 2
     esr = 0
     ese = 0
     sre = 0
@@ -282,7 +286,8 @@ class ScpiStatusTwin(InstrumentTwin):
             self.esr |= 8
 
     def status_byte(self) -> int:
-        stb = self.summary_bits() | (4 if self.errors else 0) | (32 if self.esr & self.ese else 0)
+        eav = (1 << self.error_available_bit) if self.errors and self.error_available_bit is not None else 0
+        stb = self.summary_bits() | eav | (32 if self.esr & self.ese else 0)
         return stb | (64 if stb & self.sre & ~64 else 0)
 
     def _rst(self) -> None:

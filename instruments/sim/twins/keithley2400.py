@@ -3,6 +3,16 @@
 Sources a voltage (or current) onto the sample output it is wired to (a gate, or the bias line through its
 divider) and measures the current its load draws. With the output off the sample sees 0 V (NORMal output-off
 state), so switching a biased gate off is a jump, exactly as at the fridge: the lab records it.
+
+Trigger model (manual section 10): ``:INIT`` (or ``:READ?``) runs the arm layer (IMMediate, TIMer, TLINk, BUS) and
+the trigger layer (IMMediate, TLINk) in lab time, one source-delay-measure cycle per trigger: trigger delay, the
+next point of a LIST or SWEep (or the FIXed level), source delay, then NPLC / line frequency of measurement. Each
+step goes into the lab's output history at its own time; Trigger Link output lines fire after the source, delay or
+measurement as ``:TRIG:OUTP`` says (``tlink_out_n`` in a lab file's ``simulation: wiring:``), and pulses on the
+input lines (``tlink_in_n``) step a layer waiting for them. ``:READ?``/``:FETCh?``/``*OPC?`` hold the reply until
+the run ends, as the instrument does; a run waiting for a pulse that never comes times the client out. Readings go
+to the buffer (``:TRAC``), which reports full in the measurement event register (bit 9) and so in ``*STB?`` bit 0;
+``:CALC3`` statistics are computed over the buffer.
 """
 
 from __future__ import annotations
@@ -139,7 +149,10 @@ class Keithley2400Twin(ScpiStatusTwin):
         """Put the output on the sample (at lab time ``t``: a trigger-model step; now if None)."""
         target = self.lab.output_name(self.name, None)
         if target is not None:
-            self.lab.set_output(target, self.applied(), t)
+            if t is None:
+                self.lab.set_output(target, self.applied())
+            else:
+                self.lab.set_output(target, self.applied(), t=t)
 
     def measured_current(self) -> float:
         if not self.output:
@@ -200,7 +213,7 @@ class Keithley2400Twin(ScpiStatusTwin):
             C("[:SENSe[1]]:VOLTage[:DC]:NPLCycles", query=lambda a: fmt_sci(self.nplc), write=self._set_nplc),
             C("[:SENSe[1]]:RESistance:NPLCycles", query=lambda a: fmt_sci(self.nplc), write=self._set_nplc),
             C("[:SENSe[1]]:RESistance:MODE", query=lambda a: self.res_mode,
-              write=lambda a: setattr(self, "res_mode", parse_choice(self.need(a)[0], {"MANual": "MAN", "AUTO": "AUTO"}))),
+              write=self._setter("res_mode", {"MANual": "MAN", "AUTO": "AUTO"})),
             C("[:SENSe[1]]:FUNCtion:CONCurrent", query=lambda a: str(int(self.concurrent)),
               write=lambda a: setattr(self, "concurrent", parse_bool(self.need(a)[0]))),
             C("[:SENSe[1]]:FUNCtion:ALL", write=lambda a: setattr(self, "sense_functions", ["VOLT", "CURR", "RES"])),
@@ -255,12 +268,14 @@ class Keithley2400Twin(ScpiStatusTwin):
                 C(f":{layer}[:SEQuence[1]]:COUNt", query=lambda a, st=st: str(st["count"]),
                   write=lambda a, st=st: self._set_count(st, a)),
                 C(f":{layer}[:SEQuence[1]][:LAYer[1]]:SOURce", query=lambda a, st=st: st["source"],
-                  write=lambda a, st=st, ch=layer_sources[layer]: st.__setitem__("source", parse_choice(self.need(a)[0], ch))),
+                  write=lambda a, st=st, ch=layer_sources[layer]: st.__setitem__(
+                      "source", parse_choice(self.need(a)[0], ch))),
                 C(f":{layer}[:SEQuence[1]][:LAYer[1]][:TCONfigure]:ILINe", query=lambda a, st=st: str(st["iline"]),
                   write=lambda a, st=st: st.__setitem__("iline", self._line(a))),
                 C(f":{layer}[:SEQuence[1]][:LAYer[1]][:TCONfigure]:OLINe", query=lambda a, st=st: str(st["oline"]),
                   write=lambda a, st=st: st.__setitem__("oline", self._line(a))),
-                C(f":{layer}[:SEQuence[1]][:LAYer[1]][:TCONfigure]:OUTPut", query=lambda a, st=st: ",".join(st["output"]),
+                C(f":{layer}[:SEQuence[1]][:LAYer[1]][:TCONfigure]:OUTPut",
+                  query=lambda a, st=st: ",".join(st["output"]),
                   write=lambda a, st=st, ch=out_events[layer]: self._set_output_events(st, a, ch)),
                 C(f":{layer}[:SEQuence[1]][:LAYer[1]][:TCONfigure]:DIRection",
                   query=lambda a, st=st: st["direction"],
@@ -282,8 +297,10 @@ class Keithley2400Twin(ScpiStatusTwin):
             C(":MEASure:RESistance", query=lambda a: self._read()),
             C("[:SOURce[1]]:CLEar:AUTO", query=lambda a: str(int(self.clear_auto)),
               write=lambda a: setattr(self, "clear_auto", parse_bool(self.need(a)[0]))),
-            C("[:SOURce[1]]:VOLTage:MODE", query=lambda a: self.mode["VOLT"], write=lambda a: self._set_mode("VOLT", a)),
-            C("[:SOURce[1]]:CURRent:MODE", query=lambda a: self.mode["CURR"], write=lambda a: self._set_mode("CURR", a)),
+            C("[:SOURce[1]]:VOLTage:MODE", query=lambda a: self.mode["VOLT"],
+              write=lambda a: self._set_mode("VOLT", a)),
+            C("[:SOURce[1]]:CURRent:MODE", query=lambda a: self.mode["CURR"],
+              write=lambda a: self._set_mode("CURR", a)),
             C("[:SOURce[1]]:LIST:VOLTage", query=lambda a: ",".join(fmt_sci(v) for v in self.source_list["VOLT"]),
               write=lambda a: self._set_list("VOLT", a)),
             C("[:SOURce[1]]:LIST:CURRent", query=lambda a: ",".join(fmt_sci(v) for v in self.source_list["CURR"]),
@@ -299,11 +316,11 @@ class Keithley2400Twin(ScpiStatusTwin):
             C("[:SOURce[1]]:SWEep:POINts", query=lambda a: str(self.sweep_points),
               write=lambda a: self._set_sweep_points(a)),
             C("[:SOURce[1]]:SWEep:SPACing", query=lambda a: self.sweep_spacing,
-              write=lambda a: setattr(self, "sweep_spacing", parse_choice(self.need(a)[0], {"LINear": "LIN", "LOGarithmic": "LOG"}))),
+              write=self._setter("sweep_spacing", {"LINear": "LIN", "LOGarithmic": "LOG"})),
             C("[:SOURce[1]]:SWEep:DIRection", query=lambda a: self.sweep_direction,
-              write=lambda a: setattr(self, "sweep_direction", parse_choice(self.need(a)[0], {"UP": "UP", "DOWn": "DOWN"}))),
+              write=self._setter("sweep_direction", {"UP": "UP", "DOWn": "DOWN"})),
             C("[:SOURce[1]]:SWEep:RANGing", query=lambda a: self.sweep_ranging,
-              write=lambda a: setattr(self, "sweep_ranging", parse_choice(self.need(a)[0], {"BEST": "BEST", "AUTO": "AUTO", "FIXed": "FIX"}))),
+              write=self._setter("sweep_ranging", {"BEST": "BEST", "AUTO": "AUTO", "FIXed": "FIX"})),
             C("[:SOURce[1]]:SOAK", query=lambda a: fmt_sci(self.soak),
               write=lambda a: setattr(self, "soak", parse_float(self.need(a)[0], 0, 9999.999))),
         ]
@@ -349,6 +366,10 @@ class Keithley2400Twin(ScpiStatusTwin):
     def _set_output_events(self, layer: dict, args, choices: dict) -> None:
         events = [parse_choice(a, choices) for a in self.need(args)]
         layer["output"] = ["NONE"] if "NONE" in events else list(dict.fromkeys(events))
+
+    def _setter(self, attr: str, choices: dict[str, str]):
+        """A write handler storing one of the manual's enumerated values in ``attr``."""
+        return lambda a: setattr(self, attr, parse_choice(self.need(a)[0], choices))
 
     def _set_mode(self, func: str, args) -> None:
         self.mode[func] = parse_choice(self.need(args)[0], {"FIXed": "FIX", "SWEep": "SWE", "LIST": "LIST"})
@@ -503,20 +524,19 @@ class Keithley2400Twin(ScpiStatusTwin):
                 C(f"{root}:POINts:ACTual", query=lambda a: str(len(self.buffer))),
                 C(f"{root}:CLEar", write=lambda a: self._clear_buffer()),
                 C(f"{root}:FEED", query=lambda a: self.feed,
-                  write=lambda a: setattr(self, "feed", parse_choice(self.need(a)[0], {"SENSe[1]": "SENS", "SENSe": "SENS",
-                                                                                       "CALCulate[1]": "CALC1", "CALCulate1": "CALC1",
-                                                                                       "CALCulate2": "CALC2", "NONE": "NONE"}))),
+                  write=self._setter("feed", {"SENSe": "SENS", "SENSe1": "SENS", "CALCulate1": "CALC1",
+                                              "CALCulate2": "CALC2", "NONE": "NONE"})),
                 C(f"{root}:FEED:CONTrol", query=lambda a: self.feed_control,
-                  write=lambda a: setattr(self, "feed_control", parse_choice(self.need(a)[0], {"NEXT": "NEXT", "NEVer": "NEV"}))),
+                  write=self._setter("feed_control", {"NEXT": "NEXT", "NEVer": "NEV"})),
                 C(f"{root}:FREE", query=lambda a: f"{(2500 - len(self.buffer)) * _BYTES_PER_READING},"
                                                        f"{len(self.buffer) * _BYTES_PER_READING}"),
                 C(f"{root}:TSTamp:FORMat", query=lambda a: self.tstamp_format,
-                  write=lambda a: setattr(self, "tstamp_format", parse_choice(self.need(a)[0], {"ABSolute": "ABS", "DELTa": "DELT"}))),
+                  write=self._setter("tstamp_format", {"ABSolute": "ABS", "DELTa": "DELT"})),
                 C(f"{root}[:DATA]", query=lambda a: ",".join(self.format_reading(r) for r in self.buffer)),
             )],
             C(":CALCulate3:FORMat", query=lambda a: self.calc3_format,
-              write=lambda a: setattr(self, "calc3_format", parse_choice(self.need(a)[0], {
-                  "MEAN": "MEAN", "SDEViation": "SDEV", "MAXimum": "MAX", "MINimum": "MIN", "PKPK": "PKPK"}))),
+              write=self._setter("calc3_format", {
+                  "MEAN": "MEAN", "SDEViation": "SDEV", "MAXimum": "MAX", "MINimum": "MIN", "PKPK": "PKPK"})),
             C(":CALCulate3:DATA", query=lambda a: self._statistics()),
             C(":STATus:PRESet", write=lambda a: self._status_preset()),
             C(":STATus:MEASurement[:EVENt]", query=lambda a: self._read_event("meas_event")),
@@ -534,13 +554,14 @@ class Keithley2400Twin(ScpiStatusTwin):
               write=lambda a: setattr(self, "ques_enable", int(parse_float(self.need(a)[0], 0, 65535)))),
             C(":STATus:QUEue[:NEXT]", query=lambda a: self.pop_error()),
             C(":SYSTem:LFRequency", query=lambda a: str(self.line_frequency),
-              write=lambda a: setattr(self, "line_frequency", int(parse_choice(self.need(a)[0], {"50": "50", "60": "60"})))),
+              write=lambda a: setattr(self, "line_frequency", int(parse_choice(self.need(a)[0], {"50": "50",
+                                                                                                 "60": "60"})))),
             C(":SYSTem:LFRequency:AUTO", query=lambda a: str(int(self.line_frequency_auto)),
               write=lambda a: setattr(self, "line_frequency_auto", parse_bool(self.need(a)[0]))),
             C(":SYSTem:TIME:RESet", write=lambda a: setattr(self, "t0", self.lab.now())),
             C(":SYSTem:TIME", query=lambda a: fmt_sci(self.lab.now() - self.t0)),
             C(":ROUTe:TERMinals", query=lambda a: self.terminals,
-              write=lambda a: setattr(self, "terminals", parse_choice(self.need(a)[0], {"FRONt": "FRON", "REAR": "REAR"}))),
+              write=self._setter("terminals", {"FRONt": "FRON", "REAR": "REAR"})),
         ]
 
     def summary_bits(self) -> int:
@@ -602,7 +623,7 @@ class Keithley2400Twin(ScpiStatusTwin):
     def _set_level(self, func: str, args) -> None:
         text = self.need(args)[0].upper()
         if func == "VOLT":
-            limit = 210.0 if self.source_auto["VOLT"] else self.source_range["VOLT"] * (1.05 if self.source_range["VOLT"] < 200 else 1.05)
+            limit = 210.0 if self.source_auto["VOLT"] else self.source_range["VOLT"] * 1.05
         else:
             limit = 1.05 if self.source_auto["CURR"] else self.source_range["CURR"] * 1.05
         if text in ("MIN", "MINIMUM"):

@@ -134,7 +134,7 @@ class Keithley2450Twin(Keithley2400Twin):
             C(":OUTPut[1]:CURRent:SMODe", query=lambda a: self.smod["CURR"], write=lambda a: self._set_smod("CURR", a)),
             C(":FORMat[:DATA]", query=lambda a: "ASC", write=self._ascii_only),
             C(":ROUTe:TERMinals", query=lambda a: self.terminals,
-              write=lambda a: setattr(self, "terminals", parse_choice(self.need(a)[0], {"FRONt": "FRON", "REAR": "REAR"}))),
+              write=self._setter("terminals", {"FRONt": "FRON", "REAR": "REAR"})),
             C(":SYSTem:ERRor[:NEXT]", query=lambda a: self.pop_error()),
             C(":SYSTem:ERRor:COUNt", query=lambda a: str(len(self.errors))),
             C(":SYSTem:ERRor:CLEar", write=lambda a: self.errors.clear()),

@@ -8,8 +8,14 @@ Behaviour simulated:
 
 - DC level -10 V ... +10 V on every channel; outside it the setting is refused with SCPI -222
   "Data out of range" in the error queue (``syst:err?``, ``syst:err:all?``, ``syst:err:coun?``), the level unchanged.
-- DC mode FIXed applies a new level at once; in SWEep/LIST mode (generators, not simulated) a level is stored and
-  applied when the mode returns to FIXed.
+- DC mode FIXed applies a new level at once; in SWEep/LIST mode a level is stored and applied when the mode
+  returns to FIXed.
+- DC lists and sweeps (``sour#:list:*``, ``sour#:swe:*``) start on ``sour#:dc:init`` and the channel's trigger
+  (``imm``, ``bus`` = ``*TRG``, ``int1..14``, ``ext1..4``, ``hold``), dwell at each point in lab time, step on each
+  trigger in stepped mode, and repeat ``coun`` times. Markers (``sour#:dc:mark:star|end|sst|send``) fire internal
+  triggers, which start other channels and drive the trigger outputs routed to them (``outp:trig#:sour int#``,
+  after ``outp:trig#:del``): ``trig_out_1..5`` in a lab file's ``simulation: wiring:``; the inputs are ``trig_in_1..4``.
+  Analog sweeps are stepped here.
 - Slew rate (``sour#:volt:slew``, V/s or ``inf``): the output moves toward the level at that rate in lab time
   (``lab.now()``, so a manual clock drives it); ``sour#:volt?`` is the level set, ``sour#:volt:last?`` the output now.
 - Current sensor (``read#?``): the load the lab puts on the channel (gate leakage) plus sensor noise.
@@ -24,7 +30,7 @@ import re
 
 from ..scpi import Command
 from ..sequencer import Sequencer
-from ..twin import CommandError, ScpiStatusTwin, parse_choice, parse_float
+from ..twin import CommandError, ScpiStatusTwin, parse_bool, parse_choice, parse_float
 
 N_CHANNELS = 24
 N_INTERNAL = 14  # internal triggers
@@ -34,6 +40,8 @@ V_MAX = 10.0
 _RANGES = {"LOW": "LOW", "HIGH": "HIGH"}
 _FILTERS = {"DC": "DC", "MEDium": "MED", "HIGH": "HIGH"}
 _MODES = {"FIXed": "FIX", "SWEep": "SWE", "LIST": "LIST"}
+_GENERATION = {"STEPped": "STEP", "ANALog": "ANAL"}
+_POLARITY = {"INVerted": "INV", "NORMal": "NORM"}
 _TRIG_WORD = re.compile(r"^(HOLD|BUS|IMM(EDIATE)?|INT\d+|EXT\d+)$", re.I)
 
 
@@ -86,6 +94,8 @@ class _Channel:
         self.cycles_left = 0
         self.run = Sequencer()
         self.sense_data: list[float] = []
+        self.sense_cont = False
+        self.sense_trigger = "IMM"  # stored and read back; the sensor measures on sens#:init (or read#?) here
 
     def output_at(self, t: float) -> float:
         if math.isinf(self.slew):
@@ -288,7 +298,7 @@ class QDac2Twin(ScpiStatusTwin):
                                 ("STOP", "stop", (lambda t: parse_float(t, -V_MAX, V_MAX), _fmt)),
                                 ("POINts", "points", (lambda t: int(parse_float(t, 2, 1e8)), str)),
                                 ("DWELl", "dwell", (lambda t: parse_float(t, 2e-6, 3600), _fmt)),
-                                ("GENeration", "gen", (lambda t: parse_choice(t, {"STEPped": "STEP", "ANALog": "ANAL"}), str)),
+                                ("GENeration", "gen", (lambda t: parse_choice(t, _GENERATION), str)),
                                 ("DIRection", "dir", (lambda t: parse_choice(t, {"UP": "UP", "DOWN": "DOWN"}), str)),
                                 ("COUNt", "count", (_count, str)))],
             C(S + ":SWEep:TIME", query=Q(lambda ch: _fmt(ch.sweep["points"] * ch.sweep["dwell"]))),
@@ -299,7 +309,7 @@ class QDac2Twin(ScpiStatusTwin):
                 write=lambda a, n, k=k, f=f: self._out(n).__setitem__(k, f[0](self.need(a)[0])))
               for key, k, f in (("SOURce", "source", (_trigger_word, str)),
                                 ("WIDTh", "width", (lambda t: parse_float(t, 1e-6, 1.0), _fmt)),
-                                ("POLarity", "polarity", (lambda t: parse_choice(t, {"INVerted": "INV", "NORMal": "NORM"}), str)),
+                                ("POLarity", "polarity", (lambda t: parse_choice(t, _POLARITY), str)),
                                 ("DELay", "delay", (lambda t: parse_float(t, 0, 3600), _fmt)))],
             C(":OUTPut:TRIGger#:SIGNal", write=lambda a, n: self._fire_output(int(n), self.lab.now())),
             C(":SENSe#:NCLeft", query=Q(lambda ch: "0")),
@@ -307,8 +317,10 @@ class QDac2Twin(ScpiStatusTwin):
             C(":SENSe#:DATA:POINts", query=Q(lambda ch: str(len(ch.sense_data)))),
             C(":SENSe#:DATA:REMove", query=Q(self._remove_data)),
             C(":SENSe#:INITiate", write=A(self._sense_initiate)),
-            C(":SENSe#:INITiate:CONTinuous", query=Q(lambda ch: "0"), write=W(lambda ch, t: parse_choice(t, {"OFF": "0", "0": "0"}))),
-            C(":SENSe#:TRIGger:SOURce", query=Q(lambda ch: "IMM"), write=W(lambda ch, t: parse_choice(t, {"IMMediate": "IMM", "BUS": "BUS"}))),
+            C(":SENSe#:INITiate:CONTinuous", query=Q(lambda ch: str(int(ch.sense_cont))),
+              write=W(lambda ch, t: setattr(ch, "sense_cont", parse_bool(t)))),
+            C(":SENSe#:TRIGger:SOURce", query=Q(lambda ch: ch.sense_trigger),
+              write=W(lambda ch, t: setattr(ch, "sense_trigger", _trigger_word(t)))),
             C(":SENSe#:ABORt", write=A(lambda ch: None)),
             C(":SENSe#:RANGe", query=Q(lambda ch: ch.sense_range),
               write=W(lambda ch, t: setattr(ch, "sense_range", parse_choice(t, _RANGES)))),
@@ -428,7 +440,7 @@ class QDac2Twin(ScpiStatusTwin):
         ch.t0 = t
         target = self.lab.output_name(self.name, ch.number)
         if target is not None:
-            self.lab.set_output(target, level, t)
+            self.lab.set_output(target, level, t=t)
 
     def handle(self, message: str) -> list[str]:
         if self._running_any():

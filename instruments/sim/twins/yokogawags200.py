@@ -47,7 +47,8 @@ class YokogawaGS200Twin(ScpiStatusTwin):
     options = "MONITOR"  # the measurement (monitor) option is installed
 
     def __init__(self, lab, name, config=None):
-        self.settings: dict[str, str] = {}  #: the plain settings of :func:`settings_commands`, as the instrument prints them
+        #: the plain settings of :meth:`settings_commands`, as the instrument prints them
+        self.settings: dict[str, str] = {}
         super().__init__(lab, name, config)
 
     def settings_commands(self) -> list[Command]:
@@ -84,8 +85,7 @@ class YokogawaGS200Twin(ScpiStatusTwin):
             Command(":SYSTem:LFRequency", query=lambda a: "50"),  # measured at power-on: the lab's 50 Hz mains
             Command(":STATus:EVENt", query=lambda a: "0"),
             Command(":STATus:CONDition", query=lambda a: "0"),
-            Command(":STATus:ENABle", query=lambda a: self.settings["status_enable"],
-                    write=lambda a: self.settings.__setitem__("status_enable", str(int(parse_float(self.need(a)[0], 0, 65535))))),
+            setting(":STATus:ENABle", "status_enable", number(0, 65535, lambda v: str(int(v)))),
             Command(":MEASure", query=lambda a: self._measure()),
         ]
 
