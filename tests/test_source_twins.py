@@ -228,6 +228,7 @@ def _pm_gs200(y) -> None:
     assert (y.source_range, y.source_level) == (1.0, 0.75)
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # pymeasure's deprecated aliases are read like the rest
 def test_unmodified_qcodes_and_pymeasure_drivers_read_and_set_through_the_source_twins(sources, capsys):
     """Every gettable parameter of QCoDeS's and pymeasure's drivers for the four sources, read after the set-up a
     user makes (output on, a buffer filled, a sweep set up, a user-delay slot chosen); a few settings each, read back.
@@ -325,6 +326,27 @@ def test_keithley2400_read_holds_its_reply_until_a_trigger_link_pulse_steps_it(s
     assert [float(x) for x in k.query(":FETCh?").split(",")] == [0.2, 0.4]
     values = [v for t, v in lib.lab.history["g_k"] if t >= t1]
     assert values == [0.2, 0.4, 0.0]
+
+
+def test_keithley2400_bus_triggers_with_auto_clear_pulse_the_output_for_each_cycle(sources):
+    """ARM:SOUR BUS: each *TRG starts one cycle; with :SOUR:CLE:AUTO ON the output is on from the source step to
+    the end of the measurement, off otherwise (2400 manual, 'Output auto-clear'): a pulse per trigger."""
+    path, lib, clock = sources
+    k = pyvisa.ResourceManager(f"{path}@qpcsim").open_resource(K2400, read_termination="\n", write_termination="\n")
+    k.write(":SOUR:LIST:VOLT 0.15,-0.15;:SOUR:VOLT:MODE LIST;:SOUR:CLE:AUTO ON;:ARM:SOUR BUS;:ARM:COUN 2")
+    k.write(":SOUR:DEL:AUTO OFF;:SOUR:DEL 0.02;:SENS:CURR:NPLC 1;:SYST:LFR 60;:INIT")
+    clock.advance(1.0)
+    t1 = clock()
+    k.write("*TRG")
+    clock.advance(1.0)
+    t2 = clock()
+    k.write("*TRG")
+    clock.advance(1.0)
+    assert int(k.query(":STAT:OPER:COND?")) == 0
+    width = 0.02 + 1 / 60
+    steps = [(t, v) for t, v in lib.lab.history["g_k"] if t >= t1]
+    assert steps == [pytest.approx(x) for x in [(t1, 0.15), (t1 + width, 0.0), (t2, -0.15), (t2 + width, 0.0),
+                                                (t2 + width, 0.0)]]
 
 
 def test_keithley2400_buffer_fills_reports_full_and_its_statistics_are_those_of_the_list(sources):

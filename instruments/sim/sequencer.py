@@ -32,11 +32,6 @@ class Sequencer:
     def running(self) -> bool:
         return self._steps is not None
 
-    @property
-    def waiting_for(self) -> float | str | None:
-        """The lab time or the event the model waits for (None when idle)."""
-        return self._wait
-
     def start(self, steps: Steps, until: float) -> None:
         """Run a new model (the previous one is abandoned) and advance it to ``until``."""
         self._steps = steps

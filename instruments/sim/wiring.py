@@ -94,6 +94,3 @@ class TriggerWiring:
         """``source``'s trigger output ``output`` pulses at lab time ``t``: deliver it to every cabled input."""
         for cable in self._by_output.get((source, output), ()):
             self.instruments[cable.target].on_trigger(cable.input, t)
-
-    def is_connected(self, source: str, output: str) -> bool:
-        return (source, output) in self._by_output

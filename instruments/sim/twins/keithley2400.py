@@ -458,13 +458,12 @@ class Keithley2400Twin(ScpiStatusTwin):
         arm, trig = self.arm, self.trig
         values = self.source_values()
         source_delay, measure_time = self.cycle_times()
-        func = self.function
         k = 0
         last_arm = None
-        if self.clear_auto:
-            self.output = True
-        for _ in range(arm["count"]):
-            if arm["source"] == "TIM":
+        for a in range(arm["count"]):
+            if a == 0 and arm["direction"] == "SOUR":
+                pass  # :ARM:DIR SOURce: the first pass bypasses the arm event detector
+            elif arm["source"] == "TIM":
                 t = t if last_arm is None else max(t, last_arm + arm["timer"])
                 t = yield t
             elif arm["source"] != "IMM":  # TLINk, BUS (*TRG), or MANual / start-of-test lines: never here
@@ -472,13 +471,14 @@ class Keithley2400Twin(ScpiStatusTwin):
             last_arm = t
             if "TENT" in arm["output"]:
                 self._fire(arm["oline"], t)
-            for _ in range(trig["count"]):
-                if trig["source"] == "TLIN":
+            for j in range(trig["count"]):
+                if trig["source"] == "TLIN" and not (j == 0 and trig["direction"] == "SOUR"):
                     t = yield f"tlink_in_{trig['iline']}"
                 t = yield t + trig["delay"]
                 if values is not None:
                     self.level_now = values[k % len(values)]
-                    self.output = self.output or self.clear_auto
+                if values is not None or self.clear_auto:
+                    self.output = self.output or self.clear_auto  # auto-clear: on for each cycle, off after it
                     self._push(t)
                 if "SOUR" in trig["output"]:
                     self._fire(trig["oline"], t)
