@@ -416,6 +416,39 @@ def test_keithley2450_linear_sweep_steps_into_its_buffer_at_delay_plus_measureme
     assert steps[-1] == pytest.approx((t0 + 5 * step, 0.0))  # back to the bias level after the sweep
 
 
+def test_keithley2450_external_trigger_model_measures_on_each_input_pulse_and_notifies_its_output(sources):
+    """A 2400 list on its arm timer pulses Trigger Link line 1, cabled to the 2450's digital input 1; the 2450's
+    external-trigger model waits for each pulse, waits its delay, measures, and its notify block pulses digital
+    output 2 (2450 manual, :TRIGger:LOAD:TRIGger:EXTernal, :TRIGger:BLOCk:NOTify, :TRIGger:DIGital:OUT:STIMulus)."""
+    path, lib, clock = sources
+    lab = lib.lab
+    rx = FakeReceiver()
+    lab.trigger_wiring = TriggerWiring([{"from": "k2400.tlink_out_1", "to": "k2450.dio_in_1"},
+                                        {"from": "k2450.dio_out_2", "to": "rx.trig_in"}],
+                                       {**lab.twins_by_name, "rx": rx})
+    rm = pyvisa.ResourceManager(f"{path}@qpcsim")
+    k24 = rm.open_resource(K2400, read_termination="\n", write_termination="\n")
+    k45 = rm.open_resource(K2450, read_termination="\n", write_termination="\n")
+    k45.write(":SOUR:FUNC VOLT;:SOUR:VOLT 0.3;:SENS:FUNC 'CURR';:SENS:CURR:NPLC 1;:OUTP ON")
+    k45.write(":TRIG:LOAD:TRIG:EXT 1, 2, 3, 0.01")
+    k45.write(":INIT")
+    period, delay, measure = 0.2, 0.01, 1 / float(k45.query(":SYST:LFR?"))
+    k24.write(":OUTP ON;:SOUR:LIST:VOLT 0.1,0.2,0.3;:SOUR:VOLT:MODE LIST;:TRIG:OUTP SOUR;:TRIG:OLIN 1")
+    k24.write(f":ARM:SOUR TIM;:ARM:TIM {period};:ARM:COUN 3")
+    clock.advance(1.0)
+    t0 = clock()
+    k24.write(":INIT")
+    clock.advance(1.0)
+    k24.query("*STB?")
+    k45.query("*OPC?")
+    assert [t for _, t in rx.pulses] == pytest.approx([t0 + i * period + delay + measure for i in range(3)])
+    assert int(k45.query(":TRAC:ACT? 'defbuffer1'")) == 3
+    currents = [float(x) for x in k45.query(":TRAC:DATA? 1, 3, 'defbuffer1'").split(",")]
+    assert currents == pytest.approx([0.3 / 1e6] * 3, abs=1e-11)
+    stamps = [float(x) for x in k45.query(":TRAC:DATA? 1, 3, 'defbuffer1', REL").split(",")]
+    assert [b - a for a, b in zip(stamps, stamps[1:])] == pytest.approx([period] * 2, abs=2e-6)
+
+
 # ---- QDAC-II lists, markers, trigger outputs; cables in the lab file ----------------------------------------------
 
 def test_qdac2_list_on_its_dwell_fires_a_trigger_output_at_each_step(sources):
@@ -479,6 +512,7 @@ def test_lab_file_wiring_lets_a_qdac_list_step_a_keithley_list(tmp_path):
     ("wiring:\n  - {from: qdac.trig_out_9, to: k2400.tlink_in_1}\n", "qdac has no trigger output 'trig_out_9'"),
     ("wiring:\n  - {from: qdac.trig_out_1, to: k2400.tlink_in_7}\n", "k2400 has no trigger input 'tlink_in_7'"),
     ("wiring:\n  - {from: lockin.trig_out, to: k2400.tlink_in_1}\n", "no instrument 'lockin'"),
+    ("wiring:\n  - {from: k2450.tlink_out_1, to: k2400.tlink_in_1}\n", "k2450 has no trigger output"),
     ("wiring:\n  - {from: qdac, to: k2400.tlink_in_1}\n", "is not <instrument>.<port>"),
     ("wiring: {from: qdac.trig_out_1}\n", "must be a list"),
 ])

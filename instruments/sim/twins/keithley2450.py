@@ -57,6 +57,12 @@ class Keithley2450Twin(Keithley2400Twin):
         # reading buffers by name (2450 manual, "Reading buffers"): the two default ones and any made by :TRACe:MAKE
         self.buffers: dict[str, _Buffer] = {"DEFBUFFER1": _Buffer(100_000), "DEFBUFFER2": _Buffer(100_000)}
         self.sweep_plan: tuple[list[float], float, int, str] | None = None  # (levels, delay, count, buffer)
+        # the block trigger model (2450 manual, "Trigger model"): block number -> (kind, arguments)
+        self.blocks: dict[int, tuple[str, list[str]]] = {}
+        # digital I/O lines 1-6: (mode, direction), trigger-out stimulus and pulse width
+        self.dio_mode = {n: ("DIG", "IN") for n in _DIO_LINES}
+        self.dio_stimulus = {n: "NONE" for n in _DIO_LINES}
+        self.dio_width = {n: 10e-6 for n in _DIO_LINES}
 
     # ---- the 2450's limits are ILIM / VLIM (the 2400's protection levels): the 2400 twin's compliance physics --
     def _current_limit(self) -> float:
@@ -169,8 +175,149 @@ class Keithley2450Twin(Keithley2400Twin):
             C(":SOURce[1]:LIST:CURRent", query=lambda a: ",".join(fmt_sci(v) for v in self.source_list["CURR"]),
               write=lambda a: self._set_list("CURR", a)),
             C(":SOURce[1]:SWEep:VOLTage:LIST", write=lambda a: self._sweep_list("VOLT", a)),
+            *self.trigger_block_commands(),
             C(":SOURce[1]:SWEep:CURRent:LIST", write=lambda a: self._sweep_list("CURR", a)),
         ]
+
+    # ---- block trigger model and digital I/O trigger lines (2450 manual, "Trigger model", :TRIGger:BLOCk,
+    #      :TRIGger:DIGital, :DIGital:LINE) ---------------------------------------------------------------------
+    def trigger_output_names(self) -> list[str]:
+        """Digital I/O lines 1-6 in trigger-out mode (``dio_out_n``): pulsed by their stimulus (a notify block)."""
+        return [f"dio_out_{n}" for n in _DIO_LINES]
+
+    def trigger_input_names(self) -> list[str]:
+        """Digital I/O lines 1-6 in trigger-in mode (``dio_in_n``): the DIGio<n> event of a wait block."""
+        return [f"dio_in_{n}" for n in _DIO_LINES]
+
+    def on_trigger(self, input_name: str, t: float) -> None:
+        n = int(input_name.rsplit("_", 1)[1])
+        if self.dio_mode[n] == ("TRIG", "IN"):
+            self._event(f"DIG{n}", t)
+
+    def bus_trigger(self) -> None:
+        self._event("COMM", self.lab.now())
+
+    def _event(self, event: str, t: float) -> None:
+        """A trigger event at lab time t: a wait block waiting for it goes on; digital outputs it stimulates pulse."""
+        for n in _DIO_LINES:
+            if self.dio_stimulus[n] == event and self.dio_mode[n] == ("TRIG", "OUT"):
+                self.lab.trigger_wiring.fire(self.name, f"dio_out_{n}", t)
+        self.run.signal(event, t)
+
+    def trigger_block_commands(self) -> list[Command]:
+        C = Command
+        block = self._define_block
+        cmds = [C(f":TRIGger:BLOCk:{header}", write=lambda a, kind=kind: block(kind, a))
+                for header, kind in (("BUFFer:CLEar", "BUFCLEAR"), ("DELay:CONStant", "DELAY"),
+                                     ("MEASure[:DIGitize]", "MEASURE"), ("NOTify", "NOTIFY"),
+                                     ("BRANch:COUNter", "COUNTER"), ("BRANch:ALWays", "ALWAYS"), ("WAIT", "WAIT"),
+                                     ("SOURce:STATe", "SOURCE"), ("NOP", "NOP"))]
+        return cmds + [
+            C(":TRIGger:LOAD[:EMPTy]", write=self._load_template),
+            C(":TRIGger:LOAD:LOOP:SIMPle", write=self._load_simple_loop),
+            C(":TRIGger:LOAD:TRIGger:EXTernal", write=self._load_external),
+            C(":TRIGger:DIGital#:OUT:STIMulus", query=lambda a, n: self.dio_stimulus[self._dio(n)],
+              write=lambda a, n: self.dio_stimulus.__setitem__(self._dio(n), _stimulus(self.need(a)[0]))),
+            C(":TRIGger:DIGital#:OUT:PULSewidth", query=lambda a, n: fmt_sci(self.dio_width[self._dio(n)]),
+              write=lambda a, n: self.dio_width.__setitem__(self._dio(n), parse_float(self.need(a)[0], 0, 100))),
+            C(":DIGital:LINE#:MODE", query=lambda a, n: ",".join(self.dio_mode[self._dio(n)]),
+              write=lambda a, n: self._set_dio_mode(self._dio(n), a)),
+        ]
+
+    @staticmethod
+    def _dio(n) -> int:
+        line = int(n or 0)
+        if line not in _DIO_LINES:
+            raise CommandError(-114, "Header suffix out of range")
+        return line
+
+    def _set_dio_mode(self, n: int, args) -> None:
+        self.need(args, 2)
+        mode = parse_choice(args[0], {"DIGital": "DIG", "TRIGger": "TRIG", "SYNChronous": "SYNC"})
+        self.dio_mode[n] = (mode, parse_choice(args[1], {"IN": "IN", "OUT": "OUT", "OPENdrain": "OPEN",
+                                                         "MASTer": "MAST", "ACCeptor": "ACC"}))
+
+    def _define_block(self, kind: str, args) -> None:
+        args = list(args)
+        number = int(parse_float(self.need(args)[0], 1, 63))
+        rest = args[1:]
+        if kind == "WAIT":
+            rest = [_stimulus(self.need(rest)[0])] + rest[1:]
+        elif kind == "DELAY":
+            parse_float(self.need(rest)[0], 0, 1e4)
+        elif kind == "NOTIFY":
+            parse_float(self.need(rest)[0], 1, 8)
+        elif kind == "ALWAYS":
+            parse_float(self.need(rest)[0], 1, 63)
+        elif kind == "COUNTER":
+            parse_float(self.need(rest, 2)[0], 1, 268_000_000)
+            parse_float(rest[1], 1, 63)
+        elif kind == "SOURCE":
+            parse_bool(self.need(rest)[0])
+        self.sweep_plan = None  # a trigger model of one's own replaces a sweep's
+        self.blocks[number] = (kind, rest)
+
+    def _load_template(self, args) -> None:
+        name = (args[0] if args else "Empty").strip("'\"").upper()
+        if name != "EMPTY":
+            raise CommandError(-224, "Illegal parameter value")  # other templates: by their own commands
+        self.blocks = {}
+        self.sweep_plan = None
+
+    def _load_simple_loop(self, args) -> None:
+        """:TRIGger:LOAD:LOOP:SIMPle count[, delay[, buffer]]: count measurements, each after the delay."""
+        count = str(int(parse_float(self.need(args)[0], 1, 268_000_000)))
+        delay = args[1] if len(args) > 1 else "0"
+        buffer = args[2] if len(args) > 2 else "defbuffer1"
+        self._load_template([])
+        for n, kind, rest in ((1, "BUFCLEAR", [buffer]), (2, "DELAY", [delay]), (3, "MEASURE", [buffer]),
+                              (4, "COUNTER", [count, "2"])):
+            self._define_block(kind, [str(n)] + rest)
+
+    def _load_external(self, args) -> None:
+        """:TRIGger:LOAD:TRIGger:EXTernal in, out, count[, delay[, buffer]]: wait for digital input ``in``, delay,
+        measure, notify (stimulus of digital output ``out``), count times."""
+        self.need(args, 3)
+        line_in, line_out = self._dio(int(parse_float(args[0], 1, 6))), self._dio(int(parse_float(args[1], 1, 6)))
+        count = str(int(parse_float(args[2], 1, 268_000_000)))
+        delay = args[3] if len(args) > 3 else "0"
+        buffer = args[4] if len(args) > 4 else "defbuffer1"
+        self._load_template([])
+        self.dio_mode[line_in] = ("TRIG", "IN")
+        self.dio_mode[line_out] = ("TRIG", "OUT")
+        self.dio_stimulus[line_out] = "NOT1"
+        for n, kind, rest in ((1, "BUFCLEAR", [buffer]), (2, "WAIT", [f"DIG{line_in}"]), (3, "DELAY", [delay]),
+                              (4, "MEASURE", [buffer]), (5, "NOTIFY", ["1"]), (6, "COUNTER", [count, "2"])):
+            self._define_block(kind, [str(n)] + rest)
+
+    def _run_blocks(self, t: float):
+        """Execute the blocks from 1 in order (branches jump) until the model falls off its last block."""
+        counters: dict[int, int] = {}
+        n = 1
+        while n in self.blocks:
+            kind, args = self.blocks[n]
+            nxt = n + 1
+            if kind == "BUFCLEAR":
+                self._buffer(args).readings.clear()
+            elif kind == "DELAY":
+                t = yield t + float(args[0])
+            elif kind == "MEASURE":
+                t = yield t + self.nplc_by.get(self.sense_function, 1.0) / self.line_frequency
+                self._measure_into(self._buffer(args), t=t)
+            elif kind == "NOTIFY":
+                self._event(f"NOT{int(float(args[0]))}", t)
+            elif kind == "WAIT":
+                t = yield args[0]
+            elif kind == "SOURCE":
+                self.output = parse_bool(args[0])
+                self._push(t)
+            elif kind == "ALWAYS":
+                nxt = int(float(args[0]))
+            elif kind == "COUNTER":
+                counters[n] = counters.get(n, 0) + 1
+                if counters[n] < int(float(args[0])):
+                    nxt = int(float(args[1]))
+            n = nxt
 
     def _set_language(self, args) -> None:
         if parse_choice(self.need(args)[0], {"SCPI": "SCPI", "TSP": "TSP", "SCPI2400": "SCPI2400"}) != "SCPI":
@@ -304,11 +451,15 @@ class Keithley2450Twin(Keithley2400Twin):
         self._buffer([buffer])
         if dual:
             levels = levels + levels[::-1]
+        self.blocks = {}  # the sweep's own trigger model replaces the present one
         self.sweep_plan = (levels, delay, count, buffer)
 
     def _model(self, t: float):
-        """:INITiate with a sweep set up: each point sourced, after the delay measured into the buffer; without
-        one, a single measurement (2450 manual, "Sweep operation" and the trigger model templates)."""
+        """:INITiate with a sweep set up: each point sourced, after the delay measured into the buffer; with trigger
+        blocks, the blocks; with neither, a single measurement (2450 manual, "Sweep operation", "Trigger model")."""
+        if self.sweep_plan is None and self.blocks:
+            yield from self._run_blocks(t)
+            return
         if self.sweep_plan is None:
             t = yield t + self.nplc_by.get(self.sense_function, 1.0) / self.line_frequency
             self._measure_into(self.buffers["DEFBUFFER1"], t=t)
@@ -428,6 +579,22 @@ class _Buffer:
 
 
 _UNITS = {"CURR": "Amp DC", "VOLT": "Volt DC", "RES": "Ohm"}
+_DIO_LINES = range(1, 7)
+
+
+def _stimulus(text: str) -> str:
+    """A trigger event name (NONE, COMMand, NOTify<n>, DIGio<n>, TIMer<n>, ...) as the 2450 prints it."""
+    t = text.strip().strip("'\"").upper()
+    for long, short in (("NOTIFY", "NOT"), ("DIGIO", "DIG"), ("COMMAND", "COMM"), ("TIMER", "TIM"),
+                        ("DISPLAY", "DISP"), ("BLENDER", "BLEN"), ("TSPLINK", "TSPL")):
+        if t.startswith(long) or t.startswith(short):
+            number = t[len(long):] if t.startswith(long) else t[len(short):]
+            if number and not number.isdigit():
+                break
+            return short + number
+    if t == "NONE":
+        return t
+    raise CommandError(-224, "Illegal parameter value")
 
 
 def _format_2450(reading: dict, elements: list[str]) -> str:
