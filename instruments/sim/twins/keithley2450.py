@@ -7,6 +7,14 @@ Differences from the 2400 that matter here: the source's current limit is ``:SOU
 (105 %, or 210 V with auto range) or a limit outside its span is refused with -222 "Parameter data out of range"
 in the error queue, the setting unchanged. In compliance the measured current is clamped at the limit and
 ``:SOURce:VOLTage:ILIMit:TRIPped?`` reads 1.
+
+Also as QCoDeS's ``Keithley2450`` uses it: ``*LANG?`` answers SCPI; named reading buffers (``defbuffer1``,
+``defbuffer2``, ``:TRACe:MAKE``) with ``:TRACe:DATA?`` elements and ``:TRACe:STATistics``; ``:SOURce:SWEep:<f>:LINear``
+and ``:SOURce:SWEep:<f>:LIST`` sweeps run by ``:INITiate`` in lab time (source, delay, NPLC / line frequency of
+measurement, each point into the buffer and into the lab's output history at its own time); and a block trigger
+model (``:TRIGger:BLOCk:*``, the simple-loop and external-trigger templates) whose notify blocks pulse the digital
+I/O lines set to trigger out (``dio_out_n`` in a lab file's ``simulation: wiring:``), and whose wait blocks take
+pulses on lines set to trigger in (``dio_in_n``) or ``*TRG``.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ Program mode (what pymeasure's ``trigger_ramp_to_level`` uses): levels sent betw
 ``:PROGram:EDIT:END`` become program steps; ``:PROGram:RUN`` then steps through them every ``:PROGram:INTerval``
 seconds, each reached by a linear ramp of ``:PROGram:SLOPe`` seconds from the previous level, in lab time
 (``lab.now()``); with ``:PROGram:REPeat 0`` it runs once and holds the last step, with 1 it repeats.
+
+The measurement (monitor) option is installed (``*OPT?``): ``:MEASure?`` reads the load current in voltage mode.
+Its set-up, the BNC I/O routing, the program trigger mode and count store and read back without further effect.
 """
 
 from __future__ import annotations
