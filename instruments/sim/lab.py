@@ -28,6 +28,7 @@ from ..registry import twin_class
 from .bus_timing import BusTiming, interface_of, parse_bus_timing, spend
 from .faults import FaultInjector, parse_faults
 from .twin import InstrumentTwin
+from .wiring import TriggerWiring
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,8 @@ class SimulatedLab:
             twin = cls(self, name, {"options": inst.options})
             self.twins[inst.address] = twin
             self.twins_by_name[name] = twin
+        #: trigger lines between instruments (``simulation.wiring``)
+        self.trigger_wiring = TriggerWiring(sim.get("wiring"), self.twins_by_name, self.path)
         self.reset()
 
     # ---- state ---------------------------------------------------------------------------------------------
@@ -218,11 +221,12 @@ class SimulatedLab:
             name = self.wiring.get((instrument, None if channel == 1 else 1))
         return name
 
-    def set_output(self, name: str, volts: float) -> None:
-        """A source changed the voltage it applies to a gate or to the bias line (recorded with its time)."""
+    def set_output(self, name: str, volts: float, t: float | None = None) -> None:
+        """A source changed the voltage it applies to a gate or to the bias line (recorded with its time: now, or
+        ``t``, the lab time at which a source's trigger model stepped)."""
         with self.lock:
             volts = float(volts)
-            self.history[name].append((self.now(), volts))
+            self.history[name].append((self.now() if t is None else t, volts))
             if self.environment is not None and name != "bias":
                 self.environment.gate_moved(name, volts)
             if self.outputs.get(name) != volts:

@@ -12,7 +12,7 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from .scpi import CommandTable, scpi_pattern, split_args, split_scpi_message, split_sr_message, sr_pattern
+from .scpi import Command, CommandTable, scpi_pattern, split_args, split_scpi_message, split_sr_message, sr_pattern
 
 if TYPE_CHECKING:  # pragma: no cover
     from .lab import SimulatedLab
@@ -130,7 +130,9 @@ class InstrumentTwin:
                 if is_query:
                     if command.query is None:
                         raise CommandError(-113, "Undefined header")
-                    replies.append(command.query(list(args), *suffixes))
+                    reply = command.query(list(args), *suffixes)
+                    if reply is not None:  # None: the instrument holds its reply (a trigger model still waiting)
+                        replies.append(reply)
                 else:
                     if command.write is None:
                         raise CommandError(-113, "Undefined header")
@@ -208,25 +210,127 @@ def fmt_sci(value: float) -> str:
 
 
 class ScpiStatusTwin(InstrumentTwin):
-    """A twin with the IEEE 488.2 / SCPI status model most SCPI instruments share: an error queue, the standard
-    event status register (``*ESR?`` reads and clears it; bit 5 command error for -1xx codes, bit 4 execution error
-    for -2xx, bit 3 device-dependent for the others), ``*CLS``, and a status byte with bit 2 error queue not empty
-    and bit 5 event summary. Subclasses set ``self.esr = 0`` in ``reset``."""
+    """A twin with the IEEE 488.2 common commands and status model, described once for every instrument.
 
+    - Standard event status register (``*ESR?`` reads and clears it) with its enable (``*ESE``): bit 0 operation
+      complete (``*OPC``), bit 2 query error (-4xx), bit 3 device-dependent error (-3xx and the instrument's own
+      positive codes), bit 4 execution error (-2xx), bit 5 command error (-1xx).
+    - Status byte (``*STB?``, serial poll) with its enable (``*SRE``): bit 2 error queue not empty, bit 5 event
+      summary (ESR & ESE), bit 6 master summary (STB & SRE, bit 6 itself excluded), plus the instrument's own
+      summary bits from :meth:`summary_bits` (a Keithley's measurement summary in bit 0, for instance).
+    - ``*CLS`` empties the error queue and the event registers; ``*RST`` restores the instrument settings but
+      keeps the status registers, enables and error queue (IEEE 488.2 10.32); ``*OPC?``/``*WAI`` wait for pending
+      operations (:meth:`complete`); ``*TRG`` is the bus trigger (:meth:`bus_trigger`); ``*TST?`` passes (0);
+      ``*OPT?`` answers :attr:`options`.
+
+    Instruments with the SR8xx grammar accept the bit argument of ``*ESE? n``/``*SRE? n``/``*ESR? n``/``*STB? n``
+    (SR830 manual, "Status Reporting Commands"). A twin puts :meth:`common_commands` into its command table and
+    overrides the hooks it needs; it keeps its own power-on state in ``reset``.
+    """
+
+    #: the ``*OPT?`` reply (installed options, as the instrument reports them)
+    options = "0"
+    #: status-byte bit set while the error queue is not empty (SCPI's EAV, bit 2); None for instruments whose
+    #: bit 2 means something else (the SR830's error status summary, given by :meth:`summary_bits`)
+    error_available_bit: int | None = 2
     esr = 0
+    ese = 0
+    sre = 0
 
+    def reset(self) -> None:
+        """Power-on state: error queue, event registers and enables cleared."""
+        super().reset()
+        self.esr = self.ese = self.sre = 0
+
+    def common_commands(self) -> list[Command]:
+        C = Command
+        return [
+            C("*IDN", query=lambda a: self.idn),
+            C("*RST", write=lambda a: self._rst()),
+            C("*CLS", write=lambda a: self._cls()),
+            C("*ESE", query=lambda a: self._register(self.ese, a), write=lambda a: self._set_enable("ese", a)),
+            C("*ESR", query=lambda a: self._esr(a)),
+            C("*SRE", query=lambda a: self._register(self.sre, a), write=lambda a: self._set_enable("sre", a)),
+            C("*STB", query=lambda a: self._register(self.status_byte(), a)),
+            C("*OPC", query=lambda a: self._opc_query(), write=lambda a: self._opc()),
+            C("*WAI", write=lambda a: self.complete()),
+            C("*TRG", write=lambda a: self.bus_trigger()),
+            C("*TST", query=lambda a: "0"),
+            C("*OPT", query=lambda a: self.options),
+        ]
+
+    # ---- hooks ------------------------------------------------------------------------------------------
+    def complete(self) -> None:
+        """Finish every pending operation (``*OPC``, ``*OPC?``, ``*WAI``); nothing pends by default."""
+
+    def bus_trigger(self) -> None:
+        """``*TRG``: the bus trigger; instruments without a trigger model ignore it."""
+
+    def summary_bits(self) -> int:
+        """The instrument's own bits of the status byte (besides 2, 5 and 6)."""
+        return 0
+
+    def clear_events(self) -> None:
+        """``*CLS``: clear the instrument's own event registers too."""
+
+    # ---- the model --------------------------------------------------------------------------------------
     def push_error(self, code: int, message: str) -> None:
         super().push_error(code, message)
-        self.esr |= 32 if -199 <= code <= -100 else 16 if -299 <= code <= -200 else 8
+        if -199 <= code <= -100:
+            self.esr |= 32
+        elif -299 <= code <= -200:
+            self.esr |= 16
+        elif -499 <= code <= -400:
+            self.esr |= 4
+        else:
+            self.esr |= 8
+
+    def status_byte(self) -> int:
+        eav = (1 << self.error_available_bit) if self.errors and self.error_available_bit is not None else 0
+        stb = self.summary_bits() | eav | (32 if self.esr & self.ese else 0)
+        return stb | (64 if stb & self.sre & ~64 else 0)
+
+    def _rst(self) -> None:
+        """*RST: the instrument settings; the status registers, their enables and the error queue stay."""
+        kept = (self.esr, self.ese, self.sre, list(self.errors))
+        self.reset()
+        self.esr, self.ese, self.sre = kept[:3]
+        self.errors.extend(kept[3])
 
     def _cls(self) -> None:
         self.errors.clear()
         self.esr = 0
+        self.clear_events()
 
-    def _esr(self) -> str:
-        value, self.esr = self.esr, 0
+    def _esr(self, args: list[str] | tuple = ()) -> str:
+        value = self.esr
+        if args:
+            bit = self._bit(args)
+            self.esr &= ~(1 << bit)
+            return str((value >> bit) & 1)
+        self.esr = 0
         return str(value)
 
-    def status_byte(self) -> int:
-        """*STB?: bit 2 error queue not empty, bit 5 event summary."""
-        return (4 if self.errors else 0) | (32 if self.esr else 0)
+    def _opc(self) -> None:
+        self.complete()
+        self.esr |= 1
+
+    def _opc_query(self) -> str:
+        self.complete()
+        return "1"
+
+    def _register(self, value: int, args) -> str:
+        return str((value >> self._bit(args)) & 1) if args else str(value)
+
+    def _set_enable(self, which: str, args) -> None:
+        args = self.need(args)
+        if len(args) >= 2:  # SR8xx: "*ESE bit, value"
+            bit, on = self._bit(args[:1]), int(parse_float(args[1], 0, 1))
+            value = getattr(self, which)
+            setattr(self, which, (value | (1 << bit)) if on else (value & ~(1 << bit)))
+            return
+        setattr(self, which, int(parse_float(args[0], 0, 255)))
+
+    @staticmethod
+    def _bit(args) -> int:
+        return int(parse_float(args[0], 0, 7))

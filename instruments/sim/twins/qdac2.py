@@ -8,8 +8,14 @@ Behaviour simulated:
 
 - DC level -10 V ... +10 V on every channel; outside it the setting is refused with SCPI -222
   "Data out of range" in the error queue (``syst:err?``, ``syst:err:all?``, ``syst:err:coun?``), the level unchanged.
-- DC mode FIXed applies a new level at once; in SWEep/LIST mode (generators, not simulated) a level is stored and
-  applied when the mode returns to FIXed.
+- DC mode FIXed applies a new level at once; in SWEep/LIST mode a level is stored and applied when the mode
+  returns to FIXed.
+- DC lists and sweeps (``sour#:list:*``, ``sour#:swe:*``) start on ``sour#:dc:init`` and the channel's trigger
+  (``imm``, ``bus`` = ``*TRG``, ``int1..14``, ``ext1..4``, ``hold``), dwell at each point in lab time, step on each
+  trigger in stepped mode, and repeat ``coun`` times. Markers (``sour#:dc:mark:star|end|sst|send``) fire internal
+  triggers, which start other channels and drive the trigger outputs routed to them (``outp:trig#:sour int#``,
+  after ``outp:trig#:del``): ``trig_out_1..5`` in a lab file's ``simulation: wiring:``; the inputs are ``trig_in_1..4``.
+  Analog sweeps are stepped here.
 - Slew rate (``sour#:volt:slew``, V/s or ``inf``): the output moves toward the level at that rate in lab time
   (``lab.now()``, so a manual clock drives it); ``sour#:volt?`` is the level set, ``sour#:volt:last?`` the output now.
 - Current sensor (``read#?``): the load the lab puts on the channel (gate leakage) plus sensor noise.
@@ -23,18 +29,37 @@ import math
 import re
 
 from ..scpi import Command
-from ..twin import CommandError, ScpiStatusTwin, parse_choice, parse_float
+from ..sequencer import Sequencer
+from ..twin import CommandError, ScpiStatusTwin, parse_bool, parse_choice, parse_float
 
 N_CHANNELS = 24
+N_INTERNAL = 14  # internal triggers
+N_INPUTS = 4     # external trigger inputs (rear panel)
+N_OUTPUTS = 5    # external trigger outputs
 V_MAX = 10.0
 _RANGES = {"LOW": "LOW", "HIGH": "HIGH"}
 _FILTERS = {"DC": "DC", "MEDium": "MED", "HIGH": "HIGH"}
 _MODES = {"FIXed": "FIX", "SWEep": "SWE", "LIST": "LIST"}
+_GENERATION = {"STEPped": "STEP", "ANALog": "ANAL"}
+_POLARITY = {"INVerted": "INV", "NORMal": "NORM"}
 _TRIG_WORD = re.compile(r"^(HOLD|BUS|IMM(EDIATE)?|INT\d+|EXT\d+)$", re.I)
 
 
 def _fmt(v: float) -> str:
     return f"{v:.9g}"
+
+
+def _count(text: str) -> int:
+    """Repetitions of a list or sweep: a positive number, or -1 / INF for ever."""
+    if text.strip().upper() in ("INF", "-1"):
+        return -1
+    return int(parse_float(text, 1, 2**31 - 1))
+
+
+def _trigger_word(text: str) -> str:
+    if not _TRIG_WORD.match(text.strip()):
+        raise CommandError(-224, "Illegal parameter value")
+    return text.strip().upper().replace("IMMEDIATE", "IMM")
 
 
 class _Channel:
@@ -54,9 +79,23 @@ class _Channel:
         self.sense_count = 1
         self.next_level = 0.0     # sour#:volt:trig
         self.dc_trigger = "IMM"
-        self.dc_cont = True
+        self.dc_cont = False      # dc:init:cont: re-arm after each run (off after *RST)
         self.output = 0.0         # what the sample sees now (V)
         self.level_pending: float | None = None  # a level set outside FIXed mode
+        # DC generators (QDAC-II manual, "DC lists and sweeps"): list and sweep set-up, markers, the run
+        self.list_values: list[float] = []
+        self.list_dwell = 1e-3
+        self.list_tmode = "AUTO"
+        self.list_dir = "UP"
+        self.list_count = 1
+        self.sweep = {"start": 0.0, "stop": 0.0, "points": 2, "dwell": 1e-3, "gen": "STEP", "dir": "UP", "count": 1}
+        self.dc_delay = 0.0
+        self.markers = {"STAR": 0, "END": 0, "SST": 0, "SEND": 0}  # internal trigger fired, 0 = none
+        self.cycles_left = 0
+        self.run = Sequencer()
+        self.sense_data: list[float] = []
+        self.sense_cont = False
+        self.sense_trigger = "IMM"  # stored and read back; the sensor measures on sens#:init (or read#?) here
 
     def output_at(self, t: float) -> float:
         if math.isinf(self.slew):
@@ -74,7 +113,8 @@ class QDac2Twin(ScpiStatusTwin):
         super().reset()
         t = self.lab.now()
         self.channels = {n: _Channel(n, t) for n in range(1, N_CHANNELS + 1)}
-        self.esr = 0
+        self.outputs = {n: {"source": "HOLD", "width": 1e-6, "polarity": "NORM", "delay": 0.0}
+                        for n in range(1, N_OUTPUTS + 1)}
         self.lab.add_ticker(self._tick)
         for n in self.channels:
             self._push(n)
@@ -88,6 +128,9 @@ class QDac2Twin(ScpiStatusTwin):
             self.lab.set_output(target, ch.output)
 
     def _tick(self, t: float) -> None:
+        for ch in self.channels.values():
+            if ch.run.running:
+                ch.run.advance(t)
         for n, ch in self.channels.items():
             if ch.output != ch.level:
                 self._push(n)
@@ -204,19 +247,11 @@ class QDac2Twin(ScpiStatusTwin):
         C = Command
         Q, W, A = self._per_channel_query, self._per_channel_write, self._per_channel_action
         S = "[:SOURce#]"
-        return [
-            C("*IDN", query=lambda a: self.idn),
-            C("*RST", write=lambda a: self.reset()),
-            C("*CLS", write=lambda a: self._cls()),
-            C("*OPC", query=lambda a: "1", write=lambda a: None),
-            C("*WAI", write=lambda a: None),
-            C("*TRG", write=lambda a: None),
-            C("*ESR", query=lambda a: self._esr()),
-            C("*STB", query=lambda a: str(self.status_byte())),
+        return self.common_commands() + [
             C(":SYSTem:ERRor[:NEXT]", query=lambda a: self.pop_error()),
             C(":SYSTem:ERRor:ALL", query=lambda a: self._all_errors()),
             C(":SYSTem:ERRor:COUNt", query=lambda a: str(len(self.errors))),
-            C(":ABORt", write=lambda a: None),
+            C(":ABORt", write=lambda a: [ch.run.abort() for ch in self.channels.values()]),
             C(S + ":VOLTage[:LEVel][:IMMediate][:AMPLitude]", query=Q(lambda ch: _fmt(ch.level)),
               write=W(self._set_level)),
             C(S + ":VOLTage:LAST", query=Q(lambda ch: _fmt(ch.output_at(self.lab.now())))),
@@ -236,9 +271,57 @@ class QDac2Twin(ScpiStatusTwin):
             C(S + ":DC:TRIGger:SOURce", query=Q(lambda ch: ch.dc_trigger), write=W(self._set_trigger_source)),
             C(S + ":DC:INITiate:CONTinuous", query=Q(lambda ch: str(int(ch.dc_cont))),
               write=W(lambda ch, t: setattr(ch, "dc_cont", t.strip().upper() in ("ON", "1")))),
-            C(S + ":DC:INITiate", write=A(lambda ch: None)),
-            C(S + ":DC:ABORt", write=A(lambda ch: None)),
-            C(S + ":ALL:ABORt", write=A(lambda ch: None)),
+            C(S + ":DC:INITiate", write=A(self._dc_initiate)),
+            C(S + ":DC:ABORt", write=A(lambda ch: ch.run.abort())),
+            C(S + ":ALL:ABORt", write=A(lambda ch: ch.run.abort())),
+            C(S + ":DC:DELay", query=Q(lambda ch: _fmt(ch.dc_delay)),
+              write=W(lambda ch, t: setattr(ch, "dc_delay", parse_float(t, 0, 3600)))),
+            *[C(S + f":DC:MARKer:{key}", query=Q(lambda ch, k=k: str(ch.markers[k])),
+                write=W(lambda ch, t, k=k: ch.markers.__setitem__(k, int(parse_float(t, 0, N_INTERNAL)))))
+              for key, k in (("STARt", "STAR"), ("END", "END"), ("SSTart", "SST"), ("SENd", "SEND"))],
+            C(S + ":LIST:VOLTage", query=Q(lambda ch: ",".join(_fmt(v) for v in ch.list_values)),
+              write=self._set_list),
+            C(S + ":LIST:VOLTage:APPend", write=lambda a, n=None: self._set_list(a, n, append=True)),
+            C(S + ":LIST:POINts", query=Q(lambda ch: str(len(ch.list_values)))),
+            C(S + ":LIST:DWELl", query=Q(lambda ch: _fmt(ch.list_dwell)),
+              write=W(lambda ch, t: setattr(ch, "list_dwell", parse_float(t, 2e-6, 3600)))),
+            C(S + ":LIST:TMODe", query=Q(lambda ch: ch.list_tmode),
+              write=W(lambda ch, t: setattr(ch, "list_tmode", parse_choice(t, {"AUTO": "AUTO", "STEPped": "STEP"})))),
+            C(S + ":LIST:DIRection", query=Q(lambda ch: ch.list_dir),
+              write=W(lambda ch, t: setattr(ch, "list_dir", parse_choice(t, {"UP": "UP", "DOWN": "DOWN"})))),
+            C(S + ":LIST:COUNt", query=Q(lambda ch: str(ch.list_count)),
+              write=W(lambda ch, t: setattr(ch, "list_count", _count(t)))),
+            C(S + ":LIST:NCLeft", query=Q(lambda ch: str(ch.cycles_left if ch.mode == "LIST" else 0))),
+            *[C(S + f":SWEep:{key}", query=Q(lambda ch, k=k, f=f: f[1](ch.sweep[k])),
+                write=W(lambda ch, t, k=k, f=f: ch.sweep.__setitem__(k, f[0](t))))
+              for key, k, f in (("STARt", "start", (lambda t: parse_float(t, -V_MAX, V_MAX), _fmt)),
+                                ("STOP", "stop", (lambda t: parse_float(t, -V_MAX, V_MAX), _fmt)),
+                                ("POINts", "points", (lambda t: int(parse_float(t, 2, 1e8)), str)),
+                                ("DWELl", "dwell", (lambda t: parse_float(t, 2e-6, 3600), _fmt)),
+                                ("GENeration", "gen", (lambda t: parse_choice(t, _GENERATION), str)),
+                                ("DIRection", "dir", (lambda t: parse_choice(t, {"UP": "UP", "DOWN": "DOWN"}), str)),
+                                ("COUNt", "count", (_count, str)))],
+            C(S + ":SWEep:TIME", query=Q(lambda ch: _fmt(ch.sweep["points"] * ch.sweep["dwell"]))),
+            C(S + ":SWEep:NCLeft", query=Q(lambda ch: str(ch.cycles_left if ch.mode == "SWE" else 0))),
+            C(":TINTernal", write=lambda a: self.fire_internal(int(parse_float(self.need(a)[0], 1, N_INTERNAL)),
+                                                                 self.lab.now())),
+            *[C(f":OUTPut:TRIGger#:{key}", query=lambda a, n, k=k, f=f: f[1](self._out(n)[k]),
+                write=lambda a, n, k=k, f=f: self._out(n).__setitem__(k, f[0](self.need(a)[0])))
+              for key, k, f in (("SOURce", "source", (_trigger_word, str)),
+                                ("WIDTh", "width", (lambda t: parse_float(t, 1e-6, 1.0), _fmt)),
+                                ("POLarity", "polarity", (lambda t: parse_choice(t, _POLARITY), str)),
+                                ("DELay", "delay", (lambda t: parse_float(t, 0, 3600), _fmt)))],
+            C(":OUTPut:TRIGger#:SIGNal", write=lambda a, n: self._fire_output(int(n), self.lab.now())),
+            C(":SENSe#:NCLeft", query=Q(lambda ch: "0")),
+            C(":SENSe#:DATA:LAST", query=Q(lambda ch: _fmt(ch.sense_data[-1]) if ch.sense_data else self._current(ch))),
+            C(":SENSe#:DATA:POINts", query=Q(lambda ch: str(len(ch.sense_data)))),
+            C(":SENSe#:DATA:REMove", query=Q(self._remove_data)),
+            C(":SENSe#:INITiate", write=A(self._sense_initiate)),
+            C(":SENSe#:INITiate:CONTinuous", query=Q(lambda ch: str(int(ch.sense_cont))),
+              write=W(lambda ch, t: setattr(ch, "sense_cont", parse_bool(t)))),
+            C(":SENSe#:TRIGger:SOURce", query=Q(lambda ch: ch.sense_trigger),
+              write=W(lambda ch, t: setattr(ch, "sense_trigger", _trigger_word(t)))),
+            C(":SENSe#:ABORt", write=A(lambda ch: None)),
             C(":SENSe#:RANGe", query=Q(lambda ch: ch.sense_range),
               write=W(lambda ch, t: setattr(ch, "sense_range", parse_choice(t, _RANGES)))),
             C(":SENSe#:NPLCycles", query=Q(lambda ch: _fmt(ch.nplc)),
@@ -252,6 +335,132 @@ class QDac2Twin(ScpiStatusTwin):
             C(":READ#", query=Q(self._current)),
             C(":FETCh#", query=Q(self._current)),
         ]
+
+    # ---- DC lists and sweeps, triggers and markers --------------------------------------------------------
+    def trigger_output_names(self) -> list[str]:
+        """The rear trigger outputs 1-5 (``outp:trig#``)."""
+        return [f"trig_out_{n}" for n in range(1, N_OUTPUTS + 1)]
+
+    def trigger_input_names(self) -> list[str]:
+        return [f"trig_in_{n}" for n in range(1, N_INPUTS + 1)]
+
+    def on_trigger(self, input_name: str, t: float) -> None:
+        """A pulse on external input n: generators waiting for ``ext n`` go on; outputs routed from it repeat it."""
+        n = int(input_name.rsplit("_", 1)[1])
+        self._deliver(f"EXT{n}", t)
+
+    def bus_trigger(self) -> None:
+        self._deliver("BUS", self.lab.now())
+
+    def fire_internal(self, n: int, t: float) -> None:
+        """Internal trigger n at lab time t (``tint``, or a generator's marker)."""
+        self._deliver(f"INT{n}", t)
+
+    def _deliver(self, event: str, t: float) -> None:
+        for ch in self.channels.values():
+            if ch.run.running:
+                ch.run.signal(event, t)
+        for n, out in self.outputs.items():
+            if out["source"] == event:
+                self._fire_output(n, t + out["delay"])
+
+    def _fire_output(self, n: int, t: float) -> None:
+        if not 1 <= n <= N_OUTPUTS:
+            raise CommandError(-114, "Header suffix out of range")
+        self.lab.trigger_wiring.fire(self.name, f"trig_out_{n}", t)
+
+    def _out(self, n) -> dict:
+        n = int(n or 1)
+        if n not in self.outputs:
+            raise CommandError(-114, "Header suffix out of range")
+        return self.outputs[n]
+
+    def _set_list(self, args, suffix=None, append=False) -> None:
+        chans, rest = self._channels(suffix, args)
+        values = [parse_float(v, -V_MAX, V_MAX) for v in self.need(rest)]
+        for ch in chans:
+            ch.list_values = (ch.list_values if append else []) + values
+
+    def _levels(self, ch: _Channel) -> list[float]:
+        if ch.mode == "LIST":
+            values, direction = list(ch.list_values), ch.list_dir
+        else:
+            sw = ch.sweep
+            n = sw["points"]
+            values = [sw["start"] + (sw["stop"] - sw["start"]) * k / (n - 1) for k in range(n)]
+            direction = sw["dir"]
+        return values[::-1] if direction == "DOWN" else values
+
+    def _dc_initiate(self, ch: _Channel) -> None:
+        if ch.mode == "FIX":
+            return  # a FIXed level needs no generator
+        if ch.mode == "LIST" and not ch.list_values:
+            raise CommandError(-221, "Settings conflict")  # empty list
+        ch.run.start(self._generator(ch), self.lab.now())
+
+    def _generator(self, ch: _Channel):
+        """One channel's list or sweep: wait for its trigger, then step through the levels, dwell at each, fire
+        the markers; stepped lists wait for a trigger before every point. ANALog sweeps are stepped here."""
+        levels = self._levels(ch)
+        dwell = ch.list_dwell if ch.mode == "LIST" else ch.sweep["dwell"]
+        count = ch.list_count if ch.mode == "LIST" else ch.sweep["count"]
+        stepped = ch.mode == "LIST" and ch.list_tmode == "STEP"
+        t = self.lab.now()
+        while True:
+            t = yield from self._wait_trigger(ch, t)
+            t = yield t + ch.dc_delay
+            self._marker(ch, "STAR", t)
+            ch.cycles_left = count
+            while ch.cycles_left != 0:
+                for i, v in enumerate(levels):
+                    if stepped and i > 0:
+                        t = yield from self._wait_trigger(ch, t)
+                    self._step_to(ch, v, t)
+                    self._marker(ch, "SST", t)
+                    t = yield t + dwell
+                    self._marker(ch, "SEND", t)
+                if ch.cycles_left > 0:
+                    ch.cycles_left -= 1
+            self._marker(ch, "END", t)
+            if not ch.dc_cont:
+                return
+
+    def _wait_trigger(self, ch: _Channel, t: float):
+        source = ch.dc_trigger
+        if source.startswith("IMM"):
+            return t
+        return (yield "never" if source == "HOLD" else source)
+
+    def _marker(self, ch: _Channel, which: str, t: float) -> None:
+        if ch.markers[which]:
+            self.fire_internal(ch.markers[which], t)
+
+    def _step_to(self, ch: _Channel, level: float, t: float) -> None:
+        ch.start = ch.level = ch.output = level
+        ch.t0 = t
+        target = self.lab.output_name(self.name, ch.number)
+        if target is not None:
+            self.lab.set_output(target, level, t=t)
+
+    def handle(self, message: str) -> list[str]:
+        if self._running_any():
+            t = self.lab.now()
+            for ch in self.channels.values():
+                ch.run.advance(t)
+        return super().handle(message)
+
+    def _running_any(self) -> bool:
+        return any(ch.run.running for ch in self.channels.values())
+
+    # ---- current sensor -----------------------------------------------------------------------------------
+    def _sense_initiate(self, ch: _Channel) -> None:
+        """sens#:init: ``sens#:coun`` readings, stored for ``sens#:data:rem?``/``last?``."""
+        for _ in range(ch.sense_count):
+            ch.sense_data.append(float(self._current(ch)))
+
+    def _remove_data(self, ch: _Channel) -> str:
+        data, ch.sense_data = ch.sense_data, []
+        return ",".join(_fmt(x) for x in data)
 
     # ---- status ---------------------------------------------------------------------------------------
     def pop_error(self) -> str:

@@ -11,6 +11,9 @@ Program mode (what pymeasure's ``trigger_ramp_to_level`` uses): levels sent betw
 ``:PROGram:EDIT:END`` become program steps; ``:PROGram:RUN`` then steps through them every ``:PROGram:INTerval``
 seconds, each reached by a linear ramp of ``:PROGram:SLOPe`` seconds from the previous level, in lab time
 (``lab.now()``); with ``:PROGram:REPeat 0`` it runs once and holds the last step, with 1 it repeats.
+
+The measurement (monitor) option is installed (``*OPT?``): ``:MEASure?`` reads the load current in voltage mode.
+Its set-up, the BNC I/O routing, the program trigger mode and count store and read back without further effect.
 """
 
 from __future__ import annotations
@@ -20,6 +23,13 @@ from ..twin import CommandError, ScpiStatusTwin, parse_bool, parse_choice, parse
 
 VOLT_RANGES = (10e-3, 100e-3, 1.0, 10.0, 30.0)
 CURR_RANGES = (1e-3, 10e-3, 100e-3, 200e-3)
+
+
+_SETTINGS_DEFAULTS = {
+    "sense": "0", "nplc": "5", "sense_delay": "0", "sense_trigger": "READ", "sense_interval": "+2.00000E+01",
+    "remote_sense": "0", "guard": "0", "bnc_out": "TRIG", "bnc_in": "TRIG", "program_trigger": "NORM",
+    "program_count": "1", "program_file": "", "status_enable": "0",
+}
 
 
 def _fmt(v: float) -> str:
@@ -37,6 +47,59 @@ def _max_level(rng: float) -> float:
 class YokogawaGS200Twin(ScpiStatusTwin):
     grammar = "scpi"
     idn = "YOKOGAWA,GS210,91T926459,2.02"
+    options = "MONITOR"  # the measurement (monitor) option is installed
+
+    def __init__(self, lab, name, config=None):
+        #: the plain settings of :meth:`settings_commands`, as the instrument prints them
+        self.settings: dict[str, str] = {}
+        super().__init__(lab, name, config)
+
+    def settings_commands(self) -> list[Command]:
+        """Settings that only store and read back (their effect on the output is not simulated): measurement
+        (monitor) set-up, BNC I/O routing, line frequency, program trigger mode and count (GS200 manual, ch. 16)."""
+        def setting(pattern: str, key: str, parse) -> Command:
+            return Command(pattern, query=lambda a: self.settings[key],
+                           write=lambda a: self.settings.__setitem__(key, parse(self.need(a)[0])))
+
+        def choice(choices):
+            return lambda text: parse_choice(text, choices)
+
+        def number(low, high, fmt=_fmt):
+            return lambda text: fmt(parse_float(text, low, high))
+
+        def onoff(text):
+            return str(int(parse_bool(text)))
+
+        return [
+            setting(":SENSe[:STATe]", "sense", onoff),
+            setting(":SENSe:NPLC", "nplc", number(1, 25, lambda v: str(int(v)))),
+            setting(":SENSe:DELay", "sense_delay", number(0, 999999, lambda v: str(int(v)))),
+            setting(":SENSe:TRIGger", "sense_trigger", choice({"READy": "READ", "TIMer": "TIM", "COMMunicate": "COMM",
+                                                               "IMMediate": "IMM"})),
+            setting(":SENSe:INTerval", "sense_interval", number(0.1, 3600)),
+            setting(":SENSe:REMote", "remote_sense", onoff),
+            setting(":SENSe:GUARd", "guard", onoff),
+            setting(":ROUTe:BNCO", "bnc_out", choice({"TRIGger": "TRIG", "OUTPut": "OUTP", "READy": "READ"})),
+            setting(":ROUTe:BNCI", "bnc_in", choice({"TRIGger": "TRIG", "OUTPut": "OUTP"})),
+            setting(":PROGram:TRIGger", "program_trigger", choice({"NORMal": "NORM", "MEND": "MEND"})),
+            setting(":PROGram:COUNt", "program_count", number(1, 10000, lambda v: str(int(v)))),
+            setting(":PROGram:LOAD", "program_file", lambda text: text.strip("'\"")),
+            Command(":PROGram:SAVE", write=lambda a: self.settings.__setitem__("program_file", self.need(a)[0])),
+            Command(":SYSTem:LFRequency", query=lambda a: "50"),  # measured at power-on: the lab's 50 Hz mains
+            Command(":STATus:EVENt", query=lambda a: "0"),
+            Command(":STATus:CONDition", query=lambda a: "0"),
+            setting(":STATus:ENABle", "status_enable", number(0, 65535, lambda v: str(int(v)))),
+            Command(":MEASure", query=lambda a: self._measure()),
+        ]
+
+    def _measure(self) -> str:
+        """:MEASure?: the monitor's reading, the current the load draws in voltage mode (voltage in current mode)."""
+        if self.settings["sense"] != "1":
+            raise CommandError(-221, "Settings conflict")  # the measurement function is off
+        v = self.applied()
+        if self.function == "VOLT":
+            return _fmt(v / self._load() + self.lab.gauss(1e-9))
+        return _fmt(v)
 
     def reset(self) -> None:
         super().reset()
@@ -46,8 +109,7 @@ class YokogawaGS200Twin(ScpiStatusTwin):
         self.output = False
         self.prot_volt = 30.0
         self.prot_curr = 200e-3
-        self.esr = 0
-        self.misc: dict[str, str] = {}
+        self.settings.update(_SETTINGS_DEFAULTS)
         self.editing = False
         self.steps: list[float] = []
         self.interval = 1.0
@@ -98,16 +160,7 @@ class YokogawaGS200Twin(ScpiStatusTwin):
 
     def commands(self) -> list[Command]:
         C = Command
-        return [
-            C("*IDN", query=lambda a: self.idn),
-            C("*RST", write=lambda a: self.reset()),
-            C("*CLS", write=lambda a: self._cls()),
-            C("*OPC", query=lambda a: "1", write=lambda a: None),
-            C("*WAI", write=lambda a: None),
-            C("*TRG", write=lambda a: None),
-            C("*ESR", query=lambda a: self._esr()),
-            C("*STB", query=lambda a: str(self.status_byte())),
-            C("*OPT", query=lambda a: "MONITOR"),
+        return self.common_commands() + self.settings_commands() + [
             C("[:SOURce]:FUNCtion", query=lambda a: self.function, write=self._set_function),
             C("[:SOURce]:RANGe", query=lambda a: _fmt(self.range[self.function]), write=self._set_range),
             C("[:SOURce]:LEVel[:FIX]", query=lambda a: _fmt(self.present_level()), write=self._set_level),
