@@ -231,7 +231,7 @@ class SimulatedLab:
                 self.environment.gate_moved(name, volts)
             if self.outputs.get(name) != volts:
                 self.outputs[name] = volts
-                self._changed()
+                self._changed(t)  # a trigger-model step at its own time: the lock-in filters switch input then
 
     def set_field(self, tesla: float, at: float | None = None) -> None:
         """The magnet's field (T); ``at``: the time it was reached, for a break point of a ramp published while
