@@ -8,8 +8,10 @@ arithmetic are in :class:`~qpclab.instruments.station.VirtualGateSpec`:
 - its value is ``sum(c_i p_i) / sum(c_i^2)`` of the physical values ``p_i`` read back from the instruments;
 - moving it by ``dv`` moves every physical gate ``i`` by ``c_i dv``;
 - every physical target is checked against that gate's limits before the first write;
+- every physical value is what that gate's instrument will hold (its quantisation, as a physical ramp plans),
+  and a target at a limit (give or take floating-point rounding of the arithmetic) is the limit itself;
 - all physical gates move together in ``n`` common steps, with ``n`` large enough that every physical step is
-  within its gate's ``step``; every write waits until its own gate's rate allows it (each physical gate keeps its
+  within its gate's ``step`` after quantisation; every write waits until its own gate's rate allows it (each physical gate keeps its
   own timing, so no rate is exceeded even when the writes of one step are not simultaneous);
 - ``should_stop`` is polled between common steps, so an interrupted ramp leaves every physical gate at the same
   step of the common plan.
@@ -55,6 +57,11 @@ class VirtualGate:
             raise GateLimitError(f"{self.name}: {value!r} V is not a finite number")
         physical = self.read_physical() if physical is None else dict(physical)
         targets = self.spec.physical_targets(value, physical)
+        for g, v in targets.items():  # arithmetic noise at a limit (0.30000000000000004 for 0.3) is the limit
+            lo, hi = self.physical[g].spec.limits
+            for edge in (lo, hi):
+                if v != edge and abs(v - edge) <= 8 * math.ulp(max(abs(v), abs(edge), 1.0)):
+                    targets[g] = edge
         problems = []
         for g, v in targets.items():
             try:
@@ -80,7 +87,10 @@ class VirtualGate:
         """
         start = self.read_physical()
         targets = self.targets(target, start)
-        plans = ramp_plan_multi(start, targets, {g: gate.spec.step for g, gate in self.physical.items()})
+        targets = {g: self.physical[g].quantized(v) for g, v in targets.items()}
+        plans = ramp_plan_multi(start, targets, {g: gate.spec.step for g, gate in self.physical.items()},
+                                {g: gate.quantized for g, gate in self.physical.items()},
+                                {g: gate.source.resolution for g, gate in self.physical.items()})
         n = max((len(p) for p in plans.values()), default=0)
         now = dict(start)
         for k in range(n):
