@@ -334,7 +334,7 @@ def _output(path, key, name, raw, instruments) -> OutputSpec:
     driver = instruments[inst].driver
     resolution = source_resolution(driver, instruments[inst].options)
     if resolution is not None:
-        r, at = max((resolution(v), v) for v in (lo, hi))
+        r, _, at = max((resolution(v), abs(v), v) for v in (lo, hi))  # it grows with |V|: the limits decide
         if step < 2 * r:
             raise StationError(path, f"{key}.step", f"{step:g} V is finer than the {driver}'s resolution allows: "
                                f"{r:g} V at {at:g} V; a step must be at least twice it ({2 * r:g} V), since each "

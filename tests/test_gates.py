@@ -554,3 +554,34 @@ def test_quantised_ramp_steps_never_exceed_the_step(start, target, step):
     values = [start] + plan
     assert all(abs(b - a) <= step * (1 + 1e-9) for a, b in zip(values, values[1:]))
     assert all(q(v) == v for v in plan) and (not plan or plan[-1] == q(target))
+
+
+def test_ramp_planning_is_linear_in_the_number_of_steps():
+    """A step just above twice the resolution, where the first (exact) plan rounds to steps too large: the plan is
+    made at most twice (n from the step, then from the step less the resolution), no search over n."""
+    from qpclab.instruments.gates import ramp_plan
+
+    calls = {"n": 0}
+
+    def q(v):  # 6 significant digits, counting the calls
+        calls["n"] += 1
+        return float(f"{v:g}")
+
+    def resolution(v):
+        return 10.0 ** (math.floor(math.log10(abs(v))) - 5) if v else 0.0
+
+    step = 2.5e-5  # 10 uV resolution from 1 V to 2 V
+    plan = ramp_plan(-1.0, -2.0, step, q, resolution)
+    values = [-1.0] + plan
+    assert all(abs(b - a) <= step * (1 + 1e-9) for a, b in zip(values, values[1:]))
+    n_exact = math.ceil(1.0 / step)
+    n_shrunk = math.ceil(1.0 / (step - 1e-5))
+    assert len(plan) in (n_exact, n_shrunk)
+    assert calls["n"] <= 1 + n_exact + n_shrunk  # the target, then at most two plans
+
+
+def test_a_step_finer_than_twice_the_resolution_is_refused_by_the_planner():
+    from qpclab.instruments.gates import ramp_plan
+
+    with pytest.raises(ValueError, match="finer than twice the instrument's resolution 1e-05 V"):
+        ramp_plan(-1.0, -1.1, 1.5e-5, lambda v: float(f"{v:g}"), lambda v: 1e-5)
