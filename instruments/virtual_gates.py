@@ -9,7 +9,8 @@ arithmetic are in :class:`~qpclab.instruments.station.VirtualGateSpec`:
 - moving it by ``dv`` moves every physical gate ``i`` by ``c_i dv``;
 - every physical target is checked against that gate's limits before the first write;
 - every physical value is what that gate's instrument will hold (its quantisation, as a physical ramp plans),
-  and a target at a limit (give or take floating-point rounding of the arithmetic) is the limit itself;
+  and a target within one resolution of a limit (the rounding of the values read back, or of the arithmetic) is
+  the limit itself;
 - all physical gates move together in ``n`` common steps, with ``n`` large enough that every physical step is
   within its gate's ``step`` after quantisation; every write waits until its own gate's rate allows it (each physical gate keeps its
   own timing, so no rate is exceeded even when the writes of one step are not simultaneous);
@@ -57,10 +58,15 @@ class VirtualGate:
             raise GateLimitError(f"{self.name}: {value!r} V is not a finite number")
         physical = self.read_physical() if physical is None else dict(physical)
         targets = self.spec.physical_targets(value, physical)
-        for g, v in targets.items():  # arithmetic noise at a limit (0.30000000000000004 for 0.3) is the limit
-            lo, hi = self.physical[g].spec.limits
+        # within the instrument's resolution (or floating-point noise, 0.30000000000000004 for 0.3) of a limit is
+        # the limit: the values read back carry the instruments' rounding, so a virtual value that put a gate at
+        # its limit from the dry run's start can land a rounding beyond it from the values reached later
+        for g, v in targets.items():
+            gate = self.physical[g]
+            lo, hi = gate.spec.limits
             for edge in (lo, hi):
-                if v != edge and abs(v - edge) <= 8 * math.ulp(max(abs(v), abs(edge), 1.0)):
+                slack = max(8 * math.ulp(max(abs(v), abs(edge), 1.0)), gate.source.resolution(edge))
+                if v != edge and abs(v - edge) <= slack:
                     targets[g] = edge
         problems = []
         for g, v in targets.items():
