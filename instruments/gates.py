@@ -148,6 +148,7 @@ class SafeGate:
         self._last_write: float | None = clock()
         self._tracked: float | None = None  # inside sweeping(): the value this gate wrote last
         self._verified_at = 0.0
+        self._checked_per_point = False  # inside sweeping(checked_per_point=True)
         #: a ComplianceError was raised: only the way to the safe value may write now
         self.tripped = False
 
@@ -155,19 +156,29 @@ class SafeGate:
     VERIFY_INTERVAL_S = 1.0
 
     @contextmanager
-    def sweeping(self) -> Iterator["SafeGate"]:
+    def sweeping(self, checked_per_point: bool = False) -> Iterator["SafeGate"]:
         """A sweep as one move: the value is read back (and checked) once at the start; each point then starts
         from the value this gate wrote last, and a read-back at least every ``VERIFY_INTERVAL_S`` must agree
         with it (anything else moving the gate stops the sweep); the instrument's error queue is read then too,
-        and once more at the end. Saves two queries per point at the fridge."""
+        and once more at the end. Saves two queries per point at the fridge.
+
+        ``checked_per_point``: the caller runs :meth:`~qpclab.instruments.connect.Lab.check_compliance` after
+        every point's reading, before the next move, so a one-step move (a sweep point) writes the level alone
+        (a trip is then found before that point is recorded and before any further write); moves of several
+        steps stay watched at every step."""
         self._tracked = self.read_checked()
         self._verified_at = self.clock()
+        self._checked_per_point = checked_per_point
         try:
             yield self
+        except BaseException:  # the error in flight is the one to report: no error-queue read on top of it
+            self._tracked = None
+            raise
         finally:
             tracked, self._tracked = self._tracked, None
-            if tracked is not None:
-                self.source.check_errors()
+            self._checked_per_point = False
+        if tracked is not None:
+            self.source.check_errors()
 
     @property
     def name(self) -> str:
@@ -204,11 +215,12 @@ class SafeGate:
         # one step (the common case inside a sweep) is ramp_plan's plan without planning; anything else is planned
         plan = (goal,) if start != goal and abs(goal - start) <= step else \
             ramp_plan(start, goal, step, self.quantized, source.resolution)
+        watched = not (self._checked_per_point and len(plan) == 1)
         try:
             for nxt in plan:
                 if should_stop is not None and should_stop():
                     raise RampInterrupted(self.name, value)
-                self._write_step(value, nxt)
+                self._write_step(value, nxt, watched=watched)
                 value = nxt
         except BaseException:
             if self._tracked is not None:
@@ -261,11 +273,11 @@ class SafeGate:
                                  "refusing to move it (bring it back by hand)")
         return start
 
-    def _write_step(self, value: float, nxt: float, toward_safe: bool = False) -> None:
+    def _write_step(self, value: float, nxt: float, toward_safe: bool = False, watched: bool = True) -> None:
         """One step from ``value`` to ``nxt`` (V): refuses a step beyond the limits or larger than ``step``, waits
         until the rate allows it, writes, and raises :class:`ComplianceError` if the source is in compliance after
-        the write (``toward_safe``: the way to the safe value, which goes on and only logs it). The one place that
-        writes to the source."""
+        the write (``toward_safe``: the way to the safe value, which goes on and only logs it; ``watched`` False:
+        a sweep point whose caller checks compliance per point). The one place that writes to the source."""
         spec = self.spec
         if self.read_only:
             raise InstrumentError(f"{self.name}: connected read-only; it never writes")
@@ -285,7 +297,11 @@ class SafeGate:
             if self._tracked is not None or toward_safe:
                 # inside a verified sweep errors are checked periodically; on the way to safe, an error queue
                 # that does not empty must not stop the gate
-                tripped = source.write_voltage_watched(nxt)
+                if watched:
+                    tripped = source.write_voltage_watched(nxt)
+                else:
+                    source.write_voltage_fast(nxt)
+                    tripped = False
             else:
                 source.write_voltage(nxt)
                 tripped = source.in_compliance()

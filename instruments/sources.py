@@ -17,7 +17,7 @@ import math
 
 from pyvisa.errors import VisaIOError
 
-from .roles import MAX_ERROR_READS, InstrumentError, VoltageSource
+from .roles import MAX_ERROR_READS, ComplianceError, InstrumentError, VoltageSource
 
 from .visa import direct_line, open_driver, retry_after
 
@@ -257,8 +257,7 @@ class Keithley2400Source(_KeithleySMU):
         """The error queue, and the current compliance (a leaking gate drives the output into it)."""
         super().check_errors()
         if self.driver.source_enabled and self.in_compliance():
-            raise InstrumentError(f"{self.name}: current compliance reached at {self.read_voltage():g} V "
-                                  "(gate leakage?); stopping")
+            raise ComplianceError(self.name, self.read_voltage(), self.compliance_A)
 
     def _level_in_range(self, volts: float) -> None:
         lo, hi = self.LEVEL_RANGE_V

@@ -142,3 +142,39 @@ def test_an_error_queue_that_never_empties_is_an_instrument_failure(tmp_path, la
         assert lib.lab.history["gate"][-1][1] == 0.0
     finally:
         lab.close()
+
+
+def test_a_gate_leak_during_a_sweep_checked_per_point(tmp_path, lab_path):
+    """The sweep points write the level alone (sweeping(checked_per_point=True)); the gate starts leaking at its
+    40th level write: the check after that point's reading stops the sweep before the point is recorded and
+    before any further write."""
+    path, lib = lab_file(tmp_path, lab_path, [{"instrument": "gate_smu", "kind": "compliance", "after": 40,
+                                               "match": ":SOURCE:VOLTAGE -", "load_ohm": LOAD_OHM}])
+    for twin in lib.lab.twins_by_name.values():
+        twin.record_history = True
+    station = load_station(path)
+    lab = connect(station)
+    try:
+        gate = lab.gates["gate"]
+        gate.ramp_to(-0.09)  # 45 level writes of 2 mV: the leak holds from -0.1 V, not reached yet
+        rows = []
+        values = [-0.09 - 0.002 * k for k in range(1, 40)]  # one step each
+        mark = len(lib.lab.twins_by_name["gate_smu"].history)
+        with pytest.raises(ComplianceError, match="gate \\(gate_smu\\)"):
+            with gate.sweeping(checked_per_point=True):
+                for v in values:
+                    gate.ramp_to(v)
+                    lab.lockin.read_xy()
+                    lab.check_compliance()
+                    rows.append(v)
+        sent = [m for _, m in lib.lab.twins_by_name["gate_smu"].history[mark:]]
+        levels = [m for m in sent if m.startswith(":SOURCE:VOLTAGE -")]
+        assert all(";" not in m for m in levels)  # the level alone: the check is the caller's, per point
+        assert all(abs(v) < CLAMP_V for v in rows)  # no recorded point at or beyond the clamp
+        assert len(levels) == len(rows) + 1  # the point that tripped was not recorded, nothing written after it
+        assert writes_in_compliance([v for _, v in lib.lab.history["gate"]]) == 1
+        gate.go_safe()
+        assert lib.lab.history["gate"][-1][1] == 0.0
+        assert_history_obeys(lib.lab, station)
+    finally:
+        lab.close()
