@@ -13,7 +13,11 @@ Rules, each enforced here and nowhere else:
    that move. Inside a sweep the level and the compliance flag travel in one exchange
    (:meth:`~qpclab.instruments.roles.VoltageSource.write_voltage_watched`: one reply more per point); outside,
    after the checked write, one query. Only the way to the safe value goes on in compliance (it lowers the
-   current), reporting it.
+   current), reporting it. Cost, measured on the simulated lab (bench station, 1000-point sweep, no settling):
+   71 us per point unwatched, 98 us with the watched write, 97 us with ``sweeping(checked_per_point=True)`` plus
+   :meth:`~qpclab.instruments.connect.Lab.check_compliance` for gate and bias (one tripped-flag query each). A
+   serial poll of the measurement-event summary would save the message parsing at the fridge, but the status
+   byte of the simulated Keithley 2400 does not report compliance, so the query is what the tests can witness.
 6. :func:`safe_state` brings every gate to its safe (or end) value at safe rates, whatever happened before.
 
 Every write goes through ``SafeGate._write_step``, which checks the limits and the step once more right before

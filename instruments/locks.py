@@ -120,10 +120,11 @@ class InstrumentLock:
                     raise StationBusyError(f"{holder.describe()}; refusing to connect (a second client would "
                                            "move its outputs too)") from None
                 log.warning("stale lock: %s, but that process is gone; taking it over", holder.describe())
-                try:
-                    self.path.unlink()
-                except FileNotFoundError:
-                    pass
+                if holder_of(self.path) == holder:  # not taken over by another client meanwhile
+                    try:
+                        self.path.unlink()
+                    except FileNotFoundError:
+                        pass
                 continue
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(me, f)
