@@ -8,7 +8,17 @@ Rules, each enforced here and nowhere else:
    two writes is at least |change| / rate, counted from the end of the previous write, also when that write
    ended in an exception such as Ctrl-C: the instrument may have taken the value).
 4. A ramp can be interrupted between steps (``should_stop``); the gate stays at the last step it reached.
-5. :func:`safe_state` brings every gate to its safe (or end) value at safe rates, whatever happened before.
+5. Every write is watched for compliance (the source's current limit holding the output: a leaking gate): the
+   write that finds it raises :class:`~qpclab.instruments.roles.ComplianceError` and nothing more is written by
+   that move. Inside a sweep the level and the compliance flag travel in one exchange
+   (:meth:`~qpclab.instruments.roles.VoltageSource.write_voltage_watched`: one reply more per point); outside,
+   after the checked write, one query. Only the way to the safe value goes on in compliance (it lowers the
+   current), reporting it. Cost, measured on the simulated lab (bench station, 1000-point sweep, no settling):
+   71 us per point unwatched, 98 us with the watched write, 97 us with ``sweeping(checked_per_point=True)`` plus
+   :meth:`~qpclab.instruments.connect.Lab.check_compliance` for gate and bias (one tripped-flag query each). A
+   serial poll of the measurement-event summary would save the message parsing at the fridge, but the status
+   byte of the simulated Keithley 2400 does not report compliance, so the query is what the tests can witness.
+6. :func:`safe_state` brings every gate to its safe (or end) value at safe rates, whatever happened before.
 
 Every write goes through ``SafeGate._write_step``, which checks the limits and the step once more right before
 writing; :class:`~qpclab.instruments.virtual_gates.VirtualGate` writes its physical gates through it too.
@@ -22,7 +32,7 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator
 
-from .roles import VoltageSource
+from .roles import ComplianceError, InstrumentError, VoltageSource
 from .station import OutputSpec
 
 log = logging.getLogger(__name__)
@@ -49,8 +59,8 @@ class RampInterrupted(RuntimeError):
         self.value = value
 
 
-def ramp_plan(start: float, target: float, step: float, quantize: Callable[[float], float] | None = None
-              ) -> list[float]:
+def ramp_plan(start: float, target: float, step: float, quantize: Callable[[float], float] | None = None,
+              resolution: Callable[[float], float] | None = None) -> list[float]:
     """The values a ramp writes from ``start`` to ``target`` (excluding start): equal steps no larger than ``step``.
 
     The plan is checked as floating-point numbers: no difference between consecutive values (start included)
@@ -60,6 +70,8 @@ def ramp_plan(start: float, target: float, step: float, quantize: Callable[[floa
     ``quantize`` maps a value to what the instrument will really hold (its command format or DAC resolution,
     e.g. pymeasure's Keithley 2400 writes 6 significant digits: 10 uV steps above 1 V); the plan is made of
     such values and checked after quantisation, so rounding can never make a step larger than ``step``.
+    ``resolution`` gives the instrument's smallest change near a value (V): a step finer than twice it is
+    refused (rounding moves each value by up to half a resolution, so a step can grow by one resolution).
     """
     if not (math.isfinite(start) and math.isfinite(target)):
         raise ValueError(f"ramp from {start!r} to {target!r}: not finite")
@@ -72,32 +84,54 @@ def ramp_plan(start: float, target: float, step: float, quantize: Callable[[floa
     if abs(target - start) <= step:  # the common case inside a sweep: one step
         return [target]
     return ramp_plan_multi({"": start}, {"": target}, {"": step},
-                           None if quantize is None else {"": quantize})[""]
+                           None if quantize is None else {"": quantize},
+                           None if resolution is None else {"": resolution})[""]
 
 
 def ramp_plan_multi(start: dict[str, float], target: dict[str, float], step: dict[str, float],
-                    quantize: dict[str, Callable[[float], float]] | None = None) -> dict[str, list[float]]:
-    """Plans for several outputs moving together in ``n`` common steps (one virtual-gate step each), where
-    ``n`` is the smallest number that keeps every output's steps within its own ``step`` (after ``quantize``,
-    where given: see :func:`ramp_plan`)."""
+                    quantize: dict[str, Callable[[float], float]] | None = None,
+                    resolution: dict[str, Callable[[float], float]] | None = None) -> dict[str, list[float]]:
+    """Plans for several outputs moving together in ``n`` common steps (one virtual-gate step each), keeping
+    every output's steps within its own ``step`` after ``quantize`` (see :func:`ramp_plan`).
+
+    Linear in the number of steps: ``n`` is the smallest number of exact steps within every ``step``; if the
+    quantised plan then has a step too large (rounding), ``n`` is computed once more with every step shrunk by
+    the output's resolution over the move (``resolution``, the largest at either end: it grows with the level),
+    which the rounding cannot undo. Refuses (ValueError) a step finer than twice the resolution."""
     distances = {k: target[k] - start[k] for k in start}
-    n = max([max(1, math.ceil(abs(d) / step[k] * (1 - STEP_TOLERANCE))) for k, d in distances.items() if d != 0],
-            default=0)
-    if n == 0:
+    moving = {k: d for k, d in distances.items() if d != 0}
+    if not moving:
         return {k: [] for k in start}
     q = quantize or {}
-    n_first = n
-    while True:
-        if n > 4 * n_first + 16:
-            raise ValueError(f"cannot plan steps within {step} V: the instrument's resolution is coarser than the step")
+    res = {k: max(fn(start[k]), fn(target[k])) for k, fn in (resolution or {}).items() if k in moving}
+    for k, r in res.items():
+        if step[k] < 2 * r:
+            raise ValueError(f"{k + ': ' if k else ''}step {step[k]:g} V is finer than twice the instrument's "
+                             f"resolution {r:g} V: rounding could make a step larger than it")
+
+    def plan(n: int) -> dict[str, list[float]]:
         plans = {k: [start[k] + d * i / n for i in range(1, n)] + [target[k]] for k, d in distances.items()}
         for k, fn in q.items():
             if k in plans:
                 plans[k] = [fn(v) for v in plans[k]]
-        if all(abs(b - a) <= step[k] * (1 + STEP_TOLERANCE)
-               for k, plan in plans.items() for a, b in zip([start[k]] + plan, plan)):
-            return plans
-        n += 1
+        return plans
+
+    def within(plans: dict[str, list[float]]) -> bool:
+        return all(abs(b - a) <= step[k] * (1 + STEP_TOLERANCE)
+                   for k, p in plans.items() for a, b in zip([start[k]] + p, p))
+
+    n = max(max(1, math.ceil(abs(d) / step[k] * (1 - STEP_TOLERANCE))) for k, d in moving.items())
+    plans = plan(n)
+    if within(plans):
+        return plans
+    # rounding enlarged a step: each value moves by up to half a resolution, so steps of (step - resolution)
+    # stay within step after rounding
+    n = max(max(1, math.ceil(abs(d) / (step[k] - res.get(k, 0.0)))) for k, d in moving.items())
+    plans = plan(n)
+    if not within(plans):
+        raise ValueError(f"cannot plan steps within {step} V: the instrument rounds more than its declared "
+                         f"resolution {res} V")
+    return plans
 
 
 class SafeGate:
@@ -107,8 +141,10 @@ class SafeGate:
     """
 
     def __init__(self, spec: OutputSpec, source: VoltageSource, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep):
+                 sleep: Callable[[float], None] = time.sleep, read_only: bool = False):
         self.spec = spec
+        #: a read-only client's gate (:func:`~qpclab.instruments.connect.connect`): reads, never writes
+        self.read_only = read_only
         self.source = source
         self.clock = clock
         self.sleep = sleep
@@ -116,26 +152,37 @@ class SafeGate:
         self._last_write: float | None = clock()
         self._tracked: float | None = None  # inside sweeping(): the value this gate wrote last
         self._verified_at = 0.0
-        self._quick_writes = hasattr(source, "write_voltage_fast")
-        self._quantize = getattr(source, "quantize", None)  # what the instrument will hold for a written value
+        self._checked_per_point = False  # inside sweeping(checked_per_point=True)
+        #: a ComplianceError was raised: only the way to the safe value may write now
+        self.tripped = False
 
     #: inside :meth:`sweeping`, the value is read back again at least this often (s) and must match
     VERIFY_INTERVAL_S = 1.0
 
     @contextmanager
-    def sweeping(self) -> Iterator["SafeGate"]:
+    def sweeping(self, checked_per_point: bool = False) -> Iterator["SafeGate"]:
         """A sweep as one move: the value is read back (and checked) once at the start; each point then starts
         from the value this gate wrote last, and a read-back at least every ``VERIFY_INTERVAL_S`` must agree
         with it (anything else moving the gate stops the sweep); the instrument's error queue is read then too,
-        and once more at the end. Saves two queries per point at the fridge."""
+        and once more at the end. Saves two queries per point at the fridge.
+
+        ``checked_per_point``: the caller runs :meth:`~qpclab.instruments.connect.Lab.check_compliance` after
+        every point's reading, before the next move, so a one-step move (a sweep point) writes the level alone
+        (a trip is then found before that point is recorded and before any further write); moves of several
+        steps stay watched at every step."""
         self._tracked = self.read_checked()
         self._verified_at = self.clock()
+        self._checked_per_point = checked_per_point
         try:
             yield self
+        except BaseException:  # the error in flight is the one to report: no error-queue read on top of it
+            self._tracked = None
+            raise
         finally:
             tracked, self._tracked = self._tracked, None
-            if tracked is not None and hasattr(self.source, "check_errors"):
-                self.source.check_errors()
+            self._checked_per_point = False
+        if tracked is not None:
+            self.source.check_errors()
 
     @property
     def name(self) -> str:
@@ -159,22 +206,25 @@ class SafeGate:
         """Ramp to ``target`` (V) within the limits, step and rate; return the value reached.
 
         Raises :class:`GateLimitError` before anything moves if the target (or the present value) is outside
-        the limits, :class:`RampInterrupted` if ``should_stop()`` became true between two steps.
+        the limits, :class:`RampInterrupted` if ``should_stop()`` became true between two steps,
+        :class:`~qpclab.instruments.roles.ComplianceError` from the write that finds the source in compliance.
         """
         lo, hi = self.spec.limits
         if not (type(target) is float and lo <= target <= hi):
             self.check(target)
         start = self._start_value()
         value = start
-        step, quantize = self.spec.step, self._quantize
-        goal = target if quantize is None else quantize(target)
+        step, source = self.spec.step, self.source
+        goal = self.quantized(target)
         # one step (the common case inside a sweep) is ramp_plan's plan without planning; anything else is planned
-        plan = (goal,) if start != goal and abs(goal - start) <= step else ramp_plan(start, target, step, quantize)
+        plan = (goal,) if start != goal and abs(goal - start) <= step else \
+            ramp_plan(start, goal, step, self.quantized, source.resolution)
+        watched = not (self._checked_per_point and len(plan) == 1)
         try:
             for nxt in plan:
                 if should_stop is not None and should_stop():
                     raise RampInterrupted(self.name, value)
-                self._write_step(value, nxt)
+                self._write_step(value, nxt, watched=watched)
                 value = nxt
         except BaseException:
             if self._tracked is not None:
@@ -184,6 +234,20 @@ class SafeGate:
             self._tracked = value
         return value
 
+    def quantized(self, volts: float) -> float:
+        """The value the instrument will hold for ``volts``, never beyond the limits: a value at a limit that
+        rounds outside it is taken one resolution inwards (toward the other limit)."""
+        q = self.source.quantize(volts)
+        lo, hi = self.spec.limits
+        if q > hi or q < lo:
+            inward = -1.0 if q > hi else 1.0
+            r = self.source.resolution(volts)
+            q = self.source.quantize(volts + inward * r) if r > 0 else min(max(q, lo), hi)
+            if not lo <= q <= hi:
+                raise GateLimitError(f"{self.name}: {volts:g} V cannot be written within its limits "
+                                     f"[{lo:g}, {hi:g}] V at the instrument's resolution")
+        return q
+
     def _start_value(self) -> float:
         """Where a move starts: read back from the instrument, or inside a sweep the value written last (verified
         by a read-back at least every VERIFY_INTERVAL_S)."""
@@ -191,8 +255,7 @@ class SafeGate:
             return self.read_checked()
         now = self.clock()
         if now - self._verified_at >= self.VERIFY_INTERVAL_S:  # else: the value written last (the common case)
-            if hasattr(self.source, "check_errors"):
-                self.source.check_errors()  # anything the instrument refused since the last check
+            self.source.check_errors()  # anything the instrument refused since the last check
             actual = self.read_checked()
             self._verified_at = now
             # the instrument holds what it could represent of what was written (formatting, DAC resolution):
@@ -214,10 +277,16 @@ class SafeGate:
                                  "refusing to move it (bring it back by hand)")
         return start
 
-    def _write_step(self, value: float, nxt: float) -> None:
+    def _write_step(self, value: float, nxt: float, toward_safe: bool = False, watched: bool = True) -> None:
         """One step from ``value`` to ``nxt`` (V): refuses a step beyond the limits or larger than ``step``, waits
-        until the rate allows it, writes. The one place that writes to the source."""
+        until the rate allows it, writes, and raises :class:`ComplianceError` if the source is in compliance after
+        the write (``toward_safe``: the way to the safe value, which goes on and only logs it; ``watched`` False:
+        a sweep point whose caller checks compliance per point). The one place that writes to the source."""
         spec = self.spec
+        if self.read_only:
+            raise InstrumentError(f"{self.name}: connected read-only; it never writes")
+        if self.tripped and not toward_safe:
+            raise ComplianceError(self.name, value, self.source.compliance_limit_A(), self.spec.instrument)
         lo, hi = spec.limits
         if not (type(nxt) is float and lo <= nxt <= hi):
             self.check(nxt)
@@ -227,13 +296,27 @@ class SafeGate:
         last = self._last_write
         if last is not None and last + delta / spec.rate > self.clock():  # too soon for the rate: wait
             self._wait_for_rate(delta)
+        source = self.source
         try:
-            if self._tracked is not None and self._quick_writes:
-                self.source.write_voltage_fast(nxt)  # inside a verified sweep: errors are checked periodically
+            if self._tracked is not None or toward_safe:
+                # inside a verified sweep errors are checked periodically; on the way to safe, an error queue
+                # that does not empty must not stop the gate
+                if watched:
+                    tripped = source.write_voltage_watched(nxt)
+                else:
+                    source.write_voltage_fast(nxt)
+                    tripped = False
             else:
-                self.source.write_voltage(nxt)
+                source.write_voltage(nxt)
+                tripped = source.in_compliance()
         finally:  # an exception (Ctrl-C, I/O error) may come after the instrument took the value: count it as written
             self._last_write = self.clock()
+        if tripped:
+            if toward_safe:
+                log.warning("%s: in compliance at %g V on the way to its safe value", self.name, nxt)
+                return
+            self.tripped = True
+            raise ComplianceError(self.name, nxt, source.compliance_limit_A(), spec.instrument)
 
     def _wait_for_rate(self, delta: float) -> None:
         if self._last_write is None:
@@ -250,8 +333,26 @@ class SafeGate:
         return abs(target - start) / self.spec.rate
 
     def go_safe(self, end: bool = False) -> float:
-        """Ramp to the safe value (or the configured end value), ignoring stop requests."""
-        return self.ramp_to(self.spec.end if end else self.spec.safe)
+        """Ramp to the safe value (or the configured end value), ignoring stop requests. After a compliance trip
+        the gate goes to its safe value whatever ``end`` says, and compliance on the way does not stop it (moving
+        toward the safe value lowers the current); the trip is then cleared."""
+        self._tracked = None  # whatever happened before: start from the value read back
+        if end and not self.tripped and self.spec.end != self.spec.safe:
+            try:
+                return self._move(self.spec.end, toward_safe=False)
+            except ComplianceError as exc:
+                log.error("%s; bringing it to its safe value instead", exc)
+        value = self._move(self.spec.safe, toward_safe=True)
+        self.tripped = False
+        return value
+
+    def _move(self, target: float, toward_safe: bool) -> float:
+        value = self.read_checked()
+        goal = self.quantized(target)
+        for nxt in ramp_plan(value, goal, self.spec.step, self.quantized, self.source.resolution):
+            self._write_step(value, nxt, toward_safe=toward_safe)
+            value = nxt
+        return value
 
 
 def safe_state(gates: Iterable[SafeGate], end: bool = False) -> list[tuple[str, Exception]]:

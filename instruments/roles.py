@@ -13,11 +13,34 @@ from typing import Any
 
 from .lockin_filter import order_for_slope, settle_time
 
-__all__ = ["VoltageSource", "LockIn", "NoiseAnalyser", "Magnet", "Thermometer", "InstrumentError"]
+__all__ = ["VoltageSource", "LockIn", "NoiseAnalyser", "Magnet", "Thermometer", "InstrumentError", "ComplianceError",
+           "MAX_ERROR_READS"]
+
+#: the most error-queue reads one drain makes: a queue still not empty after that is an instrument failure (a SCPI
+#: queue holds at most a few dozen entries; one that refills as fast as it is read would otherwise hold the run)
+MAX_ERROR_READS = 32
 
 
 class InstrumentError(RuntimeError):
     """An instrument refused a setting or reported an error: names the instrument and what it said."""
+
+
+class ComplianceError(InstrumentError):
+    """A source is in compliance (its current limit holds the output: gate leakage, a short): names the output,
+    its programmed level and, where known, the current limit. Raised by the first write or check that finds it;
+    nothing is written to that output after it."""
+
+    def __init__(self, output: str, volts: float | None = None, limit_A: float | None = None,
+                 instrument: str | None = None):
+        self.output = output
+        self.volts = volts
+        self.limit_A = limit_A
+        self.instrument = instrument
+        at = f" at {volts:g} V" if volts is not None else ""
+        limit = f" (current limit {limit_A:g} A)" if limit_A is not None else ""
+        source = f" ({instrument})" if instrument else ""
+        super().__init__(f"{output}{source}: current compliance reached{at}{limit}: gate leakage or a short? "
+                         "stopping")
 
 
 class VoltageSource(abc.ABC):
@@ -43,7 +66,38 @@ class VoltageSource(abc.ABC):
         self.write_voltage(volts)
 
     def check_errors(self) -> None:
-        """Raise :class:`InstrumentError` if the instrument reports errors (its error queue). Default: nothing."""
+        """Raise :class:`InstrumentError` if the instrument reports errors (its error queue, read at most
+        :data:`MAX_ERROR_READS` times). Default: nothing."""
+
+    def output_enabled(self) -> bool:
+        """True if the output drives the sample (on); a source that is switched off holds it at 0 V. Default:
+        always on (a DAC's outputs are always connected)."""
+        return True
+
+    def in_compliance(self) -> bool:
+        """True if the output is held by its current limit now (one short exchange, no error queue). Default: a
+        source without a compliance state (a DAC) never is."""
+        return False
+
+    def write_voltage_watched(self, volts: float) -> bool:
+        """:meth:`write_voltage_fast`, then :meth:`in_compliance`: True if the output is in compliance after the
+        write. Sources that can combine the two in one exchange override this."""
+        self.write_voltage_fast(volts)
+        return self.in_compliance()
+
+    def compliance_limit_A(self) -> float | None:
+        """The current limit (A) for messages, if known without asking the instrument."""
+        return None
+
+    def quantize(self, volts: float) -> float:
+        """The level the instrument will hold (and read back) for a requested one: its command format. Default:
+        exactly the requested value."""
+        return volts
+
+    def resolution(self, volts: float) -> float:
+        """The smallest change (V) the instrument can make near ``volts``: its command format or its DAC,
+        whichever is coarser. Default 0 (no rounding)."""
+        return 0.0
 
     def channel(self, number: int | None) -> "VoltageSource":
         """The source for one output channel (1, 2, ...); single-channel sources return themselves for None or 1.

@@ -47,7 +47,11 @@ difference ``p_left - p_right``. Whatever is orthogonal to c (e.g. an existing a
 dv with ``|c_i| dv <= step_i`` for all i, likewise its rate.
 
 Every problem is reported before any instrument is opened, as ``StationError`` naming the file, the key and
-what is wrong. The same file may carry the simulated lab's sections (``spec``, ``devices``, ``resources``,
+what is wrong. Bounds (each refusal within a fraction of a second, in bounded memory): a file of at most
+:data:`MAX_FILE_BYTES`, at most :data:`MAX_DEPTH` levels of nesting, YAML aliases expanding to at most
+:data:`MAX_NODES` values; every number finite and within the range that makes physical sense (limits within
++-:data:`MAX_VOLTS` V, a step at least twice the source's resolution and at most the limits' span, a full-span
+ramp of at most :data:`MAX_STEPS` steps and :data:`MAX_RAMP_S` seconds, ...). The same file may carry the simulated lab's sections (``spec``, ``devices``, ``resources``,
 ``simulation``); the station section ignores them. Files are read with a safe loader (no ``!!python`` tags)
 that also refuses a key given twice in one mapping (YAML would otherwise silently keep the last one).
 """
@@ -64,10 +68,24 @@ from typing import Any, Mapping
 import yaml
 
 from ..analysis.circuit import MeasurementCircuit
-from .registry import DRIVERS
+from .registry import DRIVERS, source_resolution
 
 __all__ = ["Station", "OutputSpec", "VirtualGateSpec", "MagnetSpec", "ThermometerSpec", "InstrumentSpec", "StationError",
-           "load_station", "parse_station", "read_yaml", "default_station_path"]
+           "load_station", "parse_station", "read_yaml", "default_station_path", "MAX_FILE_BYTES", "MAX_DEPTH",
+           "MAX_NODES", "MAX_VOLTS", "MAX_STEPS", "MAX_RAMP_S"]
+
+#: the largest station (or lab) file read, bytes: station files are a few kB
+MAX_FILE_BYTES = 1 << 20
+#: the deepest nesting of mappings and lists
+MAX_DEPTH = 32
+#: the most values (scalars, mappings, lists) the document may hold with every alias expanded
+MAX_NODES = 100_000
+#: no gate or bias source goes beyond this, V (the SourceMeters stop at 210 V)
+MAX_VOLTS = 1000.0
+#: the most steps a ramp over an output's whole span may take
+MAX_STEPS = 1_000_000
+#: the longest ramp over an output's whole span, s (a day)
+MAX_RAMP_S = 86_400.0
 
 _STATION_KEYS = {"name", "visa_library", "instruments", "gates", "bias", "lockin", "lockins", "noise_analyser",
                  "magnet", "thermometer", "circuit", "notes", "virtual_gates"}
@@ -241,7 +259,8 @@ class Station:
 _WITH_UNIT = re.compile(r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([a-zA-Z\u00b5\u03bc/%][\w/\u00b5\u03bc^*.]*)\s*$")
 
 
-def _num(path, key, raw, *, positive=False, allow_zero=True) -> float:
+def _num(path, key, raw, *, positive=False, allow_zero=True, low: float | None = None,
+         high: float | None = None, unit: str = "") -> float:
     if isinstance(raw, bool) or raw is None:
         raise StationError(path, key, f"{raw!r} is not a number")
     if isinstance(raw, str):
@@ -261,6 +280,10 @@ def _num(path, key, raw, *, positive=False, allow_zero=True) -> float:
         raise StationError(path, key, f"{raw!r} is not finite")
     if positive and (value < 0 or (value == 0 and not allow_zero)):
         raise StationError(path, key, f"{raw!r} must be greater than zero")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise StationError(path, key, f"{value:g} {unit} is outside the range that makes sense here "
+                           f"[{low if low is not None else -math.inf:g}, {high if high is not None else math.inf:g}] "
+                           f"{unit}".replace("  ", " "))
     return value
 
 
@@ -278,11 +301,12 @@ def _unknown(path, key, data: dict, known: set) -> None:
         raise StationError(path, key, f"unknown key(s) {extra}; known keys are {sorted(known)}")
 
 
-def _limits(path, key, raw, unit) -> tuple[float, float]:
+def _limits(path, key, raw, unit, bound: float | None = None) -> tuple[float, float]:
     if not isinstance(raw, (list, tuple)) or len(raw) != 2:
         raise StationError(path, key, f"expected [low, high] in {unit}, got {raw!r}")
-    lo = _num(path, f"{key}[0]", raw[0])
-    hi = _num(path, f"{key}[1]", raw[1])
+    b = {} if bound is None else {"low": -bound, "high": bound, "unit": unit}
+    lo = _num(path, f"{key}[0]", raw[0], **b)
+    hi = _num(path, f"{key}[1]", raw[1], **b)
     if not lo < hi:
         raise StationError(path, key, f"low limit {lo:g} {unit} must be below high limit {hi:g} {unit}")
     return lo, hi
@@ -299,9 +323,24 @@ def _output(path, key, name, raw, instruments) -> OutputSpec:
         raise StationError(path, f"{key}.instrument", f"{inst!r} is not one of the station's instruments {sorted(instruments)}")
     if instruments[inst].role != "source":
         raise StationError(path, f"{key}.instrument", f"{inst!r} is a {instruments[inst].role}, not a voltage source")
-    lo, hi = _limits(path, f"{key}.limits", data["limits"], "V")
-    step = _num(path, f"{key}.step", data["step"], positive=True, allow_zero=False)
+    lo, hi = _limits(path, f"{key}.limits", data["limits"], "V", MAX_VOLTS)
+    span = hi - lo
+    step = _num(path, f"{key}.step", data["step"], positive=True, allow_zero=False, high=span, unit="V")
+    if span / step > MAX_STEPS:
+        raise StationError(path, f"{key}.step", f"{step:g} V makes {span / step:.3g} steps over the limits' span "
+                           f"{span:g} V (at most {MAX_STEPS:g}): give a coarser step")
     rate = _num(path, f"{key}.rate", data["rate"], positive=True, allow_zero=False)
+    if span / rate > MAX_RAMP_S:
+        raise StationError(path, f"{key}.rate", f"{rate:g} V/s takes {span / rate:.3g} s over the limits' span "
+                           f"{span:g} V (at most {MAX_RAMP_S:g} s): give a faster rate")
+    driver = instruments[inst].driver
+    resolution = source_resolution(driver, instruments[inst].options)
+    if resolution is not None:
+        r, _, at = max((resolution(v), abs(v), v) for v in (lo, hi))  # it grows with |V|: the limits decide
+        if step < 2 * r:
+            raise StationError(path, f"{key}.step", f"{step:g} V is finer than the {driver}'s resolution allows: "
+                               f"{r:g} V at {at:g} V; a step must be at least twice it ({2 * r:g} V), since each "
+                               "written value is rounded by up to half a resolution")
     safe = _num(path, f"{key}.safe", data["safe"])
     if not lo <= safe <= hi:
         raise StationError(path, f"{key}.safe", f"{safe:g} V is outside the limits [{lo:g}, {hi:g}] V")
@@ -318,7 +357,8 @@ def _output(path, key, name, raw, instruments) -> OutputSpec:
                            + f"; there is no channel {channel}")
     compliance = data.get("compliance_A")
     if compliance is not None:
-        compliance = _num(path, f"{key}.compliance_A", compliance, positive=True, allow_zero=False)
+        compliance = _num(path, f"{key}.compliance_A", compliance, positive=True, allow_zero=False, high=10.0,
+                          unit="A")
     return OutputSpec(name, inst, channel, (lo, hi), step, rate, safe, end, compliance)
 
 
@@ -355,7 +395,8 @@ def parse_station(data: Any, path: str | os.PathLike | None = None) -> Station:
         if address in addresses:
             raise StationError(path, f"{key}.address", f"{address} is already used by {addresses[address]!r}")
         addresses[address] = name
-        timeout = _num(path, f"{key}.timeout_s", d.get("timeout_s", 2.0), positive=True, allow_zero=False)
+        timeout = _num(path, f"{key}.timeout_s", d.get("timeout_s", 2.0), positive=True, allow_zero=False,
+                       high=600.0, unit="s")
         instruments[name] = InstrumentSpec(name, str(driver).lower(), address, DRIVERS[str(driver).lower()].role,
                                            _mapping(path, f"{key}.options", d.get("options")), timeout)
 
@@ -402,6 +443,8 @@ def parse_station(data: Any, path: str | os.PathLike | None = None) -> Station:
             value = _num(path, f"{key}.{g}", c)
             if value == 0:
                 raise StationError(path, f"{key}.{g}", "coefficient 0: leave the gate out instead")
+            if not 1e-6 <= abs(value) <= 1e6:
+                raise StationError(path, f"{key}.{g}", f"coefficient {value:g} is outside 1e-06 ... 1e+06 in size")
             coefficients[str(g)] = value
         vstep = min(gates[g].step / abs(c) for g, c in coefficients.items())
         vrate = min(gates[g].rate / abs(c) for g, c in coefficients.items())
@@ -434,7 +477,12 @@ def parse_station(data: Any, path: str | os.PathLike | None = None) -> Station:
                 raise StationError(path, f"{key}.{required}", "missing")
         inst = role_instrument(f"{key}.instrument", d["instrument"], "magnet")
         lo, hi = _limits(path, f"{key}.limits_T", d["limits_T"], "T")
-        rate = _num(path, f"{key}.rate_T_per_s", d["rate_T_per_s"], positive=True, allow_zero=False)
+        lo, hi = _limits(path, f"{key}.limits_T", d["limits_T"], "T", 100.0)
+        rate = _num(path, f"{key}.rate_T_per_s", d["rate_T_per_s"], positive=True, allow_zero=False, high=10.0,
+                    unit="T/s")
+        if (hi - lo) / rate > MAX_RAMP_S:
+            raise StationError(path, f"{key}.rate_T_per_s", f"{rate:g} T/s takes {(hi - lo) / rate:.3g} s over the "
+                               f"limits' span (at most {MAX_RAMP_S:g} s): give a faster rate")
         magnet = MagnetSpec(inst, (lo, hi), rate)
 
     thermometer = None
@@ -473,11 +521,19 @@ def load_station(path: str | os.PathLike | None = None) -> Station:
     """Read and validate a station file (the packaged simulated station if ``path`` is None)."""
     path = Path(path) if path is not None else default_station_path()
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise StationError(path, "<file>", f"{size} bytes: larger than a station file can be "
+                               f"({MAX_FILE_BYTES} bytes at most)")
+        with path.open("rb") as f:  # read no more than the limit, whatever the file grew to since stat
+            raw = f.read(MAX_FILE_BYTES + 1)
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise StationError(path, "<file>", "no such file") from None
     except OSError as exc:
         raise StationError(path, "<file>", f"cannot be read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise StationError(path, "<file>", f"not UTF-8 text (byte {exc.start})") from None
     data = read_yaml(text, path)
     return parse_station(data, path.resolve())
 
@@ -505,9 +561,63 @@ def _no_duplicates(loader: _StrictSafeLoader, node: yaml.MappingNode, deep: bool
 _StrictSafeLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _no_duplicates)
 
 
+def _check_shape(text: str, path) -> None:
+    """Refuse, from YAML's event stream (no recursion, no document built), a text beyond :data:`MAX_FILE_BYTES`,
+    nesting deeper than :data:`MAX_DEPTH`, or more than :data:`MAX_NODES` values with aliases expanded (an
+    "alias bomb": a few lines that expand to billions of values when the document is written out again)."""
+    if len(text) > MAX_FILE_BYTES:
+        raise StationError(path, "<file>", f"{len(text)} characters: larger than a station file can be "
+                           f"({MAX_FILE_BYTES} at most)")
+    stack: list[dict] = []  # per open collection: kind, expanded size so far, anchor, current key
+    anchors: dict[str, int] = {}  # anchor name -> expanded size of its node
+    total = 0
+
+    def where() -> str:
+        return ".".join(str(e["key"])[:40] for e in stack if e["key"] is not None) or "<top>"
+
+    def add(n: int, mark) -> None:
+        nonlocal total
+        total += n
+        for e in stack:
+            e["size"] += n
+        if total > MAX_NODES:
+            raise StationError(path, where(), f"expands to more than {MAX_NODES} values (line {mark.line + 1}): "
+                               "YAML aliases (&name / *name) repeat too much")
+
+    def node_done() -> None:  # in a mapping, keys and values alternate
+        if stack and stack[-1]["map"]:
+            stack[-1]["want_key"] = not stack[-1]["want_key"]
+
+    for event in yaml.parse(text, Loader=_StrictSafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            if len(stack) >= MAX_DEPTH:
+                raise StationError(path, where(), f"nested deeper than {MAX_DEPTH} levels (line "
+                                   f"{event.start_mark.line + 1})")
+            add(1, event.start_mark)
+            stack.append({"map": isinstance(event, yaml.MappingStartEvent), "size": 1, "anchor": event.anchor,
+                          "key": None, "want_key": True})
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            done = stack.pop()
+            if done["anchor"] is not None:
+                anchors[done["anchor"]] = done["size"]
+            node_done()
+        elif isinstance(event, yaml.ScalarEvent):
+            add(1, event.start_mark)
+            if stack and stack[-1]["map"] and stack[-1]["want_key"]:
+                stack[-1]["key"] = event.value
+            if event.anchor is not None:
+                anchors[event.anchor] = 1
+            node_done()
+        elif isinstance(event, yaml.AliasEvent):
+            add(anchors.get(event.anchor, 1), event.start_mark)
+            node_done()
+
+
 def read_yaml(text: str, path: str | os.PathLike | None = None) -> Any:
-    """Parse a station file's text safely (no tags that build Python objects, no duplicate keys)."""
+    """Parse a station file's text safely (no tags that build Python objects, no duplicate keys), within the
+    size, depth and alias bounds of :func:`_check_shape`."""
     try:
+        _check_shape(text, path)
         return yaml.load(text, Loader=_StrictSafeLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.constructor.ConstructorError as exc:
         where = f" (line {exc.problem_mark.line + 1})" if exc.problem_mark is not None else ""

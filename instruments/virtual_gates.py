@@ -8,8 +8,11 @@ arithmetic are in :class:`~qpclab.instruments.station.VirtualGateSpec`:
 - its value is ``sum(c_i p_i) / sum(c_i^2)`` of the physical values ``p_i`` read back from the instruments;
 - moving it by ``dv`` moves every physical gate ``i`` by ``c_i dv``;
 - every physical target is checked against that gate's limits before the first write;
+- every physical value is what that gate's instrument will hold (its quantisation, as a physical ramp plans),
+  and a target within one resolution of a limit (the rounding of the values read back, or of the arithmetic) is
+  the limit itself;
 - all physical gates move together in ``n`` common steps, with ``n`` large enough that every physical step is
-  within its gate's ``step``; every write waits until its own gate's rate allows it (each physical gate keeps its
+  within its gate's ``step`` after quantisation; every write waits until its own gate's rate allows it (each physical gate keeps its
   own timing, so no rate is exceeded even when the writes of one step are not simultaneous);
 - ``should_stop`` is polled between common steps, so an interrupted ramp leaves every physical gate at the same
   step of the common plan.
@@ -55,6 +58,16 @@ class VirtualGate:
             raise GateLimitError(f"{self.name}: {value!r} V is not a finite number")
         physical = self.read_physical() if physical is None else dict(physical)
         targets = self.spec.physical_targets(value, physical)
+        # within the instrument's resolution (or floating-point noise, 0.30000000000000004 for 0.3) of a limit is
+        # the limit: the values read back carry the instruments' rounding, so a virtual value that put a gate at
+        # its limit from the dry run's start can land a rounding beyond it from the values reached later
+        for g, v in targets.items():
+            gate = self.physical[g]
+            lo, hi = gate.spec.limits
+            for edge in (lo, hi):
+                slack = max(8 * math.ulp(max(abs(v), abs(edge), 1.0)), gate.source.resolution(edge))
+                if v != edge and abs(v - edge) <= slack:
+                    targets[g] = edge
         problems = []
         for g, v in targets.items():
             try:
@@ -80,7 +93,10 @@ class VirtualGate:
         """
         start = self.read_physical()
         targets = self.targets(target, start)
-        plans = ramp_plan_multi(start, targets, {g: gate.spec.step for g, gate in self.physical.items()})
+        targets = {g: self.physical[g].quantized(v) for g, v in targets.items()}
+        plans = ramp_plan_multi(start, targets, {g: gate.spec.step for g, gate in self.physical.items()},
+                                {g: gate.quantized for g, gate in self.physical.items()},
+                                {g: gate.source.resolution for g, gate in self.physical.items()})
         n = max((len(p) for p in plans.values()), default=0)
         now = dict(start)
         for k in range(n):

@@ -20,7 +20,7 @@ from pyvisa.errors import VisaIOError
 from .roles import InstrumentError
 
 __all__ = ["timeout_kwargs", "open_driver", "install_retries", "retry", "retry_after", "printable", "direct_line",
-           "RETRY_ATTEMPTS"]
+           "RETRY_ATTEMPTS", "lock_exclusive"]
 
 log = logging.getLogger(__name__)
 
@@ -135,3 +135,26 @@ def install_retries(driver, name: str, attempts: int = RETRY_ATTEMPTS):
     driver.values = retrying_values
     driver.write = retrying_write
     return driver
+
+
+def lock_exclusive(driver, name: str) -> bool:
+    """Take VISA's exclusive lock on the driver's resource (``lock_excl``: no other VISA session, of any program,
+    can talk to it until it is closed). True if taken; False, quietly, where the resource or the VISA library
+    does not support locking (the simulated lab, pymeasure's protocol adapters); a lock held by another session
+    raises :class:`~qpclab.instruments.roles.InstrumentError`."""
+    connection = getattr(driver.adapter, "connection", None)
+    lock = getattr(connection, "lock_excl", None)
+    if lock is None:
+        return False
+    try:
+        lock(timeout=0)
+    except (NotImplementedError, AttributeError):
+        return False
+    except VisaIOError as exc:
+        if exc.error_code in (constants.StatusCode.error_resource_locked, constants.StatusCode.error_timeout):
+            raise InstrumentError(f"{name}: another VISA session holds an exclusive lock on "
+                                  f"{connection.resource_name}; refusing to connect") from exc
+        log.debug("%s: VISA exclusive lock not supported (%s)", name, exc)
+        return False
+    return True
+

@@ -6,6 +6,10 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyqt6")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PyQt6")
+# instrument lock files of this test session (and of the runs it starts) in a folder of its own
+import tempfile  # noqa: E402
+
+os.environ.setdefault("QPCLAB_LOCK_DIR", tempfile.mkdtemp(prefix="qpclab-test-locks-"))
 
 from contextlib import contextmanager  # noqa: E402
 from pathlib import Path  # noqa: E402

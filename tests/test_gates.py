@@ -271,7 +271,9 @@ def test_property_virtual_ramps_obey_every_physical_gate(case):
         before = {g: list(s.writes) for g, s in sources.items()}
         here = {g: s.value for g, s in sources.items()}
         wanted = {g: here[g] + c * (target - vg.read()) for g, c in coeffs.items()}
-        inside = all(station.gates[g].limits[0] <= v <= station.gates[g].limits[1] for g, v in wanted.items())
+        # a target within floating-point noise of a limit (the virtual arithmetic's rounding) is that limit
+        inside = all(station.gates[g].limits[0] - 8 * math.ulp(max(abs(v), 1.0)) <= v
+                     <= station.gates[g].limits[1] + 8 * math.ulp(max(abs(v), 1.0)) for g, v in wanted.items())
         polls = {"n": 0}
 
         def should_stop():
@@ -466,7 +468,7 @@ def test_sweep_reads_back_once_then_verifies_and_stops_if_something_else_moved_t
     from qpclab.instruments.gates import GateLimitError, SafeGate
     from qpclab.instruments.station import OutputSpec
 
-    class Source:
+    class Source(VoltageSource):
         def __init__(self):
             self.v, self.reads, self.writes = 0.0, 0, []
 
@@ -477,6 +479,9 @@ def test_sweep_reads_back_once_then_verifies_and_stops_if_something_else_moved_t
         def write_voltage(self, v):
             self.v = v
             self.writes.append(v)
+
+        def enable(self):
+            pass
 
     t = [0.0]
     src = Source()
@@ -502,7 +507,7 @@ def test_sweep_verification_accepts_the_instruments_own_rounding():
     from qpclab.instruments.gates import SafeGate
     from qpclab.instruments.station import OutputSpec
 
-    class Rounding:
+    class Rounding(VoltageSource):
         def __init__(self):
             self.v = 0.0
 
@@ -511,6 +516,9 @@ def test_sweep_verification_accepts_the_instruments_own_rounding():
 
         def write_voltage(self, v):
             self.v = float(f"{v:g}")
+
+        def enable(self):
+            pass
 
     t = [0.0]
     src = Rounding()
@@ -534,8 +542,47 @@ def test_quantised_ramp_steps_never_exceed_the_step(start, target, step):
     def q(v):
         return float(f"{v:g}")
 
+    def resolution(v):  # the spacing of 6 significant digits, computed here from the definition
+        return 0.0 if v == 0 else 10.0 ** (math.floor(math.log10(abs(v))) - 5)
+
     start = q(start)
-    plan = ramp_plan(start, target, step, q)
+    # one step (or none) needs no planning; more than one is refused when rounding could enlarge a step
+    if abs(q(target) - start) > step and step < 2 * max(resolution(start), resolution(q(target))):
+        with pytest.raises(ValueError, match="resolution"):
+            ramp_plan(start, target, step, q, resolution)
+        return
+    plan = ramp_plan(start, target, step, q, resolution)
     values = [start] + plan
     assert all(abs(b - a) <= step * (1 + 1e-9) for a, b in zip(values, values[1:]))
     assert all(q(v) == v for v in plan) and (not plan or plan[-1] == q(target))
+
+
+def test_ramp_planning_is_linear_in_the_number_of_steps():
+    """A step just above twice the resolution, where the first (exact) plan rounds to steps too large: the plan is
+    made at most twice (n from the step, then from the step less the resolution), no search over n."""
+    from qpclab.instruments.gates import ramp_plan
+
+    calls = {"n": 0}
+
+    def q(v):  # 6 significant digits, counting the calls
+        calls["n"] += 1
+        return float(f"{v:g}")
+
+    def resolution(v):
+        return 10.0 ** (math.floor(math.log10(abs(v))) - 5) if v else 0.0
+
+    step = 2.5e-5  # 10 uV resolution from 1 V to 2 V
+    plan = ramp_plan(-1.0, -2.0, step, q, resolution)
+    values = [-1.0] + plan
+    assert all(abs(b - a) <= step * (1 + 1e-9) for a, b in zip(values, values[1:]))
+    n_exact = math.ceil(1.0 / step)
+    n_shrunk = math.ceil(1.0 / (step - 1e-5))
+    assert len(plan) in (n_exact, n_shrunk)
+    assert calls["n"] <= 1 + n_exact + n_shrunk  # the target, then at most two plans
+
+
+def test_a_step_finer_than_twice_the_resolution_is_refused_by_the_planner():
+    from qpclab.instruments.gates import ramp_plan
+
+    with pytest.raises(ValueError, match="finer than twice the instrument's resolution 1e-05 V"):
+        ramp_plan(-1.0, -1.1, 1.5e-5, lambda v: float(f"{v:g}"), lambda v: 1e-5)

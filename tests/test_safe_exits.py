@@ -184,7 +184,7 @@ def test_gate_source_lost_for_one_write_then_back(lab, station_file, tmp_path, m
             return original(self, volts)
         return flaky
 
-    for method in ("write_voltage", "write_voltage_fast"):  # checked writes, and the quick ones inside sweeps
+    for method in ("write_voltage", "write_voltage_fast", "write_voltage_watched"):  # checked, quick, watched
         monkeypatch.setattr(Keithley2400Source, method, flaky_version(getattr(Keithley2400Source, method)))
     with pytest.raises(InstrumentError, match="lost instrument"):
         run(staircase(station_file), tmp_path / "run.csv")
@@ -208,7 +208,7 @@ def test_gate_source_lost_for_good_leaves_gate_and_brings_bias_safe(lab, station
             return original(self, volts)
         return dead
 
-    for method in ("write_voltage", "write_voltage_fast"):  # checked writes, and the quick ones inside sweeps
+    for method in ("write_voltage", "write_voltage_fast", "write_voltage_watched"):  # checked, quick, watched
         monkeypatch.setattr(Keithley2400Source, method, dead_version(getattr(Keithley2400Source, method)))
     with pytest.raises(InstrumentError, match="lost instrument"):
         run(staircase(station_file), tmp_path / "run.csv")

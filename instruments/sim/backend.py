@@ -194,12 +194,19 @@ class SimVisaLibrary(_PyVisaSimLibrary):
 
     def open(self, session, resource_name, access_mode=constants.AccessModes.no_lock,
              open_timeout=constants.VI_TMO_IMMEDIATE):
+        """viOpen; an address with no instrument raises VISA's resource-not-found (VI_ERROR_RSRC_NFOUND)."""
         sess, status = super().open(session, resource_name, access_mode, open_timeout)
         if status == constants.StatusCode.success:
             obj = self.sessions[sess]
             twin = getattr(obj.device, "twin", None)
-            if twin is not None and hasattr(twin, "greeting"):
+            if twin is None:  # an address with no instrument behind it
+                self.close(sess)
+                status = constants.StatusCode.error_resource_not_found
+            elif hasattr(twin, "greeting"):
                 obj.qpclab_greeting = list(twin.greeting())
+        if status == constants.StatusCode.error_resource_not_found:
+            # as VISA does (pyvisa-sim would hand out session 0, which then answers '' to everything)
+            raise errors.VisaIOError(status)
         return sess, status
 
     def read(self, session, count):
