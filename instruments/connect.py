@@ -63,6 +63,17 @@ class Lab:
     #: outputs whose source has a compliance state, one per source instrument (see :meth:`check_compliance`)
     watched: list[SafeGate] = field(default_factory=list)
 
+    def __repr__(self) -> str:
+        """The station at a glance: instruments (driver, address), gates with their last known values."""
+        lines = [f"<Lab {self.station.name!r}{' (read-only)' if self.read_only else ''}:"]
+        for name, spec in self.station.instruments.items():
+            if name in self.instruments:
+                lines.append(f"  {name}: {spec.driver} at {spec.address} ({spec.role})")
+        lines += [f"  {gate!r}" for gate in self.gates.values()]
+        if self.bias is not None:
+            lines.append(f"  {self.bias!r}")
+        return "\n".join(lines) + ">"
+
     def check_compliance(self) -> None:
         """Raise :class:`ComplianceError` if any output's source is in compliance now: one short query per
         source instrument that has a compliance state (a Keithley's tripped flag; DACs have none). The procedure

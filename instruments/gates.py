@@ -198,9 +198,23 @@ class SafeGate:
         except ValueError as exc:
             raise GateLimitError(str(exc)) from None
 
+    #: the value last read back or written (V), for the repr: None before the first
+    last_value: float | None = None
+
     def read(self) -> float:
         """The gate's present value, read back from the instrument (V)."""
-        return self.source.read_voltage()
+        self.last_value = value = self.source.read_voltage()
+        return value
+
+    def __repr__(self) -> str:
+        """The gate's state without asking the instrument (a repr must not talk on the bus): its last known value,
+        limits, step and rate, and whether its source is in compliance."""
+        spec = self.spec
+        now = "not read yet" if self.last_value is None else f"{self.last_value:g} V (last read or written)"
+        lo, hi = spec.limits
+        state = "; IN COMPLIANCE" if self.tripped else ""
+        return (f"<SafeGate {self.name} on {spec.instrument}: {now}; limits [{lo:g}, {hi:g}] V, step {spec.step:g} V, "
+                f"rate {spec.rate:g} V/s, safe {spec.safe:g} V{state}>")
 
     def ramp_to(self, target: float, should_stop: Callable[[], bool] | None = None) -> float:
         """Ramp to ``target`` (V) within the limits, step and rate; return the value reached.
@@ -311,6 +325,7 @@ class SafeGate:
                 tripped = source.in_compliance()
         finally:  # an exception (Ctrl-C, I/O error) may come after the instrument took the value: count it as written
             self._last_write = self.clock()
+            self.last_value = nxt
         if tripped:
             if toward_safe:
                 log.warning("%s: in compliance at %g V on the way to its safe value", self.name, nxt)

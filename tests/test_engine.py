@@ -289,3 +289,24 @@ def test_a_decimal_grid_is_written_as_the_decimals_it_is(tmp_path, capsys):
     assert cells[1:] == [f"{-1.0 + k / 100:.2f}".replace("-1.00", "-1.0").replace("-0.90", "-0.9") for k in range(11)]
     assert -1.0 + (-0.9 - -1.0) * 6 / 10 != -0.94  # what the grid would hold without decimals
     del library
+
+
+def test_a_labs_repr_shows_its_state_without_talking_to_the_instruments(sim_library, monkeypatch):
+    from qpclab.instruments.connect import connect
+    from qpclab.instruments.station import load_station
+
+    lab = connect(load_station())
+    try:
+        lab.gates["gate"].ramp_to(-0.01)
+        sent = []
+        original = type(sim_library).write
+        monkeypatch.setattr(type(sim_library), "write", lambda self, s, d: sent.append(d) or original(self, s, d))
+        text = repr(lab)
+        assert not sent  # a repr does not talk on the bus
+        assert "gate_smu: keithley2400 at GPIB0::24::INSTR" in text and "lockin: sr830 at GPIB0::8::INSTR" in text
+        assert "<SafeGate gate on gate_smu: -0.01 V" in text and "limits [-2, 0.3] V" in text
+        assert sim_library.lab.history["gate"][-1][1] == -0.01
+        monkeypatch.undo()
+    finally:
+        lab.gates["gate"].ramp_to(0.0)
+        lab.close()
