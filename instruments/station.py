@@ -37,6 +37,8 @@ Every section and key (SI units throughout; numbers are plain numbers, never "0.
       circuit: {excitation_divider, bias_divider, series_resistance_ohm, preamp_gain_V_per_A,
                 noise_amplifier_gain, ...}  # see qpclab.analysis.circuit.MeasurementCircuit
       notes: free text
+      sample: text                        # the sample measured and the cooldown: recorded with every run,
+      cooldown: text                      # filters of `qpclab runs --sample/--cooldown`
 
 Virtual gates. ``split: {gate_left: 1.0, gate_right: 1.0}`` defines a direction c in the space of the
 physical gates. Moving the virtual gate by dv moves every named physical gate by ``c_i * dv`` (the others stay);
@@ -70,7 +72,7 @@ __all__ = ["Station", "OutputSpec", "VirtualGateSpec", "MagnetSpec", "Thermomete
            "load_station", "parse_station", "read_yaml", "default_station_path"]
 
 _STATION_KEYS = {"name", "visa_library", "instruments", "gates", "bias", "lockin", "lockins", "noise_analyser",
-                 "magnet", "thermometer", "circuit", "notes", "virtual_gates"}
+                 "magnet", "thermometer", "circuit", "notes", "virtual_gates", "sample", "cooldown"}
 _INSTRUMENT_KEYS = {"driver", "address", "options", "timeout_s"}
 _OUTPUT_KEYS = {"instrument", "channel", "limits", "step", "rate", "safe", "end", "compliance_A"}
 #: output channels of the multi-channel sources (every other source has one output)
@@ -232,6 +234,16 @@ class Station:
         if self.bias is not None:
             out["bias"] = self.bias
         return out
+
+    @property
+    def sample(self) -> str:
+        """The sample measured (``sample:``; "" if the file names none)."""
+        return str(self.raw.get("sample") or "")
+
+    @property
+    def cooldown(self) -> str:
+        """The cooldown (``cooldown:``, e.g. "CD3"; "" if the file names none)."""
+        return str(self.raw.get("cooldown") or "")
 
     def as_dict(self) -> dict:
         """The station section as it was read (for recording with every run's data)."""
