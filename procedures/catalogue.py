@@ -37,7 +37,7 @@ from .writer import ENCODING, complete_rows, run_status
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Catalogue", "RunEntry", "Condition", "default_path", "new_run_id", "read_entry", "notes_path",
+__all__ = ["Catalogue", "RunEntry", "Condition", "parse_query", "default_path", "new_run_id", "read_entry", "notes_path",
            "record_start", "record_end", "ENV"]
 
 #: the environment variable naming the catalogue database
@@ -221,6 +221,31 @@ class Condition:
         return cls(m.group(1), "=" if m.group(2) == "==" else m.group(2), value)
 
 
+_FIELDS = ("procedure", "sample", "cooldown", "status", "tag", "since", "until")
+
+
+def _date(key: str, text: str) -> float:
+    """Unix seconds of ``2026-12-04`` or ``2026-12-04T21:30`` (local time unless an offset is given)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{key}={text}: not a date (2026-12-04 or 2026-12-04T21:30)") from None
+    return when.timestamp()
+
+
+def parse_query(terms: Iterable[str]) -> dict[str, Any]:
+    """:meth:`Catalogue.query` arguments from ``field=value`` terms (procedure, sample, cooldown, status, tag,
+    since, until: dates) and conditions on results (``T_e<0.1``); terms may be given in one string."""
+    query: dict[str, Any] = {"conditions": []}
+    for term in (t for text in terms for t in str(text).split()):
+        key, sep, value = term.partition("=")
+        if sep and key in _FIELDS and not value.startswith("="):
+            query[key] = _date(key, value) if key in ("since", "until") else value
+        else:
+            query["conditions"].append(Condition.parse(term))
+    return query
+
+
 # ---- the database ------------------------------------------------------------------------------------------------
 
 
@@ -324,12 +349,21 @@ class Catalogue:
         _append_note(entry.path, {"note": " ".join(str(text).split())})
         return self.index(entry.path) or entry
 
-    def set_results(self, run: str, results: Mapping[str, tuple[float, float, str]]) -> None:
-        """A run's analysis results (name -> (value, stderr, unit)), replacing the earlier ones."""
-        entry = self.get(run)
-        record = {str(k): [_num(v[0]), _num(v[1]), str(v[2])] for k, v in results.items()}
-        _append_note(entry.path, {"results": record})
-        self.index(entry.path)
+    def store_results(self, results: Iterable[tuple[RunEntry, Mapping[str, tuple[float, float, str]]]]) -> None:
+        """Runs' analysis results (name -> (value, stderr, unit)), each replacing that run's earlier ones: appended
+        to every run's ``.notes.jsonl``, then written to the database in one transaction."""
+        stored = []
+        for entry, numbers in results:
+            record = {str(k): [_num(v[0]), _num(v[1]), str(v[2])] for k, v in numbers.items()}
+            _append_note(entry.path, {"results": record})
+            stored.append((entry.id, record))
+
+        def work(conn):
+            conn.executemany("DELETE FROM results WHERE run_id = ?", [(i,) for i, _ in stored])
+            conn.executemany("INSERT INTO results VALUES (?,?,?,?,?)",
+                             [(i, k, v, e, u) for i, record in stored for k, (v, e, u) in record.items()])
+
+        self._write(work)
 
     # ---- queries -----------------------------------------------------------------------------------------------
     def get(self, run: str) -> RunEntry:
