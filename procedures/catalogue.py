@@ -14,7 +14,8 @@ over several). Every folder that received a run is listed in ``runs.sqlite.folde
 
 Concurrent writers (two runs, the window, a notebook) are safe: each operation opens its own connection, writes in
 one ``BEGIN IMMEDIATE`` transaction and waits up to 30 s for another writer; WAL lets readers go on meanwhile.
-A catalogue that cannot be written never stops a measurement: the runner logs a warning and the run goes on.
+A catalogue that cannot be written never stops a measurement: the runner waits at most 5 s for it, logs a
+warning and the run goes on.
 """
 
 from __future__ import annotations
@@ -37,14 +38,16 @@ from .writer import ENCODING, complete_rows, run_status
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Catalogue", "RunEntry", "Condition", "parse_query", "default_path", "new_run_id", "read_entry", "notes_path",
-           "record_start", "record_end", "ENV"]
+__all__ = ["Catalogue", "RunEntry", "Condition", "parse_query", "default_path", "new_run_id", "read_entry",
+           "notes_path", "record_start", "record_end", "ENV"]
 
 #: the environment variable naming the catalogue database
 ENV = "QPCLAB_CATALOGUE"
 #: a run that is being measured (set by the runner; a file without a ``#Status:`` line reads back as "incomplete")
 RUNNING = "running"
 INCOMPLETE = "incomplete"
+#: how long a run waits for the catalogue (s) before going on without it
+RUNNER_TIMEOUT_S = 5.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, procedure TEXT, station TEXT, sample TEXT, cooldown TEXT,
@@ -105,8 +108,8 @@ class RunEntry:
         """One line of ``qpclab runs``."""
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.started)) if self.started else "-"
         tags = f" [{', '.join(self.tags)}]" if self.tags else ""
-        return (f"{self.id:10s}  {when:16s}  {self.procedure:15s}  {self.sample or '-':10s}  {self.cooldown or '-':8s}  "
-                f"{self.status:10s} {self.points:7d}  {self.path}{tags}")
+        return (f"{self.id:10s}  {when:16s}  {self.procedure:15s}  {self.sample or '-':10s}  "
+                f"{self.cooldown or '-':8s}  {self.status:10s} {self.points:7d}  {self.path}{tags}")
 
 
 # ---- reading a run file ----------------------------------------------------------------------------------------
@@ -252,8 +255,9 @@ def parse_query(terms: Iterable[str]) -> dict[str, Any]:
 class Catalogue:
     """The catalogue database at ``path`` (default :func:`default_path`); created on first use."""
 
-    def __init__(self, path: str | os.PathLike | None = None):
+    def __init__(self, path: str | os.PathLike | None = None, timeout_s: float = 30.0):
         self.path = Path(path).expanduser() if path is not None else default_path()
+        self.timeout_s = timeout_s  #: how long to wait for another writer
 
     @property
     def folders_path(self) -> Path:
@@ -261,14 +265,14 @@ class Catalogue:
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        conn = sqlite3.connect(self.path, timeout=self.timeout_s, isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
         return conn
 
     def _write(self, work) -> None:
-        """Run ``work(conn)`` in one write transaction (waits for another writer, up to 30 s)."""
+        """Run ``work(conn)`` in one write transaction (waits for another writer up to ``timeout_s``)."""
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -474,7 +478,7 @@ def _attach(conn: sqlite3.Connection, entries: dict[str, RunEntry]) -> None:
 def record_start(entry: RunEntry, catalogue: str | os.PathLike | None = None) -> None:
     """The entry of a run that starts (status "running"); a catalogue that cannot be written only warns."""
     try:
-        Catalogue(catalogue).put(entry)
+        Catalogue(catalogue, timeout_s=RUNNER_TIMEOUT_S).put(entry)
     except (sqlite3.Error, OSError) as exc:
         log.warning("run %s not catalogued (the run goes on, its file is the record): %s", entry.id, exc)
 
@@ -483,6 +487,6 @@ def record_end(path: str | os.PathLike, catalogue: str | os.PathLike | None = No
     """The entry of a run that ended, re-read from its file (what a rebuild would give); never raises for the
     catalogue."""
     try:
-        Catalogue(catalogue).index(path)
+        Catalogue(catalogue, timeout_s=RUNNER_TIMEOUT_S).index(path)
     except (sqlite3.Error, OSError, ValueError) as exc:
         log.warning("%s: catalogue entry not updated (qpclab runs --rebuild fixes it): %s", path, exc)

@@ -225,8 +225,12 @@ def test_aborted_map_keeps_its_lines_and_a_real_run_exports_by_its_id(tmp_path, 
                     time_constant=0.001)
     cat = tmp_path / "runs.sqlite"
     data = tmp_path / "bias.csv"
-    assert run_procedure(proc, data, progress=False, catalogue=cat).status == "finished"
+    seen = []  # what the catalogue says while the run goes
+    assert run_procedure(proc, data, progress=False, catalogue=cat,
+                         on_point=lambda row: seen or seen.extend(Catalogue(cat).query())).status == "finished"
+    assert [(e.status, e.path) for e in seen] == [("running", data.resolve())]
     run_id = Catalogue(cat).query()[0].id
+    assert run_id == seen[0].id
     assert main(["export", run_id[:6], "--to", "netcdf", "--catalogue", str(cat)]) == 0
     ds = open_netcdf(data.with_suffix(".nc"))
     assert ds.attrs["run_id"] == run_id and dict(ds.sizes) == {"Bias": 3, "Gate": 11}
@@ -301,3 +305,15 @@ def test_batch_analysis_of_200_runs_is_the_same_serially_on_two_processes_and_on
     assert f"qpclab analysis of {one.path}" in capsys.readouterr().out
     assert main(["analyse", "ffffffffff"]) == 2
     assert "is no file, and no run 'ffffffffff'" in capsys.readouterr().err
+
+
+def test_a_catalogue_that_cannot_be_written_never_stops_a_run(tmp_path, caplog):
+    from qpclab.procedures.runner import run_procedure
+
+    proc = procedure_class("staircase")()
+    proc.set_values(start=-1.3, stop=-1.28, step=0.002, time_constant=0.001)
+    blocked = tmp_path / "not-a-database"
+    blocked.mkdir()  # a folder where the database file should be
+    result = run_procedure(proc, tmp_path / "stair.csv", progress=False, catalogue=blocked)
+    assert result.status == "finished" and len(pd.read_csv(tmp_path / "stair.csv", comment="#")) == 11
+    assert "not catalogued (the run goes on" in caplog.text and "qpclab runs --rebuild fixes it" in caplog.text
