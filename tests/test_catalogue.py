@@ -123,9 +123,9 @@ def test_filters_tags_notes_and_results_survive_a_rebuild(tmp_path, capsys):
     assert ids(status="incomplete") == ["cccc000005"]  # no #Status: line
     assert ids(since=day(2).timestamp(), until=day(4).timestamp()) == ["aaaa000002", "bbbb000003"]
     cat.tag("aaaa000001", ["good", "CD1-best"])
-    cat.tag("bbbb000003", ["good"])
+    assert main(["tag", "bbbb000003", "good", "--catalogue", str(cat.path)]) == 0
     cat.tag("aaaa000001", ["CD1-best"], remove=True)
-    cat.note("bbbb000003", "gate 2 jumped at 21:10")
+    assert main(["note", "bbbb000003", "gate 2 jumped", "at 21:10", "--catalogue", str(cat.path)]) == 0
     cat.store_results([(cat.get("bbbb000003"), {"T_e": (0.045, 0.001, "K"), "F": (0.5, 0.01, "")}),
                        (cat.get("bbbb000004"), {"T_e": (0.15, 0.002, "K")})])
     assert ids(tag="good") == ["aaaa000001", "bbbb000003"]

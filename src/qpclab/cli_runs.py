@@ -159,6 +159,9 @@ def analyse_main(argv: list[str]) -> int:
         return _batch(argv)
     from .analysis.report import build_parser
 
+    if "-h" in argv or "--help" in argv:
+        print("qpclab analyse RUN: RUN is a run file or a catalogued run's ID (or its first digits); "
+              "qpclab analyse --batch QUERY --help: fit many runs\n")
     given = build_parser().parse_args(argv).file  # (--help and bad options end here, as for a file)
     if not Path(given).exists():
         from .procedures.catalogue import Catalogue
