@@ -102,6 +102,13 @@ class Run:
     def dataframe(self) -> pd.DataFrame:
         return self.data
 
+    def to_xarray(self):
+        """The run as an xarray Dataset: maps on their planned grid, other runs as point lists
+        (:func:`qpclab.analysis.export.run_dataset`)."""
+        from .export import run_dataset
+
+        return run_dataset(self)
+
     def number(self, name: str, default: float | None = None) -> float:
         """A parameter as a float (units stripped), e.g. ``run.number("Lock-in sine output")`` -> 0.1 (V)."""
         if name not in self.parameters:

@@ -65,6 +65,7 @@ def main(argv=None) -> int:
         rows += _section("analysis", importlib.import_module("bench_analysis").run)
     except ImportError as exc:
         print(f"skipping analysis: {exc}", file=sys.stderr)
+    rows += _section("catalogue", lambda: importlib.import_module("bench_catalogue").run(quick=args.quick))
     memory = importlib.import_module("bench_memory")
     rows += _section("memory", lambda: memory.run(large=100_000 if args.quick else 1_000_000))
 

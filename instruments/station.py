@@ -37,6 +37,8 @@ Every section and key (SI units throughout; numbers are plain numbers, never "0.
       circuit: {excitation_divider, bias_divider, series_resistance_ohm, preamp_gain_V_per_A,
                 noise_amplifier_gain, ...}  # see qpclab.analysis.circuit.MeasurementCircuit
       notes: free text
+      sample: text                        # the sample measured and the cooldown: recorded with every run,
+      cooldown: text                      # filters of `qpclab runs --sample/--cooldown`
 
 Virtual gates. ``split: {gate_left: 1.0, gate_right: 1.0}`` defines a direction c in the space of the
 physical gates. Moving the virtual gate by dv moves every named physical gate by ``c_i * dv`` (the others stay);
@@ -88,7 +90,7 @@ MAX_STEPS = 1_000_000
 MAX_RAMP_S = 86_400.0
 
 _STATION_KEYS = {"name", "visa_library", "instruments", "gates", "bias", "lockin", "lockins", "noise_analyser",
-                 "magnet", "thermometer", "circuit", "notes", "virtual_gates"}
+                 "magnet", "thermometer", "circuit", "notes", "virtual_gates", "sample", "cooldown"}
 _INSTRUMENT_KEYS = {"driver", "address", "options", "timeout_s"}
 _OUTPUT_KEYS = {"instrument", "channel", "limits", "step", "rate", "safe", "end", "compliance_A"}
 #: output channels of the multi-channel sources (every other source has one output)
@@ -250,6 +252,16 @@ class Station:
         if self.bias is not None:
             out["bias"] = self.bias
         return out
+
+    @property
+    def sample(self) -> str:
+        """The sample measured (``sample:``; "" if the file names none)."""
+        return str(self.raw.get("sample") or "")
+
+    @property
+    def cooldown(self) -> str:
+        """The cooldown (``cooldown:``, e.g. "CD3"; "" if the file names none)."""
+        return str(self.raw.get("cooldown") or "")
 
     def as_dict(self) -> dict:
         """The station section as it was read (for recording with every run's data)."""

@@ -24,6 +24,7 @@ from typing import Callable, Mapping
 
 from . import entry, procedure_class, registered_name
 from .base import QPCProcedure
+from .catalogue import RUNNING, RunEntry, new_run_id, record_end, record_start
 from .dryrun import PlanReport, plan_report
 from .executor import Outcome, RunControl, execute
 from .plan import TIME_COLUMN
@@ -78,12 +79,13 @@ def plan_record(procedure: QPCProcedure, report: PlanReport) -> dict:
 def run_procedure(procedure: QPCProcedure, data_path: str | os.PathLike, *, progress: bool = True,
                   stop_event: threading.Event | None = None, on_point: Callable[[Mapping], None] | None = None,
                   on_progress: Callable[[int, int], None] | None = None, resume: bool = False,
-                  control: RunControl | None = None) -> RunResult:
+                  control: RunControl | None = None, catalogue: str | os.PathLike | None = None) -> RunResult:
     """Run ``procedure`` to completion (or until stopped), writing its data to ``data_path``.
 
     ``stop_event`` (or ``control``) stops the run after the current point; ``on_point(row)`` sees every row after
-    it is written; ``on_progress(done, total)`` every 0.1 %. Returns a :class:`RunResult`; an error in the run is
-    re-raised after the data and the station are safe."""
+    it is written; ``on_progress(done, total)`` every 0.1 %. The run is entered in the ``catalogue`` (default:
+    :func:`qpclab.procedures.catalogue.default_path`) as it starts, and updated from its file at the end. Returns
+    a :class:`RunResult`; an error in the run is re-raised after the data and the station are safe."""
     data_path = Path(data_path)
     station, plan, report = prepare(procedure)
     control = control or RunControl(event=stop_event)
@@ -95,13 +97,19 @@ def run_procedure(procedure: QPCProcedure, data_path: str | os.PathLike, *, prog
         writer, start, offset = _reopen(procedure, data_path, plan.n_points)
         metadata = None
     else:
-        writer = RunWriter.create(data_path, procedure, plan_record(procedure, report))
+        record = plan_record(procedure, report)
+        writer = RunWriter.create(data_path, procedure, record)
         start, offset = 0, 0.0
+        run_id = new_run_id()
+        record_start(RunEntry(run_id, data_path.resolve(), record["procedure"], station.name, station.sample,
+                              station.cooldown, time.time(), status=RUNNING, parameters=record["parameters"]),
+                     catalogue)
 
         def metadata(lab) -> dict[str, str]:
             import json
 
-            return {"Station": json.dumps({"path": str(station.path), "station": station.as_dict()}, default=str),
+            return {"Run ID": run_id,
+                    "Station": json.dumps({"path": str(station.path), "station": station.as_dict()}, default=str),
                     "Instrument snapshot": json.dumps(lab.snapshot(), default=str),
                     "Started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                     "Estimated run time (s)": f"{report.estimate_s:.4g}"}
@@ -115,6 +123,7 @@ def run_procedure(procedure: QPCProcedure, data_path: str | os.PathLike, *, prog
         _restore_signals(old)
         if bar is not None:
             bar.close()
+        record_end(data_path, catalogue)
     result = RunResult(data_path, outcome.status, outcome.points, outcome.error, time.monotonic() - t0)
     if outcome.status == "failed":
         raise outcome.error

@@ -110,3 +110,14 @@ def manual_clock_lab(path):
     finally:
         lab.clock = time.monotonic
         lib.reset()
+
+@pytest.fixture(autouse=True, scope="session")
+def private_catalogue(tmp_path_factory):
+    """Runs made by the tests go to a temporary catalogue, never to the user's ~/.local/share/qpclab."""
+    old = os.environ.get("QPCLAB_CATALOGUE")
+    os.environ["QPCLAB_CATALOGUE"] = str(tmp_path_factory.mktemp("catalogue") / "runs.sqlite")
+    yield
+    if old is None:
+        os.environ.pop("QPCLAB_CATALOGUE", None)
+    else:
+        os.environ["QPCLAB_CATALOGUE"] = old

@@ -259,6 +259,9 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     ls.set_defaults(func=_list)
     lb = sub.add_parser("labs", help="list the packaged simulated labs, their instruments and what they can run")
     lb.set_defaults(func=_labs)
+    from .cli_runs import add_commands
+
+    add_commands(sub)  # runs, tag, note, export: the run catalogue
     return p
 
 
@@ -266,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["analyse"]:  # its options belong to the analysis report (argparse REMAINDER cannot take --help)
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-        from .analysis.report import main as analyse_main
+        from .cli_runs import analyse_main
 
         return analyse_main(argv[1:])
     args = build_parser(argv).parse_args(argv)
