@@ -27,7 +27,7 @@ from .base import QPCProcedure
 from .dryrun import PlanReport, plan_report
 from .executor import Outcome, RunControl, execute
 from .plan import TIME_COLUMN
-from .writer import FILE_FORMAT, RunWriter, complete_rows, last_value, run_status, stored_plan
+from .writer import FILE_FORMAT, RunWriter, complete_rows, last_value, next_point, run_status, stored_plan
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def _reopen(procedure: QPCProcedure, data_path: Path, n_points: int) -> tuple[Ru
     if status is not None:
         raise ValueError(f"{data_path}: the run already ended ({status}); nothing to resume")
     writer = RunWriter.append(data_path, procedure.DATA_COLUMNS, procedure.COLUMN_FORMATS)
-    done = complete_rows(data_path)
+    done = next_point(data_path)  # plan points, not rows: a suspension re-measures some
     if done >= n_points:
         writer.close()
         raise ValueError(f"{data_path}: all {n_points} planned points are on disk; nothing to resume")
