@@ -91,6 +91,8 @@ def run_procedure(procedure: QPCProcedure, data_path: str | os.PathLike, *, prog
     callbacks = [cb for cb in (on_progress, bar.update_to if bar else None) if cb is not None]
     control.progress = (lambda done, total: [cb(done, total) for cb in callbacks]) if callbacks else None
     control.on_row = on_point
+    if control.on_event is None:  # the command line and the Python API: one line per pause and resume
+        control.on_event = _print_event
     if resume:
         writer, start, offset = _reopen(procedure, data_path, plan.n_points)
         metadata = None
@@ -162,6 +164,10 @@ def resume_run(data_path: str | os.PathLike, **kwargs) -> RunResult:
 
 
 # ---- progress and signals ---------------------------------------------------------------------------------------
+
+
+def _print_event(line: str) -> None:
+    print(f"qpclab: {line}", file=sys.stderr, flush=True)
 
 
 class _Bar:

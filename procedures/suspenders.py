@@ -427,6 +427,7 @@ class Guard:
         control.event(f"Suspended: {line}")
         control.suspend(f"suspended: {trip.suspender.name} {trip.reading}")
         started = time.monotonic()
+        order = list(self.suspenders)
         tripped = {trip.suspender}
         held = self._hold(control)
         poll = min(0.5, max(0.02, self.cfg.settle_s / 10))
@@ -467,7 +468,7 @@ class Guard:
             self._restore(held, control)
         finally:
             control.suspend("")
-        shown = "; ".join(f"{s.name} {readings[s]}" for s in sorted(tripped, key=self.suspenders.index))
+        shown = "; ".join(f"{s.name} {readings[s]}" for s in sorted(tripped, key=order.index))
         line = (f"{_stamp()} {why} ({shown}) after {time.monotonic() - started:.1f} s; "
                 f"measuring again from plan point {redo}")
         note("Suspension over", line)

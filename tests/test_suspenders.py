@@ -81,9 +81,9 @@ def planned() -> np.ndarray:
     return np.array([START + (STOP - START) * k / n for k in range(n)] + [STOP])
 
 
-def first_set(history, value: float) -> float:
-    """The lab time at which the output first held ``value`` (to the 6 digits the source holds)."""
-    return next(t for t, v in history if abs(v - value) <= 1e-6 * abs(value) + 1e-12)
+def first_set(history, value: float, after: float = -math.inf) -> float:
+    """The lab time at which the output first held ``value`` (to the 6 digits the source holds) after ``after``."""
+    return next(t for t, v in history if t >= after and abs(v - value) <= 1e-6 * abs(value) + 1e-12)
 
 
 def check_suspended_run(lab, station: Path, path: Path, fault_time: float) -> tuple[int, float]:
@@ -97,24 +97,24 @@ def check_suspended_run(lab, station: Path, path: Path, fault_time: float) -> tu
     k = text.index(suspended)
     body = [ln for ln in text[:k] if ln and not ln.startswith("#")][1:]
     before = [float(ln.split(",")[0]) for ln in body]
-    after_fault = [v for v in before if first_set(lab.history["gate"], v) > fault_time]
+    gate = lab.history["gate"]
+    swept = first_set(gate, START)  # the ramp from 0 V to the start is over: the sweep goes one way to the pause
+    after_fault = [v for v in before if first_set(gate, v, swept) > fault_time]
     assert len(after_fault) <= 1, f"{len(after_fault)} points measured after the fault before the pause"
     assert redo <= len(before) - REMEASURE
     # the rows after the pause start at the named point: the very gate values of the plan, measured again
     rows = [ln for ln in text[k:] if ln and not ln.startswith("#")]
     again = [float(ln.split(",")[0]) for ln in rows[: len(before) - redo]]
     assert again == pytest.approx(list(planned()[redo:len(before)]), abs=1e-6)
-    # the gate did not move while suspended: nothing between the last point before the pause and the first after
-    gate = lab.history["gate"]
-    t_last = max(t for t, v in gate if abs(v - before[-1]) < 1e-9)
-    moved = [t for t, v in gate if t > t_last and abs(v - before[-1]) > 1e-9]
+    # when the measurement went on: the gate reached the first re-measured value after the last point before
+    back_at = first_set(gate, planned()[redo], first_set(gate, before[-1], swept))
     # every planned point once in the loaded data, in plan order; pandas sees every row
     run = load_run(path)
     assert list(run.data["Gate (V)"]) == pytest.approx(list(planned()), abs=1e-6)
     assert len(pd.read_csv(path, comment="#")) == len(planned()) + len(before) - redo
     assert run_status(path) == "finished"
     check_all(lab, station, normal_end=True)
-    return redo, moved[0]
+    return redo, back_at
 
 
 def test_mixing_chamber_excursion_pauses_within_a_point_and_resumes_after_cooling(tmp_path, sim):
@@ -159,7 +159,7 @@ def test_magnet_quench_suspends_until_the_field_holds_again(tmp_path, sim):
 
 
 def test_lockin_reference_unlock_suspends_and_resumes(tmp_path, sim):
-    path = lab_file(tmp_path, base(lockin_reference={"every_s": 0}, mixing_chamber=False),
+    path = lab_file(tmp_path, base(lockin_reference={"every_s": 0}, mixing_chamber=False, hold={"gate": -0.3}),
                     [{"instrument": "lockin", "kind": "unlock", "match": "LIAS? 3", "after": 15, "seconds": 0.5}])
     lab = sim(path)
     result = run_procedure(staircase(path), tmp_path / "run.csv", progress=False)
@@ -168,3 +168,124 @@ def test_lockin_reference_unlock_suspends_and_resumes(tmp_path, sim):
     redo, moved_at = check_suspended_run(lab, path, result.path, fault[0])
     assert moved_at >= fault[0] + 0.5 + SETTLE_S
     assert "unlocked: main" in comments(result.path, "Suspended")[0]
+    # held at -0.3 V while suspended (reached by SafeGate's ramp: check_all), back before measuring again
+    assert [t for t, v in lab.history["gate"] if v == -0.3 and fault[0] < t < moved_at]
+
+
+NEVER_CLEARS = {"ceiling_K": 0.1, "resume_K": 0.005, "every_s": 0}  # below the fridge's 10 mK base
+WARM_UP = [{"instrument": "fridge_ls372", "kind": "warm_up", "after": 25, "peak_K": 0.5}]
+
+
+def test_a_suspension_longer_than_the_maximum_ends_the_run_safely(tmp_path, sim):
+    """With a hold value: the gate ramps (SafeGate's steps and rate) to it, and the run ends at the safe values."""
+    path = lab_file(tmp_path, base(mixing_chamber=NEVER_CLEARS, max_s=0.5, hold={"gate": -0.3}), WARM_UP)
+    lab = sim(path)
+    events = []
+    result = run_procedure(staircase(path), tmp_path / "run.csv", progress=False,
+                           control=RunControl(on_event=events.append))
+    assert result.status == "aborted"
+    check_all(lab, path, normal_end=False)  # every change within step, rate and limits; ends at the safe value
+    assert -0.3 in [v for _, v in lab.history["gate"]]
+    status = comments(result.path, "Status")
+    assert len(status) == 1 and status[0].startswith("#Status: aborted (SuspensionTimeout: suspended longer than "
+                                                     "0.5 s: mixing chamber")
+    assert comments(result.path, "Suspended") and not comments(result.path, "Suspension over")
+    assert events[-1].startswith("Aborted: suspended longer than 0.5 s")
+
+
+def _run_in_thread(path: Path, data: Path, control: RunControl):
+    import threading
+
+    out = {}
+    thread = threading.Thread(target=lambda: out.update(result=run_procedure(staircase(path), data, progress=False,
+                                                                              control=control)))
+    thread.start()
+    deadline = time.monotonic() + 60
+    while control.phase != "suspended" and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert control.phase == "suspended" and control.suspended.startswith("suspended: mixing chamber")
+    return thread, out
+
+
+def test_a_stop_request_ends_a_suspension_and_the_run_safely(tmp_path, sim):
+    path = lab_file(tmp_path, base(mixing_chamber=NEVER_CLEARS), WARM_UP)
+    lab = sim(path)
+    control = RunControl(on_event=lambda line: None)
+    thread, out = _run_in_thread(path, tmp_path / "run.csv", control)
+    control.stop()  # what Ctrl-C, the window's Abort and RunHandle.stop() do
+    thread.join(60)
+    assert out["result"].status == "aborted"
+    assert run_status(out["result"].path) == "aborted"
+    check_all(lab, path, normal_end=False)
+
+
+def test_the_user_resumes_a_suspension_and_the_condition_stays_off(tmp_path, sim):
+    path = lab_file(tmp_path, base(mixing_chamber=NEVER_CLEARS), WARM_UP)
+    lab = sim(path)
+    control = RunControl(on_event=lambda line: None)
+    thread, out = _run_in_thread(path, tmp_path / "run.csv", control)
+    control.resume()  # the window's Resume
+    thread.join(60)
+    assert out["result"].status == "finished"
+    (over,) = comments(out["result"].path, "Suspension over")
+    assert "resumed by the user; off for the rest of the run: mixing chamber" in over
+    assert list(load_run(out["result"].path).data["Gate (V)"]) == pytest.approx(list(planned()), abs=1e-6)
+    check_all(lab, path, normal_end=True)
+
+
+def test_sigkill_during_a_suspension_leaves_a_file_that_resume_completes(tmp_path, sim):
+    path = lab_file(tmp_path, base(mixing_chamber=NEVER_CLEARS), WARM_UP)
+    data = tmp_path / "run.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "qpclab", "run", "staircase", "--station", str(path),
+                             "--start", str(START), "--stop", str(STOP), "--step", str(STEP), "--time-constant",
+                             "1e-4", "--quiet", "--data", str(data)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (data.exists() and comments(data, "Suspended")) and time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stderr.read().decode()
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(30)
+    assert b"qpclab: Suspended: " in proc.stderr.read()  # the command line prints each event
+    (suspended,) = comments(data, "Suspended")
+    redo = int(suspended.rsplit(" ", 1)[1])
+    rows_before = len(pd.read_csv(data, comment="#"))
+    assert redo < rows_before and run_status(data) is None
+    # the fridge is cold again (the lab file without its fault); `qpclab resume` completes the plan
+    assert lab_file(tmp_path, base(mixing_chamber=NEVER_CLEARS), []) == path
+    lab = sim(path)
+    from qpclab.cli import main
+
+    assert main(["resume", str(data), "--quiet"]) == 0
+    assert run_status(data) == "finished"
+    text = data.read_text().splitlines()
+    assert text[-1].endswith(f", {len(planned())} points")
+    (resumed,) = [ln for ln in text if ln.startswith("#Resumed:")]
+    assert resumed.endswith(f"after {redo} points")  # counted in plan points: the re-measure starts there
+    points, end = row_points(text)
+    assert end == len(planned()) and sorted(set(points)) == list(range(len(planned())))
+    assert list(load_run(data).data["Gate (V)"]) == pytest.approx(list(planned()), abs=1e-6)
+    check_all(lab, path, normal_end=True)
+
+
+def test_the_dry_run_lists_the_active_suspenders_and_bad_settings_are_refused_before_anything_opens(tmp_path):
+    def report(suspenders):
+        path = lab_file(tmp_path, suspenders, [], name=f"lab{len(list(tmp_path.iterdir()))}.yaml")
+        return prepare(staircase(path))[2].text()
+
+    default = report({})  # a station with a thermometer: the mixing-chamber ceiling, relative to the start
+    assert "suspender mixing chamber: above twice the start temperature" in default
+    text = report(base(mixing_chamber={"ceiling_K": 0.1, "resume_K": 0.05, "every_s": 2}, lockin_reference={},
+                       magnet={"tolerance_T": 0.002}, hold={"gate": -0.3},
+                       readings={"still": {"instrument": "fridge_ls372", "query": "RDGK? 5", "above": 1.2}}))
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("suspender ")]
+    assert len(lines) == 5  # four conditions, then what a trip does
+    assert "above 0.1 K (resumes at or below 0.05 K), checked every 2 s" in lines[0]
+    assert "gate to -0.3 V" in lines[-1] and f"last {REMEASURE} point(s)" in lines[-1]
+    assert "suspender" not in report({"mixing_chamber": False})
+    for bad, key in (({"mixing_chamber": {"ceiling_K": 0.1, "resume_K": 0.2}}, "mixing_chamber.resume_K"),
+                     ({"hold": {"gate": 5.0}}, "hold.gate"), ({"settle": 3}, "station.suspenders"),
+                     ({"readings": {"x": {"instrument": "nope", "query": "A?", "above": 1}}}, "instrument"),
+                     ({"remeasure": -1}, "remeasure")):
+        with pytest.raises(StationError, match=key):
+            report(bad)
