@@ -9,6 +9,9 @@ For every front end (command line, window, Python API) and every procedure:
 4. for each line: its moves (slow axes, parked outputs), every source's error queue, then each point: move the fast
    axis safely (the row records the value the instrument holds), wait for the signal to settle, read, convert, write
    the row, report progress; a stop request ends the run after the point (or interrupts a ramp between steps);
+   between points the station's suspenders (:mod:`qpclab.procedures.suspenders`) are checked when due (one clock
+   comparison per point otherwise): a tripped one pauses the run, which then measures again from the plan point
+   the suspension names;
 5. always, whatever happened (end, abort, error, a full disk): bring every output to its end value after a normal
    end and to its safe value otherwise, close the readout and the instruments, and close the file with its
    ``#Status:`` line. A stop request during this safe ramp does not interrupt it (:class:`RunControl`).

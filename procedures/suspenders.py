@@ -174,10 +174,10 @@ class Overload(Suspender):
         if not tripped:
             return False, ""
         over = [label for label, li in lab.lockins.items() if li.overloaded()]
-        return bool(over), (f"overloaded: {', '.join(over)}" if over else "no overload")
+        return bool(over), (f"overloaded: {', '.join(over)}" if over else "cleared")
 
     def limit(self) -> str:
-        return "an overload that auto-ranging cannot cure"
+        return "beyond the largest full scale (the lock-in stays at the full scale it reached)"
 
 
 class Reading(Suspender):

@@ -313,3 +313,37 @@ def test_the_window_shows_a_suspended_run_with_its_reason_and_resumes_it(tmp_pat
     assert not window.resume_button.isEnabled() and window.statusBar().currentMessage() == ""
     check_all(lab, path, normal_end=True)
     window.close()
+
+
+def test_an_overload_auto_ranging_cannot_cure_suspends_when_configured(tmp_path, sim):
+    """A pickup spike beyond every full scale for 60 lock-in messages: auto-ranging gives up (it ended the run
+    before); with ``overload: true`` the run waits until the lock-in reads without overload, then re-measures."""
+    spike = [{"instrument": "lockin", "kind": "overload", "match": "SNAP", "after": 15, "count": 60, "spike_V": 2.0}]
+    path = lab_file(tmp_path, base(overload=True, mixing_chamber=False), spike)
+    lab = sim(path)
+    result = run_procedure(staircase(path), tmp_path / "run.csv", progress=False)
+    assert result.status == "finished"
+    (suspended,) = comments(result.path, "Suspended")
+    assert "overload that auto-ranging cannot cure" in suspended
+    assert "(overload cleared)" in comments(result.path, "Suspension over")[0]
+    assert list(load_run(result.path).data["Gate (V)"]) == pytest.approx(list(planned()), abs=1e-6)
+    check_all(lab, path, normal_end=True)
+    # without it, the same spike ends the run (station safe) as before
+    path = lab_file(tmp_path, base(mixing_chamber=False), spike, name="no_overload.yaml")
+    lab = sim(path)
+    with pytest.raises(Exception, match="auto-ranging cannot cure"):
+        run_procedure(staircase(path), tmp_path / "run2.csv", progress=False)
+    check_all(lab, path, normal_end=False)
+
+
+def test_a_user_defined_reading_suspends_with_its_own_limits(tmp_path, sim):
+    """Any query against a limit: here the Lake Shore's mixing-chamber channel, read as text by qpclab."""
+    reading = {"instrument": "fridge_ls372", "query": "RDGK? 6", "above": 0.1, "resume_above": 0.03, "every_s": 0}
+    path = lab_file(tmp_path, base(readings={"mc": reading}, mixing_chamber=False), WARM_UP)
+    lab = sim(path)
+    result = run_procedure(staircase(path), tmp_path / "run.csv", progress=False)
+    (fault,) = [e for e in lab.faults.log if e[2] == "warm_up"]
+    _, moved_at = check_suspended_run(lab, path, result.path, fault[0])
+    assert moved_at >= fault[0] + TAU_S * math.log((0.5 - 0.010) / (0.03 - 0.010)) + SETTLE_S - 0.01
+    assert "mc " in comments(result.path, "Suspended")[0] and "'RDGK? 6' above 0.1" in comments(result.path,
+                                                                                                 "Suspended")[0]
