@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from ..instruments.connect import Lab
+from ..instruments.roles import InstrumentError
 from ..instruments.station import Station, StationError
 from .axes import FieldAxis, TemperatureAxis
 from .plan import Plan
@@ -192,7 +193,12 @@ class Reading(Suspender):
         self.resume_below = below if resume_below is None else resume_below
 
     def check(self, lab: Lab, tripped: bool) -> tuple[bool, str]:
-        value = float(str(lab.instruments[self.instrument].driver.ask(self.query)).strip().split(",")[0])
+        reply = str(lab.instruments[self.instrument].driver.ask(self.query)).strip()
+        try:
+            value = float(reply.split(",")[0])
+        except ValueError:
+            raise InstrumentError(f"suspender {self.name}: {self.instrument} answered {self.query!r} with "
+                                  f"{reply!r}, not a number") from None
         high = self.resume_above if tripped else self.above
         low = self.resume_below if tripped else self.below
         bad = not math.isfinite(value) or (high is not None and value > high) or (low is not None and value < low)
