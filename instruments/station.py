@@ -468,7 +468,7 @@ def parse_station(data: Any, path: str | os.PathLike | None = None) -> Station:
         raise StationError(path, "station.visa_library", f"{lib!r} is not a string")
     return Station(Path(path) if path else None, str(st.get("name", "station")), lib, instruments, gates, bias,
                    lockin, circuit, dict(st), lockins, noise, magnet, thermometer, virtual,
-                   _suspenders(path, st.get("suspenders")))
+                   suspenders=_suspenders(path, st.get("suspenders")))
 
 
 def _suspenders(path, raw) -> dict:
