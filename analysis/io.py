@@ -235,12 +235,24 @@ def load_run(path: str | Path, *, circuit: MeasurementCircuit | None = None) -> 
     for col in data.columns:
         if data[col].dtype == object:
             data[col] = pd.to_numeric(data[col], errors="coerce")
+    data = _latest_of_each_point(data, lines)
     if circuit is None:
         circuit = circuit_from_metadata(metadata)
         if circuit is None:
             warnings.warn(f"{path}: no measurement circuit recorded with the run", stacklevel=2)
     return Run(data=data, parameters=parameters, metadata=metadata, circuit=circuit, procedure=procedure,
                path=path, plan=metadata.pop("Plan", {}), skipped=skipped)
+
+
+def _latest_of_each_point(data: pd.DataFrame, lines: list[str]) -> pd.DataFrame:
+    """A suspension re-measures points: keep the latest row of each plan point, in plan order."""
+    from ..procedures.writer import row_points
+
+    points = pd.Series(row_points(lines)[0])
+    if len(points) != len(data) or not points.duplicated().any():
+        return data
+    keep = points[~points.duplicated(keep="last")].sort_values(kind="stable").index
+    return data.iloc[keep].reset_index(drop=True)
 
 
 def require_columns(df: pd.DataFrame, columns, what: str) -> None:

@@ -151,6 +151,11 @@ class SRSLockIn(LockIn):
         status = int(float(self.driver.ask("LIAS?")))
         return bool(status & self.OVERLOAD_BITS)
 
+    def reference_unlocked(self) -> bool:
+        """LIA status bit 3 (UNLK on the SR830 and the SR86x), read and cleared alone: the overload bits stay for
+        the next reading."""
+        return bool(int(float(self.driver.ask("LIAS? 3"))))
+
     #: the one program message of :meth:`read_xy_checked`: X and Y sampled together, then the LIA status
     XY_STATUS_MESSAGE = ""
 

@@ -138,6 +138,10 @@ class LockIn(abc.ABC):
     def overloaded(self) -> bool:
         """True if the output or input overloaded since the last check."""
 
+    @abc.abstractmethod
+    def reference_unlocked(self) -> bool:
+        """True if the lock-in lost its reference since the last check (the suspenders' lock-in condition)."""
+
     def settle_time(self, tolerance: float = 1e-3) -> float:
         """Seconds after a change until the output is within ``tolerance`` of its final value."""
         return settle_time(self.time_constant, order_for_slope(self.filter_slope), tolerance)

@@ -90,7 +90,7 @@ MAX_STEPS = 1_000_000
 MAX_RAMP_S = 86_400.0
 
 _STATION_KEYS = {"name", "visa_library", "instruments", "gates", "bias", "lockin", "lockins", "noise_analyser",
-                 "magnet", "thermometer", "circuit", "notes", "virtual_gates", "sample", "cooldown"}
+                 "magnet", "thermometer", "circuit", "notes", "virtual_gates", "sample", "cooldown", "suspenders"}
 _INSTRUMENT_KEYS = {"driver", "address", "options", "timeout_s"}
 _OUTPUT_KEYS = {"instrument", "channel", "limits", "step", "rate", "safe", "end", "compliance_A"}
 #: output channels of the multi-channel sources (every other source has one output)
@@ -238,6 +238,7 @@ class Station:
     magnet: MagnetSpec | None = None
     thermometer: ThermometerSpec | None = None
     virtual_gates: dict[str, VirtualGateSpec] = field(default_factory=dict)
+    suspenders: dict = field(default_factory=dict)  #: the ``suspenders`` section (qpclab.procedures.suspenders)
 
     def resolved_visa_library(self) -> str:
         """The library string for pyvisa: ``@qpcsim`` alone means the simulated lab in this very file."""
@@ -526,7 +527,14 @@ def parse_station(data: Any, path: str | os.PathLike | None = None) -> Station:
     if not isinstance(lib, str):
         raise StationError(path, "station.visa_library", f"{lib!r} is not a string")
     return Station(Path(path) if path else None, str(st.get("name", "station")), lib, instruments, gates, bias,
-                   lockin, circuit, dict(st), lockins, noise, magnet, thermometer, virtual)
+                   lockin, circuit, dict(st), lockins, noise, magnet, thermometer, virtual,
+                   suspenders=_suspenders(path, st.get("suspenders")))
+
+
+def _suspenders(path, raw) -> dict:
+    """The optional ``suspenders`` section as a mapping; its keys and values are checked against the station by
+    :func:`qpclab.procedures.suspenders.config_for` (before anything moves)."""
+    return _mapping(path, "station.suspenders", raw)
 
 
 def load_station(path: str | os.PathLike | None = None) -> Station:

@@ -19,12 +19,13 @@ second with constant memory):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from ..instruments.dryrun import DryRunReport, dry_run
 from ..instruments.station import Station
 from .plan import Plan
+from .suspenders import suspender_lines
 
 __all__ = ["check_limits", "plan_report", "PlanReport", "WALK_LINES", "POINT_OVERHEAD_S", "STARTUP_S"]
 
@@ -66,6 +67,7 @@ class PlanReport:
     settle_s: float
     estimate_s: float
     parts: dict[str, float]
+    suspenders: list[str] = field(default_factory=list)  #: a line per active suspender (and switched-off ones)
 
     def text(self) -> str:
         out = [f"{len(self.limits.outputs)} output(s), every planned value within the limits:"]
@@ -75,6 +77,7 @@ class PlanReport:
         out.append(f"  {self.points} points in {self.lines} line(s); settling {self.settle_s * 1e3:.3g} ms per point")
         parts = ", ".join(f"{name} {_duration(s)}" for name, s in self.parts.items() if s > 0)
         out.append(f"  estimated run time: {_duration(self.estimate_s)} ({parts})")
+        out += [f"  suspender {line}" for line in self.suspenders]
         return "\n".join(out)
 
     def __str__(self) -> str:
@@ -151,5 +154,6 @@ def plan_report(plan: Plan, station: Station, start: Mapping[str, float] | None 
     for name, spec in station.outputs().items():
         if name in state:
             parts["return to end values"] += abs(state[name] - spec.end) / spec.rate
-    return PlanReport(limits, plan.n_points, plan.n_lines, settle, sum(parts.values()), parts)
+    return PlanReport(limits, plan.n_points, plan.n_lines, settle, sum(parts.values()), parts,
+                      suspender_lines(plan, station))
 

@@ -9,6 +9,9 @@ For every front end (command line, window, Python API) and every procedure:
 4. for each line: its moves (slow axes, parked outputs), every source's error queue, then each point: move the fast
    axis safely (the row records the value the instrument holds), wait for the signal to settle, read, convert, write
    the row, report progress; a stop request ends the run after the point (or interrupts a ramp between steps);
+   between points the station's suspenders (:mod:`qpclab.procedures.suspenders`) are checked when due (one clock
+   comparison per point otherwise): a tripped one pauses the run, which then measures again from the plan point
+   the suspension names;
 5. always, whatever happened (end, abort, error, a full disk): bring every output to its end value after a normal
    end and to its safe value otherwise, close the readout and the instruments, and close the file with its
    ``#Status:`` line. A stop request during this safe ramp does not interrupt it (:class:`RunControl`).
@@ -17,6 +20,7 @@ For every front end (command line, window, Python API) and every procedure:
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -27,6 +31,8 @@ from ..instruments.connect import Lab, connect
 from ..instruments.gates import RampInterrupted, safe_state
 from ..instruments.station import Station
 from .plan import TIME_COLUMN, Plan
+from .readouts import UncuredOverload
+from .suspenders import Guard, SuspensionTimeout, Trip, config_for, suspenders_for
 from .writer import RunWriteError, RunWriter
 
 log = logging.getLogger(__name__)
@@ -44,19 +50,47 @@ class RunControl:
     ``stop()`` asks the run to end after the current point (a ramp stops between two steps); it is what Ctrl-C,
     SIGTERM, SIGHUP, the window's Abort and :meth:`qpclab.RunHandle.stop` call. Once the run brings the station to
     its safe values (``phase == "safe"``), stop requests are only acknowledged: the safe ramp always completes.
-    ``progress(done, total)`` is called as points are written (every 0.1 %).
+    ``progress(done, total)`` is called as points are written (every 0.1 %). While a suspender holds the run
+    (:mod:`qpclab.procedures.suspenders`) ``phase`` is "suspended" and ``suspended`` says why; ``resume()`` ends
+    the suspension at once (what is still tripped is switched off for the rest of the run); ``on_event(line)``
+    hears every pause and resume, one line each (the command line prints them).
     """
 
     def __init__(self, progress: Callable[[int, int], None] | None = None,
-                 on_row: Callable[[Mapping], None] | None = None, event: threading.Event | None = None):
+                 on_row: Callable[[Mapping], None] | None = None, event: threading.Event | None = None,
+                 on_event: Callable[[str], None] | None = None):
         self._event = event if event is not None else threading.Event()
         self.progress = progress
         self.on_row = on_row
-        self.phase = "starting"  #: starting, measuring, safe, done
+        self.on_event = on_event
+        self.phase = "starting"  #: starting, measuring, suspended, safe, done
         self.safe_left = ""  #: during the safe ramp: what is left ("gate to 0 V: 3 s")
+        self.suspended = ""  #: while suspended: why ("suspended: mixing chamber 0.31 K")
+        self._resume = threading.Event()
+        self.point = 0  #: the plan point the run measures next
 
     def stop(self) -> None:
         self._event.set()
+
+    def resume(self) -> None:
+        """End a suspension now (the window's Resume); nothing happens while the run measures."""
+        if self.phase == "suspended":
+            self._resume.set()
+
+    def resume_requested(self) -> bool:
+        return self._resume.is_set()
+
+    def suspend(self, reason: str) -> None:
+        """The executor's report: suspended for ``reason``, or measuring again (``""``)."""
+        self.suspended = reason
+        if self.phase in ("measuring", "suspended"):
+            self.phase = "suspended" if reason else "measuring"
+        if not reason:
+            self._resume.clear()
+
+    def event(self, line: str) -> None:
+        if self.on_event is not None:
+            self.on_event(line)
 
     def should_stop(self) -> bool:
         return self._event.is_set()
@@ -106,6 +140,7 @@ def execute(plan: Plan, station: Station, writer: RunWriter, control: RunControl
     lab: Lab | None = None
     status, error = "finished", None
     header_written = False
+    control.point = start_point
     try:
         lab = connect(station)
         check_limits(plan, station, start={g.name: g.read() for g in lab.outputs()})
@@ -115,13 +150,19 @@ def execute(plan: Plan, station: Station, writer: RunWriter, control: RunControl
         else:
             writer.comment("Resumed", f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} after {start_point} points")
         header_written = True
+        cfg = config_for(station)
+        active, _ = suspenders_for(plan, station, cfg)
+        guard = Guard(cfg, active, lab, start_point) if active else None
         control.phase = "measuring"
-        _loop(plan, lab, writer, control, start_point, time_offset)
+        _loop(plan, lab, writer, control, start_point, time_offset, guard)
         if control.should_stop():
             status = "aborted"
     except (Aborted, RampInterrupted, KeyboardInterrupt) as exc:
         status = "aborted"
         log.info("run stopped by the user (%s)", type(exc).__name__)
+    except SuspensionTimeout as exc:  # an unattended night does not hang for ever: ends like an abort
+        status, error = "aborted", exc
+        control.event(f"Aborted: {exc}")
     except BaseException as exc:  # noqa: BLE001 - every error ends the run the same way: station safe, file closed
         status, error = "failed", exc
     finally:
@@ -141,7 +182,7 @@ def execute(plan: Plan, station: Station, writer: RunWriter, control: RunControl
                 lab.close()
             control.phase = "done"
             points = writer.rows
-            _close_file(writer, header_written, status, error, start_point + points)
+            _close_file(writer, header_written, status, error, control.point)
     return Outcome(status, points, error)
 
 
@@ -170,7 +211,22 @@ def _close_file(writer: RunWriter, header_written: bool, status: str, error: Bas
         log.error("%s", exc)
 
 
-def _loop(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_point: int, time_offset: float) -> None:
+def _loop(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_point: int, time_offset: float,
+          guard: Guard | None) -> int:
+    """Measure from plan point ``start_point`` to the end (or a stop); returns the plan point reached. A tripped
+    suspender breaks out of the line; :meth:`Guard.suspend` holds, and the walk restarts at the point it names."""
+    point = start_point
+    t0 = time.monotonic() - time_offset
+    while True:
+        trip = _walk(plan, lab, writer, control, point, t0, guard)
+        if trip is None:
+            return control.point
+        point = guard.suspend(trip, control.point, control, writer.comment)
+        control.point = point
+
+
+def _walk(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_point: int, t0: float,
+          guard: Guard | None) -> Trip | None:
     fast, fast_column, readout = plan.fast, plan.fast_column, plan.readout
     move_fast = fast.mover(lab)
     should_stop, wait, write_row = control.should_stop, control.wait, writer.write_row
@@ -179,8 +235,8 @@ def _loop(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_po
     total = plan.n_points
     report_every = max(1, total // 1000)  # progress in steps of 0.1 %
     read, note = readout.read, writer.comment
-    point = start_point
-    t0 = time.monotonic() - time_offset
+    check_at = guard.next_at if guard is not None else math.inf
+    point = control.point = start_point
     for _, line, offset in plan.lines_from(start_point):
         values = line.values
         if plan.fast_first:
@@ -198,17 +254,29 @@ def _loop(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_po
                 row = dict(fixed)
                 row[fast_column] = move_fast(values[i], should_stop)  # the value the instrument holds
                 wait(settle)
-                read(lab, row, point, wait, note)
-                row[TIME_COLUMN] = time.monotonic() - t0
+                try:
+                    read(lab, row, point, wait, note)
+                except UncuredOverload as exc:
+                    if guard is None or guard.overload is None:
+                        raise
+                    return Trip(guard.overload, str(exc))  # this point is not written: measured after the pause
+                now = time.monotonic()
+                row[TIME_COLUMN] = now - t0
                 write_row(row)  # on its way to the disk before the next point starts
                 point += 1
+                control.point = point
                 if on_row is not None:
                     on_row(row)
                 if progress is not None and (point % report_every == 0 or point == total):
                     progress(point, total)
+                if now >= check_at:
+                    trip = guard.check(point)
+                    if trip is not None:
+                        return trip
+                    check_at = guard.next_at
                 if should_stop():
                     break
         if should_stop():
             break
         lab.check_errors()
-
+    return None

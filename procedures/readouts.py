@@ -8,8 +8,9 @@ the one description of the circuit that the simulator measures through too.
 
 Every lock-in reading is checked for overload (X, Y and the overload status in one message): on overload the
 sensitivity goes one step coarser, the filter settles again (to 1e-6: it remembers an unknown, large signal) and
-the point is read again, up to 6 times; an overload that auto-ranging cannot cure stops the run. Each change of
-range is reported to the run's file as a comment line (``note``).
+the point is read again, up to 6 times; an overload that auto-ranging cannot cure stops the run (or suspends it:
+the station's ``suspenders.overload``). Each change of range is reported to the run's file as a comment line
+(``note``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from ..instruments.roles import InstrumentError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Readout", "LockInSettings", "ConductanceReadout", "NoiseReadout", "HallReadout", "Wait", "Note"]
+__all__ = ["Readout", "LockInSettings", "ConductanceReadout", "NoiseReadout", "HallReadout", "Wait", "Note",
+           "UncuredOverload"]
 
 #: ``wait(seconds)``: wait, waking early (and raising) if the run is stopped
 Wait = Callable[[float], None]
@@ -67,13 +69,17 @@ class LockInSettings:
         return settle_time(self.time_constant, order_for_slope(self.filter_slope), self.settle_tolerance)
 
 
+class UncuredOverload(InstrumentError):
+    """An overload that auto-ranging cannot cure: ends the run, or suspends it (station ``suspenders.overload``)."""
+
+
 def read_checked(li: SRSLockIn, wait: Wait, note: Note) -> tuple[float, float]:
     """X and Y (V rms) of a settled lock-in, with the overload check and auto-range of the module docstring."""
     x, y, overloaded = li.read_xy_checked()
     tries = 0
     while overloaded:
         if tries >= OVERLOAD_RETRIES or not li.sensitivity_up():
-            raise InstrumentError(f"{li.name}: overload that auto-ranging cannot cure (X = {x:g} V, Y = {y:g} V)")
+            raise UncuredOverload(f"{li.name}: overload that auto-ranging cannot cure (X = {x:g} V, Y = {y:g} V)")
         note("Auto-range", f"{li.name} overloaded (X = {x:g} V, Y = {y:g} V); sensitivity now {li.sensitivity:g} V")
         wait(li.settle_time(1e-6))  # the filter remembers an unknown, large signal: wait until it forgot it
         x, y, overloaded = li.read_xy_checked()

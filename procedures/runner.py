@@ -28,7 +28,7 @@ from .catalogue import RUNNING, RunEntry, new_run_id, record_end, record_start
 from .dryrun import PlanReport, plan_report
 from .executor import Outcome, RunControl, execute
 from .plan import TIME_COLUMN
-from .writer import FILE_FORMAT, RunWriter, complete_rows, last_value, run_status, stored_plan
+from .writer import FILE_FORMAT, RunWriter, complete_rows, last_value, next_point, run_status, stored_plan
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,8 @@ def run_procedure(procedure: QPCProcedure, data_path: str | os.PathLike, *, prog
     callbacks = [cb for cb in (on_progress, bar.update_to if bar else None) if cb is not None]
     control.progress = (lambda done, total: [cb(done, total) for cb in callbacks]) if callbacks else None
     control.on_row = on_point
+    if control.on_event is None:  # the command line and the Python API: one line per pause and resume
+        control.on_event = _print_event
     if resume:
         writer, start, offset = _reopen(procedure, data_path, plan.n_points)
         metadata = None
@@ -137,7 +139,7 @@ def _reopen(procedure: QPCProcedure, data_path: Path, n_points: int) -> tuple[Ru
     if status is not None:
         raise ValueError(f"{data_path}: the run already ended ({status}); nothing to resume")
     writer = RunWriter.append(data_path, procedure.DATA_COLUMNS, procedure.COLUMN_FORMATS)
-    done = complete_rows(data_path)
+    done = next_point(data_path)  # plan points, not rows: a suspension re-measures some
     if done >= n_points:
         writer.close()
         raise ValueError(f"{data_path}: all {n_points} planned points are on disk; nothing to resume")
@@ -171,6 +173,10 @@ def resume_run(data_path: str | os.PathLike, **kwargs) -> RunResult:
 
 
 # ---- progress and signals ---------------------------------------------------------------------------------------
+
+
+def _print_event(line: str) -> None:
+    print(f"qpclab: {line}", file=sys.stderr, flush=True)
 
 
 class _Bar:

@@ -14,7 +14,13 @@ A run file is pymeasure's format, so ``pandas.read_csv(path, comment="#")`` and 
     Gate (V),X (V),Y (V),G (S),G/G0,Sweep,Time (s)
     -1.4,...
     #Auto-range: lockin overloaded ...  (anything that changed during the run, as a comment line)
+    #Suspended: ... measuring again from plan point 41     (a suspender: the rows after it start at point 41)
     #Status: finished at 2026-12-04T21:00:00+0000, 701 points
+
+Each data row is one plan point, in order; a ``#Suspended:`` or ``#Suspension over:`` line (``... from plan point
+K``) and a ``#Resumed:`` line (``... after K points``) say that the rows after them start at plan point K, so a
+re-measured point has more than one row: :func:`row_points` names each row's point (the latest row of a point is
+its measurement; ``pandas.read_csv(path, comment="#")`` sees every row).
 
 ``#Plan:`` holds the procedure's registered name and its parameters exactly (JSON, floats to the last digit), so a
 resume rebuilds the very same plan; nothing in a file is ever imported or called.
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -37,7 +44,7 @@ from typing import Any, Mapping, Sequence
 from pymeasure.experiment import Procedure
 
 __all__ = ["RunWriter", "RunWriteError", "run_status", "complete_rows", "stored_plan", "last_value", "STATUSES",
-           "FILE_FORMAT"]
+           "FILE_FORMAT", "row_points", "next_point"]
 
 ENCODING = "utf-8"  #: pymeasure's Results.ENCODING
 STATUSES = ("finished", "aborted", "failed")
@@ -215,6 +222,36 @@ def complete_rows(path: str | os.PathLike, truncate: bool = False) -> int:
     if truncate and last_end < size:
         os.truncate(path, last_end)
     return rows
+
+
+#: comment lines after which the rows start at the plan point they name
+_FROM_POINT = re.compile(r"^#(?:Suspended|Suspension over): .* from plan point (\d+)\s*$")
+_RESUMED = re.compile(r"^#Resumed: .* after (\d+) points\s*$")
+
+
+def row_points(lines) -> tuple[list[int], int]:
+    """(the plan point of each data row in order, the plan point after the file's end: where a resume continues)
+    from a run file's complete lines. Re-measured rows do not count twice."""
+    points: list[int] = []
+    point, header_seen = 0, False
+    for line in lines:
+        if line.startswith("#"):
+            match = _FROM_POINT.match(line) or _RESUMED.match(line)
+            if match:
+                point = int(match.group(1))
+        elif line.strip():
+            if header_seen:
+                points.append(point)
+                point += 1
+            else:
+                header_seen = True  # the column names
+    return points, point
+
+
+def next_point(path: str | os.PathLike) -> int:
+    """The plan point a resume continues from (see :func:`row_points`); complete lines only."""
+    with open(path, "r", encoding=ENCODING, errors="replace", newline="") as fh:
+        return row_points(line for line in fh if line.endswith("\n"))[1]
 
 
 def stored_plan(path: str | os.PathLike) -> tuple[str, dict[str, Any]]:

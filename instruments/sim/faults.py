@@ -21,7 +21,12 @@ many messages it affects (-1: all from then on). Kinds:
 - ``error``: an entry in the instrument's error queue (``code``, ``message``) after the message runs;
 - ``overload``: a pickup spike of ``spike_V`` (V rms, default 2 V: beyond every full scale) on the lock-in's input
   for ``count`` messages;
-- ``compliance``: the load the source drives drops to ``load_ohm`` (gate leakage) from then on.
+- ``compliance``: the load the source drives drops to ``load_ohm`` (gate leakage) from then on;
+- ``warm_up``: the mixing chamber (a Lake Shore 372) jumps to ``peak_K`` (default 0.5 K: a helium transfer, a
+  heat pulse) and relaxes back with the fridge's thermal time constant;
+- ``quench``: the magnet (an AMI 430) quenches: STATE 7, field and current collapse; with ``reramp_after_s`` the
+  operator resets it that much later and the supply ramps back to its target;
+- ``unlock``: the lock-in (an SR830) loses its reference for ``seconds`` (default 1 s): LIA status bit 3.
 
 Every fault that struck is recorded in :attr:`FaultInjector.log` (time, instrument, kind, message).
 """
@@ -33,7 +38,11 @@ from typing import Any
 
 __all__ = ["Fault", "FaultInjector", "KINDS"]
 
-KINDS = ("timeout", "garbage", "truncated", "disconnect", "error", "overload", "compliance")
+#: faults that change an instrument's state once (a method of its twin), not its messages
+_STATE_FAULTS = ("warm_up", "quench", "unlock")
+
+KINDS = ("timeout", "garbage", "truncated", "disconnect", "error", "overload", "compliance", "warm_up", "quench",
+         "unlock")
 
 
 @dataclass
@@ -115,7 +124,21 @@ class FaultInjector:
             elif f.kind == "compliance":
                 self.lab.loads_ohm[name] = float(f.params.get("load_ohm", 1.0e5))
                 f.count = 0  # once: the leak stays
+            elif f.kind in _STATE_FAULTS:
+                self._strike_state(name, f)
         return acting
+
+    def _strike_state(self, name: str, f: Fault) -> None:
+        """A fault that changes the instrument's state (not the message): once."""
+        twin = self.lab.twins_by_name[name]
+        if f.kind == "warm_up":
+            twin.heat_pulse(float(f.params.get("peak_K", 0.5)))
+        elif f.kind == "quench":
+            after = f.params.get("reramp_after_s")
+            twin.quench(None if after is None else float(after))
+        else:
+            twin.unlock_reference(float(f.params.get("seconds", 1.0)))
+        f.count = 0
 
     @staticmethod
     def mangle(reply: str, faults: list[Fault]) -> str | None:

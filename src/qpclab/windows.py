@@ -13,6 +13,8 @@ pymeasure) with:
   writer has written it. A queued run is checked first (parameters, station, every planned value against the
   limits) and refused with the reason in the window's status bar. Plain pymeasure procedures run through
   pymeasure's own worker and recorder;
+- a suspended run (:mod:`qpclab.procedures.suspenders`) shows why in the status bar; its Resume button measures
+  again at once, Abort ends the run; each pause and resume goes to the log;
 - no network socket: pymeasure's manager publishes every record with ZMQ on port 5888 of all interfaces when
   pyzmq is installed; here the port is None unless asked for (``port=5888``).
 
@@ -91,6 +93,9 @@ class LiveWorker(Worker):
     does), others through pymeasure's Worker; every record also goes to the run's in-memory buffer after the file
     has it."""
 
+    #: the running qpclab run's control (its suspension, the window's Resume); None before it starts
+    control = None
+
     def __init__(self, results, *args, **kwargs):
         super().__init__(results, *args, **kwargs)
         self.live = live_data_for(results)
@@ -111,7 +116,8 @@ class LiveWorker(Worker):
         self.procedure = procedure
         self.update_status(Procedure.RUNNING)
         self.emit("progress", 0.0)
-        control = RunControl(event=self._should_stop)  # the window's Abort stops after the current point
+        # the window's Abort stops after the current point (or ends a suspension); pauses and resumes go to the log
+        control = self.control = RunControl(event=self._should_stop, on_event=lambda line: log.warning("%s", line))
         try:
             result = run_procedure(procedure, self.results.data_filename, progress=False, control=control,
                                    on_point=self.live.append,
@@ -156,6 +162,18 @@ class LiveManager(Manager):
         self._monitor.log.connect(self._update_log)
         self._monitor.start()
         self._worker.start()
+
+    def suspension(self) -> str:
+        """Why the running qpclab run is suspended ("suspended: mixing chamber 0.31 K"), or ""."""
+        worker = self._worker
+        if worker is None or worker.control is None or not self.is_running():
+            return ""
+        return worker.control.suspended
+
+    def resume_suspended(self) -> None:
+        """The window's Resume: a suspended run measures again now (see RunControl.resume)."""
+        if self._worker is not None and self._worker.control is not None:
+            self._worker.control.resume()
 
 
 def _axis_label(column: str) -> tuple[str, str | None]:
@@ -391,6 +409,30 @@ class LiveWindow(ManagedWindowBase):
         self.manager.log.connect(self.log.handle)
         self.manager.failed.connect(self._run_failed)
         old.deleteLater()
+        self._setup_suspension()
+
+    def _setup_suspension(self) -> None:
+        """A Resume button in the status bar, enabled while a run is suspended; the reason in the status bar."""
+        self.resume_button = QtWidgets.QPushButton("Resume")
+        self.resume_button.setToolTip("measure again now, without waiting for the suspenders to clear")
+        self.resume_button.setEnabled(False)
+        self.resume_button.clicked.connect(self.manager.resume_suspended)
+        self.statusBar().addPermanentWidget(self.resume_button)
+        self._suspension_shown = False
+        self._suspension_timer = QtCore.QTimer(self)
+        self._suspension_timer.timeout.connect(self._show_suspension)
+        self._suspension_timer.start(250)
+
+    def _show_suspension(self) -> None:
+        reason = self.manager.suspension()
+        if reason:
+            self.statusBar().setStyleSheet("color: #a05000; font-weight: bold")
+            self.statusBar().showMessage(f"{reason}; Resume measures again now, Abort ends the run")
+        elif self._suspension_shown:
+            self.statusBar().setStyleSheet("")
+            self.statusBar().clearMessage()
+        self.resume_button.setEnabled(bool(reason))
+        self._suspension_shown = bool(reason)
 
     #: the station file of queued qpclab runs whose own "Station file" input is empty ("": the packaged lab)
     station_file = ""
@@ -431,6 +473,7 @@ class LiveWindow(ManagedWindowBase):
                         f"{Path(experiment.data_filename).name} failed (see the log)")
 
     def closeEvent(self, event):
+        self._suspension_timer.stop()
         logging.getLogger().removeHandler(self.log_widget.handler)
         for w in self.widget_list:
             timer = getattr(w, "timer", None)

@@ -172,6 +172,21 @@ class AMI430Twin(InstrumentTwin):
         self.lab.tick()
         self._tick(self.lab.now())
 
+    def quench(self, reramp_after_s: float | None = None) -> None:
+        """Fault injection: the magnet quenches (STATE 7; the current and the field collapse). With
+        ``reramp_after_s`` the operator resets the quench that much later and ramps back to the target."""
+        self._now()
+        self.state, self.supply_A, self.magnet_A = QUENCH, 0.0, 0.0
+        self._publish()
+        if reramp_after_s is not None:
+            at = self.lab.now() + float(reramp_after_s)
+
+            def operator(t: float) -> None:
+                if self.state == QUENCH and t >= at:
+                    self._t, self.state = at, RAMPING
+
+            self.lab.add_ticker(operator)
+
     # ---- unit conversions -------------------------------------------------------------------------------
     def _field_to_A(self, value_units: float) -> float:
         return value_units * _TESLA_PER_UNIT[self.field_units] / self.coil_T_per_A

@@ -136,6 +136,13 @@ class LakeShore372Twin(InstrumentTwin):
     def _publish(self) -> None:
         self.lab.set_temperature(self.electron_temperature())
 
+    def heat_pulse(self, peak_K: float) -> None:
+        """Fault injection (a helium transfer, a heat pulse): the mixing chamber jumps to ``peak_K``, then relaxes
+        toward its target with the thermal time constant."""
+        self._now()
+        self.t_mc = max(self.t_mc, float(peak_K))
+        self._publish()
+
     def _now(self) -> None:
         self.lab.tick()
         self._tick(self.lab.now())

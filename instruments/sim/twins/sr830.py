@@ -67,6 +67,7 @@ class SR830Twin(FilteredLockInTwin):
         self.lias = 0
         self.esr = 0
         self.errs = 0
+        self.unlocked_until = -math.inf  #: fault injection: the reference is lost until then (lab clock)
         self._start_filter()  # output filter: complex stage outputs (X + iY, before the phase rotation)
         self._buffer_reset()
 
@@ -231,10 +232,19 @@ class SR830Twin(FilteredLockInTwin):
             on = self._index(args[1:], 0, 1)
             self.s[key] = (int(self.s[key]) & ~(1 << bit)) | (on << bit)
 
+    def unlock_reference(self, seconds: float) -> None:
+        """Fault injection: the reference input loses its signal for ``seconds`` (LIAS bit 3, UNLK)."""
+        self.unlocked_until = self.lab.now() + seconds
+
+    def _reference_status(self) -> None:
+        if self.lab.now() < self.unlocked_until:
+            self.lias |= 1 << 3
+
     def _read_clear(self, attr: str, args) -> str:
         """Read a status register (all, or bit i); reading clears what was read, as the manual says."""
         if attr == "lias":
             self.outputs()  # overload is evaluated on the present signal
+            self._reference_status()
         value = getattr(self, attr)
         if args:
             bit = self._index(args, 0, 7)
