@@ -7,8 +7,10 @@ for all three) is then subtracted to leave the software overhead. Each figure is
 interleaved so that load on the (shared) machine hits all alike.
 
 - floor: the same instrument traffic done with bare pyvisa calls on the same simulated lab: per point one gate
-  write and one lock-in message reading X, Y and the overload status (``SNAP?1,2;LIAS?``, two replies), as qpclab
-  sends (it reads the overload status every point so that no overloaded reading is ever recorded);
+  write, one lock-in message reading X, Y and the overload status (``SNAP?1,2;LIAS?``, two replies), and each
+  Keithley's compliance flag (``:SENS:CURR:PROT:TRIP?``, gate and bias source), as qpclab sends (it reads the
+  overload status and the compliance of every source every point, so that no overloaded reading and no point
+  taken while a gate leaks is ever recorded);
 - qpclab: the Staircase procedure through the headless runner (safe gate, settle, read, convert, CSV line);
 - QCoDeS: do1d with QCoDeS's own Keithley2400 and SR830 drivers on the same simulated lab (optional).
 """
@@ -21,7 +23,7 @@ from pathlib import Path
 
 import pyvisa
 
-from common import BENCH_LAB, GATE, LOCKIN, Row, library, reset_lab
+from common import BENCH_LAB, BIAS, GATE, LOCKIN, Row, library, reset_lab
 
 TAU = 1e-5  # s: SR830 OFLT 0
 SLOPE = 24
@@ -41,6 +43,7 @@ def floor_sweep(n: int) -> float:
     reset_lab()
     rm = pyvisa.ResourceManager(library())
     gate = rm.open_resource(GATE, read_termination="\n", write_termination="\n")
+    bias = rm.open_resource(BIAS, read_termination="\n", write_termination="\n")
     li = rm.open_resource(LOCKIN, read_termination="\n", write_termination="\n")
     gate.write(":SOUR:FUNC VOLT;:SOUR:VOLT -1.4;:OUTP ON")
     li.write("OFLT0;OFSL3;SENS25;SLVL0.1")
@@ -52,6 +55,7 @@ def floor_sweep(n: int) -> float:
         li.write("SNAP?1,2;LIAS?")
         x, y = (float(s) for s in li.read().split(","))
         overloaded = int(li.read()) & 0b101
+        tripped = [int(source.query(":SENS:CURR:PROT:TRIP?")) for source in (gate, bias)]
         stamps.append(time.monotonic())  # where qpclab stamps its points: after the read
     return (stamps[-1] - stamps[0]) / (n - 1)  # as for qpclab: from the first point's stamp to the last
 

@@ -87,9 +87,10 @@ class GateAxis(Axis):
         return self._gate(lab).ramp_to
 
     def sweeping(self, lab: Lab):
-        """A physical gate's sweep is verified by read-back (SafeGate.sweeping); a virtual gate's steps read back."""
+        """A physical gate's sweep is verified by read-back (SafeGate.sweeping; the executor checks compliance after
+        every point's reading); a virtual gate's steps read back."""
         gate = self._gate(lab)
-        return gate.sweeping() if isinstance(gate, SafeGate) else nullcontext()
+        return gate.sweeping(checked_per_point=True) if isinstance(gate, SafeGate) else nullcontext()
 
     def estimate_s(self, start: float, target: float) -> float:
         """At the gate's rate; a virtual gate at the rate of its slowest physical gate for this direction."""

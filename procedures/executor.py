@@ -7,8 +7,9 @@ For every front end (command line, window, Python API) and every procedure:
    where its physical gates really are), before anything moves;
 3. set the readout's instruments up, then write the file's header with what the instruments hold (read back);
 4. for each line: its moves (slow axes, parked outputs), every source's error queue, then each point: move the fast
-   axis safely (the row records the value the instrument holds), wait for the signal to settle, read, convert, write
-   the row, report progress; a stop request ends the run after the point (or interrupts a ramp between steps);
+   axis safely (the row records the value the instrument holds), wait for the signal to settle, read, check every
+   source for compliance (gate leakage: the run stops before the point is recorded), convert, write the row, report
+   progress; a stop request ends the run after the point (or interrupts a ramp between steps);
    between points the station's suspenders (:mod:`qpclab.procedures.suspenders`) are checked when due (one clock
    comparison per point otherwise): a tripped one pauses the run, which then measures again from the plan point
    the suspension names;
@@ -235,6 +236,7 @@ def _walk(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_po
     total = plan.n_points
     report_every = max(1, total // 1000)  # progress in steps of 0.1 %
     read, note = readout.read, writer.comment
+    check_compliance = lab.check_compliance  # after each reading: no point taken in compliance is recorded
     check_at = guard.next_at if guard is not None else math.inf
     point = control.point = start_point
     for _, line, offset in plan.lines_from(start_point):
@@ -260,6 +262,7 @@ def _walk(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_po
                     if guard is None or guard.overload is None:
                         raise
                     return Trip(guard.overload, str(exc))  # this point is not written: measured after the pause
+                check_compliance()
                 now = time.monotonic()
                 row[TIME_COLUMN] = now - t0
                 write_row(row)  # on its way to the disk before the next point starts

@@ -178,3 +178,36 @@ def test_a_gate_leak_during_a_sweep_checked_per_point(tmp_path, lab_path):
         assert_history_obeys(lib.lab, station)
     finally:
         lab.close()
+
+
+def test_a_leak_in_mid_run_stops_the_run_before_the_point_is_recorded(tmp_path, lab_path):
+    """End to end through the executor: the gate starts leaking in the middle of a staircase beyond the clamp (at
+    its 170th compliance query: connect, the 150 watched steps of the ramp to -0.3 V, then one check per point).
+    The run fails naming the gate, no row read after the leak started is in the file, the gate moves only toward
+    its safe value after it, and every output ends at its safe value."""
+    from qpclab.procedures.runner import run_procedure
+    from qpclab.procedures.staircase import Staircase
+
+    path, lib = lab_file(tmp_path, lab_path, [{"instrument": "gate_smu", "kind": "compliance", "after": 170,
+                                               "match": "TRIP", "load_ohm": LOAD_OHM}])
+    station = load_station(path)
+    p = Staircase()
+    p.set_values(station_file=str(path), start=-0.3, stop=-0.25, step=0.002, time_constant=1e-4)
+    data = tmp_path / "run.csv"
+    with pytest.raises(ComplianceError, match="gate"):
+        run_procedure(p, data, progress=False)
+    struck_at = lib.lab.faults.log[0][0]
+    rows = [line for line in data.read_text().splitlines() if line and not line.startswith("#")][1:]
+    assert 0 < len(rows) < 26  # the leak came in the middle of the sweep
+    # the rows are the points written before the leak started, except the last: its reading found the leak
+    written_before = [v for t, v in lib.lab.history["gate"] if t <= struck_at]
+    assert [float(r.split(",")[0]) for r in rows] == written_before[-len(rows) - 1:-1]
+    gate_after = [v for t, v in lib.lab.history["gate"] if t > struck_at]
+    assert all(abs(b) <= abs(a) + 1e-12 for a, b in zip(gate_after, gate_after[1:]))  # only toward safe (0 V)
+    for name, spec in station.outputs().items():
+        assert lib.lab.history[name][-1][1] == spec.safe
+    # steps and rates: every change qpclab made (after the leak the gate's output is the clamp, which the leak
+    # sets, not a step: -0.266 V programmed, 0.1 V held)
+    lib.lab.history["gate"] = [(t, v) for t, v in lib.lab.history["gate"] if t <= struck_at]
+    assert_history_obeys(lib.lab, station)
+    assert data.read_text().splitlines()[-1].startswith("#Status: failed (ComplianceError")
