@@ -159,3 +159,19 @@ def test_a_read_only_client_never_writes(lab):
         monitor.close()
     assert only_queries(sent_since(lib, before))
     assert {k: list(v) for k, v in lib.lab.history.items()} == history
+
+
+def test_a_wrong_address_from_the_command_line_is_one_line_and_leaves_no_file(tmp_path, capsys):
+    from qpclab.cli import main
+    from qpclab.instruments.station import default_station_path
+
+    data = yaml.safe_load(default_station_path().read_text())
+    data["station"]["instruments"]["lockin"]["address"] = "GPIB0::9::INSTR"  # nothing there
+    says = "no instrument at GPIB0::9::INSTR"
+    path = tmp_path / "station.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    run = tmp_path / "run.csv"
+    code = main(["run", "staircase", "--station", str(path), "--data", str(run), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and says in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not run.exists()  # no stub file

@@ -145,3 +145,28 @@ def test_command_line_window_and_python_write_the_same_file(qapp, tmp_path, sim_
     assert layouts[0][:3] == ["#Procedure", "#Plan", "#Parameters"] and layouts[0][-1] == "#Status: finished"
     frames = [pd.read_csv(p, comment="#") for p in (tmp_path / "cli.csv", api.path, from_window)]
     assert all(list(f["Gate (V)"]) == list(frames[0]["Gate (V)"]) for f in frames)
+
+
+def test_a_command_line_run_is_refused_while_the_window_runs_on_the_station(qapp, tmp_path, sim_library):
+    """Two clients on one station: the window's run holds it; `qpclab run` from a terminal (another process) is
+    refused naming the holder, and the window's run goes on undisturbed (no step violation in its history)."""
+    import subprocess
+    import sys
+
+    window = build_window("staircase", directory=str(tmp_path))
+    proc = window.make_procedure()
+    proc.set_values(start=-1.4, stop=0.0, step=0.002, time_constant=3e-3)  # ~25 s if not stopped
+    window.queue(procedure=proc)
+    experiment = window.manager.experiments[0]
+    _wait_until(qapp, lambda: len(experiment.results.live_data) >= 5)
+    other = subprocess.run([sys.executable, "-m", "qpclab", "run", "staircase", "--quiet", "--data",
+                            str(tmp_path / "second.csv")], capture_output=True, text=True, timeout=120)
+    window.abort()
+    _wait_until(qapp, lambda: not window.manager.is_running(), 60)
+    window.close()
+    assert other.returncode != 0 and f"PID {os.getpid()}" in other.stderr and "Traceback" not in other.stderr
+    assert not (tmp_path / "second.csv").exists()
+    spec = sim_library.lab.station.gates["gate"]
+    history = list(sim_library.lab.history["gate"])
+    assert all(abs(b - a) <= spec.step * (1 + 1e-6) for (_, a), (_, b) in zip(history, history[1:]))
+    assert history[-1][1] == spec.safe
