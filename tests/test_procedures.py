@@ -88,9 +88,9 @@ def test_dry_run_refuses_a_plan_beyond_the_limits_and_moves_nothing(tmp_path, si
     (["run", "staircase", "--gate", "nope"], "is not a gate of the station"),
     (["run", "staircase", "--start", "nan"], "not a finite number"),
     (["run", "staircase", "--filter-slope", "7"], "filter slope"),
-    (["run", "field-map"], "no magnet"),
-    (["run", "shot-noise"], "no noise analyser"),
-    (["run", "hall-sweep"], "lock-ins labelled xx and xy"),
+    (["run", "field-map", "--station", "qpc"], "no magnet"),
+    (["run", "shot-noise", "--station", "qpc"], "no noise analyser"),
+    (["run", "hall-sweep", "--station", "qpc"], "lock-ins labelled xx and xy"),
 ])
 def test_bad_parameters_get_a_clear_error_before_anything_moves(argv, message, sim_library, capsys):
     before = {k: list(v) for k, v in sim_library.lab.history.items()}

@@ -85,3 +85,14 @@ def test_lever_arm_in_mev_per_v_is_refused_and_the_report_prints_ev_per_v(tmp_pa
     out = capsys.readouterr().out
     lever_line = next(line for line in out.splitlines() if "lever arm" in line)
     assert lever_line.rstrip().endswith("eV/V") and "meV/V" not in out
+
+
+def test_run_without_a_station_picks_the_packaged_lab_that_has_what_it_needs(capsys):
+    """No --station: the first packaged lab with what the procedure needs, said on the terminal (dry run: nothing
+    is opened)."""
+    for name, lab in (("field-map", "field"), ("shot-noise", "noise"), ("hall-sweep", "hall"),
+                      ("gate-gate-map", "qdac")):  # the first packaged lab (qpc, field, hall, noise, qdac...) that fits
+        assert main(["run", name, "--dry-run"]) == 0
+        assert f"using the packaged lab {lab!r}" in capsys.readouterr().out
+    assert main(["run", "staircase", "--dry-run"]) == 0
+    assert "using the packaged lab" not in capsys.readouterr().out  # the default lab, qpc, fits: nothing to say
