@@ -67,7 +67,11 @@ def test_a_plain_install_prints_no_warning(argv, tmp_path):
     argv = [str(tmp_path / "out") if a == "OUT" else a for a in argv]
     code = ("import sys; sys.modules['zmq'] = None; sys.modules['IPython'] = None\n"
             f"from qpclab.cli import main; sys.exit(main({argv!r}))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    import os
+
+    # its own lock folder: runs killed by other tests leave stale locks, which qpclab rightly reports
+    env = {**os.environ, "QPCLAB_LOCK_DIR": str(tmp_path / "locks")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stderr.strip() == "" and "warn" not in done.stdout.lower()
 
