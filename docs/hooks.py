@@ -1,14 +1,19 @@
-"""mkdocs hook: let mkdocstrings read qpclab's source from this checkout, whatever the install.
+"""mkdocs hooks: let mkdocstrings read qpclab's source from this checkout, whatever the install; render the
+docstrings' cross-reference roles as plain code.
 
 pyproject.toml maps the repository's top-level folders (``instruments/``, ``procedures/``, ...) into the one import
 namespace ``qpclab``. A regular install copies them into one ``qpclab`` folder; an editable install leaves them
 where they are, and griffe (mkdocstrings' reader, which reads the source without importing it) finds only
 ``src/qpclab``. This hook builds that one folder as links into the checkout, from the mapping in pyproject.toml,
 and puts it first on the search path: the pages always document the code beside them.
+
+The docstrings name other objects with Sphinx's roles (``:class:`Plan```); the API page shows them as code, without
+the role's name.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import tempfile
@@ -18,6 +23,7 @@ from pathlib import Path
 from mkdocs.plugins import event_priority
 
 ROOT = Path(__file__).resolve().parent.parent
+ROLE = re.compile(r":(?:class|meth|func|mod|data|attr|exc|obj):(?=<code>)")
 _staged: list[Path] = []
 
 
@@ -50,3 +56,7 @@ def on_shutdown():
         if str(tree) in sys.path:
             sys.path.remove(str(tree))
         shutil.rmtree(tree, ignore_errors=True)
+
+
+def on_page_content(html, page, config, files):
+    return ROLE.sub("", html)

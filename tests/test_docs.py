@@ -70,6 +70,13 @@ def blocks(path: Path) -> list[Block]:
     return found
 
 
+def test_blocks_run_elsewhere_are_run_there():
+    """The README blocks and steps this test leaves to other tests are really in those tests."""
+    assert "<!-- test: python -->" in (ROOT / "tests" / "test_readme.py").read_text(encoding="utf-8")
+    demo = (ROOT / "tests" / "test_demo.py").read_text(encoding="utf-8")
+    assert '["demo", "--out"' in demo
+
+
 def test_every_fence_is_found():
     """A fence the reader sees but the tests would not (indented, unclosed) is an error: count the fence lines."""
     for path in [README, *PAGES]:
@@ -91,6 +98,7 @@ def test_docs_build_in_strict_mode(tmp_path):
     api = (tmp_path / "site" / "api" / "index.html").read_text(encoding="utf-8")
     for documented in ("qpclab.api.run", "Plan", "ConductanceReadout", "run_procedure", "RunWriter"):
         assert documented in api, f"the API page does not document {documented}"
+    assert not re.search(r":(class|meth|func|mod):<code>", api), "a docstring's role shown raw (docs/hooks.py)"
     nav = yaml.safe_load((ROOT / "mkdocs.yml").read_text(encoding="utf-8"))["nav"]
     listed = {page for item in nav for page in item.values()}
     assert listed == {p.name for p in PAGES}, "every page of docs/ is in the nav of mkdocs.yml, and only those"
@@ -115,13 +123,15 @@ def bash_steps(code: str) -> list[str]:
     return steps
 
 
-def run_bash(block: Block, skipped: list[str]) -> None:
+def not_run_reason(step: str) -> str | None:
+    return next((why for pattern, why in NOT_RUN.items() if re.search(pattern, step)), None)
+
+
+def run_bash(block: Block) -> None:
     from qpclab.cli import main
 
     for step in bash_steps(block.code):
-        reason = next((why for pattern, why in NOT_RUN.items() if re.search(pattern, step)), None)
-        if reason is not None:
-            skipped.append(f"{block.where}: `{step}` not run: {reason}")
+        if not_run_reason(step) is not None:
             continue
         words = shlex.split(step)
         assert words[0] in ("qpclab", ".venv/bin/qpclab"), (
@@ -144,26 +154,36 @@ def run_yaml(block: Block, folder: Path) -> None:
         SimulatedLab(path)
 
 
-def run_page(path: Path, folder: Path) -> list[str]:
-    """Run a page's blocks in order in ``folder``; returns what was not run, and why."""
-    skipped: list[str] = []
+def not_run(path: Path) -> list[tuple[str, str]]:
+    """(where, why) of every block, and every step of a bash block, that the tests do not run."""
+    found = []
+    for block in blocks(path):
+        if block.marker.startswith("skip:"):
+            found.append((block.where, f"{block.lang} block: {block.marker.removeprefix('skip:').strip()}"))
+        elif block.marker in README_MARKERS:
+            found.append((block.where, f"{block.lang} block: {README_MARKERS[block.marker]}"))
+        elif block.lang == "bash":
+            found += [(block.where, f"`{step}`: {why}") for step in bash_steps(block.code)
+                      if (why := not_run_reason(step)) is not None]
+    return found
+
+
+def run_page(path: Path, folder: Path) -> None:
+    """Run a page's blocks in order in ``folder``, as a reader would (what is not run: :func:`not_run`)."""
     namespace = {"__name__": f"docs_{path.stem}"}
     (folder / "sim_configs").symlink_to(ROOT / "sim_configs")  # as in a checkout: sim_configs/qpc_lab.yaml
     for block in blocks(path):
-        if block.marker.startswith("skip:"):
-            skipped.append(f"{block.where}: {block.lang} block not run: {block.marker.removeprefix('skip:').strip()}")
-        elif block.marker in README_MARKERS:
-            skipped.append(f"{block.where}: {README_MARKERS[block.marker]}")
-        elif block.lang == "python":
+        if block.marker.startswith("skip:") or block.marker in README_MARKERS:
+            continue
+        if block.lang == "python":
             code = "\n" * block.line + block.code  # a traceback names the page and its line
             exec(compile(code, str(path), "exec"), namespace)  # noqa: S102 - the docs' own examples
         elif block.lang == "bash":
-            run_bash(block, skipped)
+            run_bash(block)
         elif block.lang == "yaml":
             run_yaml(block, folder)
         else:
             pytest.fail(f"{block.where}: a ```{block.lang} block: the docs use python, bash and yaml blocks only")
-    return skipped
 
 
 @pytest.mark.parametrize("page", [README, *PAGES], ids=lambda p: p.name)
@@ -173,15 +193,21 @@ def test_every_code_block_runs(page, tmp_path, monkeypatch, sim_library, capsys)
 
     before = set(PROCEDURES)
     try:
-        skipped = run_page(page, tmp_path)
+        run_page(page, tmp_path)
     finally:  # a page that registers a measurement of its own leaves qpclab's table as it found it
         for name in set(PROCEDURES) - before:
             PROCEDURES.pop(name)
     out = capsys.readouterr()
     assert "Traceback" not in out.out + out.err
-    with capsys.disabled():  # say which blocks were not run, and why (visible with pytest -s or -rA)
-        for line in skipped:
-            print(f"\n  {line}", end="")
+
+
+NOT_RUN_HERE = [item for page in [README, *PAGES] for item in not_run(page)]
+
+
+@pytest.mark.parametrize("where, why", NOT_RUN_HERE, ids=[where for where, _ in NOT_RUN_HERE])
+def test_what_the_docs_tests_do_not_run(where, why):
+    """One skipped test per block or step the tests do not run, saying which and why (pytest -rs lists them)."""
+    pytest.skip(f"{where}: {why}")
 
 
 def test_blocks_that_do_not_run_say_why():
