@@ -251,7 +251,7 @@ def _section(station: Station, key: str, raw: Any, known: set[str]) -> dict | No
         raise StationError(station.path, key, f"expected a mapping, true or false, got {raw!r}")
     unknown = set(raw) - known
     if unknown:
-        raise StationError(station.path, key, f"unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+        raise StationError(station.path, key, f"unknown key(s) {sorted(unknown)}; known keys are {sorted(known)}")
     return dict(raw)
 
 
@@ -261,7 +261,7 @@ def config_for(station: Station) -> SuspenderConfig:
     where = "station.suspenders"
     unknown = set(raw) - _KEYS
     if unknown:
-        raise StationError(station.path, where, f"unknown key(s) {sorted(unknown)}; known: {sorted(_KEYS)}")
+        raise StationError(station.path, where, f"unknown key(s) {sorted(unknown)}; known keys are {sorted(_KEYS)}")
     cfg = SuspenderConfig()
     if station.thermometer is not None or "mixing_chamber" in raw:
         d = _section(station, f"{where}.mixing_chamber", raw.get("mixing_chamber"),

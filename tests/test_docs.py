@@ -242,15 +242,17 @@ PROBES = {
     "station.magnet": {"station": {"instruments": SOURCE, "magnet": {BOGUS: 1}}},
     "station.thermometer": {"station": {"instruments": SOURCE, "thermometer": {BOGUS: 1}}},
     "station.circuit": {"station": {"instruments": SOURCE, "circuit": {BOGUS: 1}}},
+    "station.suspenders": {"station": {"instruments": SOURCE, "suspenders": {BOGUS: 1}}},
 }
 
 
 def accepted_keys(document: dict) -> set[str]:
     """The keys the loader accepts where ``document`` has an unknown one, as its error message lists them."""
     from qpclab.instruments.station import StationError, parse_station
+    from qpclab.procedures.suspenders import config_for
 
     with pytest.raises(StationError) as err:
-        parse_station(document, "probe.yaml")
+        config_for(parse_station(document, "probe.yaml"))  # the suspenders' keys are checked where they are used
     m = re.search(r"unknown key\(s\) \['not_a_key'\]; known keys are (\[.*\])", str(err.value))
     assert m, f"the loader did not name the unknown key: {err.value}"
     return set(ast.literal_eval(m.group(1)))
