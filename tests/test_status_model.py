@@ -25,7 +25,7 @@ RESET_CLEARS_STATUS = {"ami430"}
 #: an unknown header in each grammar: a command error, bit 5 of the standard event register on every instrument
 UNKNOWN = {"scpi": ":NOT:A:COMMAND 1", "sr": "NOTACMD 1"}
 #: the model's methods; no twin may have its own copy of them
-MODEL = ("status_byte", "clear_status", "common_commands", "read_clear", "bits_query", "bits_written", "_rst", "_esr")
+MODEL = ("status_byte", "clear_status", "common_commands", "read_clear", "bits_query", "bits_written")
 
 
 @pytest.fixture(scope="module")
