@@ -25,6 +25,7 @@ from pyvisa_sim.highlevel import SimVisaLibrary as _PyVisaSimLibrary
 from .binary import BinaryReply
 from .bus_timing import BusTiming
 from .lab import SimulatedLab
+from .twin import ScpiStatusTwin
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +249,7 @@ class SimVisaLibrary(_PyVisaSimLibrary):
         except KeyError:
             return 0, constants.StatusCode.error_invalid_object
         twin = sess.device.twin
-        return (twin.status_byte() if twin is not None and hasattr(twin, "status_byte") else 0), \
+        return (twin.status_byte() if isinstance(twin, ScpiStatusTwin) else 0), \
             constants.StatusCode.success
 
 

@@ -214,18 +214,20 @@ class ScpiStatusTwin(InstrumentTwin):
 
     - Standard event status register (``*ESR?`` reads and clears it) with its enable (``*ESE``): bit 0 operation
       complete (``*OPC``), bit 2 query error (-4xx), bit 3 device-dependent error (-3xx and the instrument's own
-      positive codes), bit 4 execution error (-2xx), bit 5 command error (-1xx).
+      positive codes), bit 4 execution error (-2xx), bit 5 command error (-1xx); :meth:`event_bit` maps a code.
     - Status byte (``*STB?``, serial poll) with its enable (``*SRE``): bit 2 error queue not empty, bit 5 event
       summary (ESR & ESE), bit 6 master summary (STB & SRE, bit 6 itself excluded), plus the instrument's own
       summary bits from :meth:`summary_bits` (a Keithley's measurement summary in bit 0, for instance).
-    - ``*CLS`` empties the error queue and the event registers; ``*RST`` restores the instrument settings but
-      keeps the status registers, enables and error queue (IEEE 488.2 10.32); ``*OPC?``/``*WAI`` wait for pending
-      operations (:meth:`complete`); ``*TRG`` is the bus trigger (:meth:`bus_trigger`); ``*TST?`` passes (0);
-      ``*OPT?`` answers :attr:`options`.
+    - ``*CLS`` empties the error queue and the event registers (:meth:`clear_events` for the instrument's own);
+      ``*RST`` restores the instrument settings (:meth:`reset_settings`) but keeps the status registers, enables
+      and error queue (IEEE 488.2 10.32); ``*OPC``/``*OPC?``/``*WAI`` wait for pending operations
+      (:meth:`complete`); ``*TRG`` is the bus trigger (:meth:`bus_trigger`); ``*TST?`` passes (0); ``*OPT?``
+      answers :attr:`options`.
 
-    Instruments with the SR8xx grammar accept the bit argument of ``*ESE? n``/``*SRE? n``/``*ESR? n``/``*STB? n``
-    (SR830 manual, "Status Reporting Commands"). A twin puts :meth:`common_commands` into its command table and
-    overrides the hooks it needs; it keeps its own power-on state in ``reset``.
+    Every bit argument is accepted as the SR8xx grammar has it: ``*ESE? i``/``*SRE? i``/``*ESR? i``/``*STB? i``
+    read bit i (``*ESR? i`` clears only it), ``*ESE i,x``/``*SRE i,x`` set or clear bit i (SR830 manual, "Status
+    Reporting Commands"). A twin puts :meth:`common_commands` into its command table and overrides the hooks it
+    needs; it keeps its own power-on state in ``reset``.
     """
 
     #: the ``*OPT?`` reply (installed options, as the instrument reports them)
@@ -233,6 +235,12 @@ class ScpiStatusTwin(InstrumentTwin):
     #: status-byte bit set while the error queue is not empty (SCPI's EAV, bit 2); None for instruments whose
     #: bit 2 means something else (the SR830's error status summary, given by :meth:`summary_bits`)
     error_available_bit: int | None = 2
+    #: the ``*ESR`` bit ``*OPC`` sets (IEEE 488.2: bit 0); None where bit 0 means something else (SRS
+    #: instruments: input queue overflow), ``*OPC`` then only waits
+    operation_complete_bit: int | None = 0
+    #: ``*RST`` keeps the status registers, enables and error queue (IEEE 488.2); False for instruments whose
+    #: ``*RST`` is a power cycle that clears them too (the AMI 430)
+    reset_keeps_status = True
     esr = 0
     ese = 0
     sre = 0
@@ -247,12 +255,14 @@ class ScpiStatusTwin(InstrumentTwin):
         return [
             C("*IDN", query=lambda a: self.idn),
             C("*RST", write=lambda a: self._rst()),
-            C("*CLS", write=lambda a: self._cls()),
-            C("*ESE", query=lambda a: self._register(self.ese, a), write=lambda a: self._set_enable("ese", a)),
+            C("*CLS", write=lambda a: self.clear_status()),
+            C("*ESE", query=lambda a: self.bits_query(self.ese, a),
+              write=lambda a: setattr(self, "ese", self.bits_written(self.ese, a))),
             C("*ESR", query=lambda a: self._esr(a)),
-            C("*SRE", query=lambda a: self._register(self.sre, a), write=lambda a: self._set_enable("sre", a)),
-            C("*STB", query=lambda a: self._register(self.status_byte(), a)),
-            C("*OPC", query=lambda a: self._opc_query(), write=lambda a: self._opc()),
+            C("*SRE", query=lambda a: self.bits_query(self.sre, a),
+              write=lambda a: setattr(self, "sre", self.bits_written(self.sre, a))),
+            C("*STB", query=lambda a: self.bits_query(self.status_byte(), a)),
+            C("*OPC", query=lambda a: self.operation_complete_query(), write=lambda a: self.operation_complete()),
             C("*WAI", write=lambda a: self.complete()),
             C("*TRG", write=lambda a: self.bus_trigger()),
             C("*TST", query=lambda a: "0"),
@@ -262,6 +272,17 @@ class ScpiStatusTwin(InstrumentTwin):
     # ---- hooks ------------------------------------------------------------------------------------------
     def complete(self) -> None:
         """Finish every pending operation (``*OPC``, ``*OPC?``, ``*WAI``); nothing pends by default."""
+
+    def operation_complete(self) -> None:
+        """``*OPC``: set the operation-complete bit once the pending operations are done (here: at once)."""
+        self.complete()
+        if self.operation_complete_bit is not None:
+            self.esr |= 1 << self.operation_complete_bit
+
+    def operation_complete_query(self) -> str | None:
+        """``*OPC?``: "1" once the pending operations are done (None: the reply is held, see :meth:`handle`)."""
+        self.complete()
+        return "1"
 
     def bus_trigger(self) -> None:
         """``*TRG``: the bus trigger; instruments without a trigger model ignore it."""
@@ -273,64 +294,81 @@ class ScpiStatusTwin(InstrumentTwin):
     def clear_events(self) -> None:
         """``*CLS``: clear the instrument's own event registers too."""
 
+    def update_status(self) -> None:
+        """Bring the status registers up to now before they are read (an operation that ended since)."""
+
+    def reset_settings(self) -> None:
+        """``*RST``: the instrument settings back to their defaults (the status model keeps its registers)."""
+        self.reset()
+
+    def event_bit(self, code: int) -> int:
+        """The ``*ESR`` bit (as a mask) an error of this code sets: the SCPI error classes."""
+        if -199 <= code <= -100:
+            return 32
+        if -299 <= code <= -200:
+            return 16
+        if -499 <= code <= -400:
+            return 4
+        return 8
+
     # ---- the model --------------------------------------------------------------------------------------
     def push_error(self, code: int, message: str) -> None:
         super().push_error(code, message)
-        if -199 <= code <= -100:
-            self.esr |= 32
-        elif -299 <= code <= -200:
-            self.esr |= 16
-        elif -499 <= code <= -400:
-            self.esr |= 4
-        else:
-            self.esr |= 8
+        self.esr |= self.event_bit(code)
 
     def status_byte(self) -> int:
+        self.update_status()
         eav = (1 << self.error_available_bit) if self.errors and self.error_available_bit is not None else 0
         stb = self.summary_bits() | eav | (32 if self.esr & self.ese else 0)
         return stb | (64 if stb & self.sre & ~64 else 0)
 
-    def _rst(self) -> None:
-        """*RST: the instrument settings; the status registers, their enables and the error queue stay."""
-        kept = (self.esr, self.ese, self.sre, list(self.errors))
-        self.reset()
-        self.esr, self.ese, self.sre = kept[:3]
-        self.errors.extend(kept[3])
-
-    def _cls(self) -> None:
+    def clear_status(self) -> None:
+        """``*CLS``: error queue and event registers emptied; the enables stay."""
         self.errors.clear()
         self.esr = 0
         self.clear_events()
 
-    def _esr(self, args: list[str] | tuple = ()) -> str:
-        value = self.esr
+    def _rst(self) -> None:
+        kept = (self.esr, self.ese, self.sre, list(self.errors)) if self.reset_keeps_status else (0, 0, 0, [])
+        self.reset_settings()
+        self.esr, self.ese, self.sre = kept[:3]
+        self.errors.clear()
+        self.errors.extend(kept[3])
+
+    def _esr(self, args) -> str:
+        self.update_status()
+        return self.read_clear("esr", args)
+
+    # ---- bit-register helpers (the SR8xx bit arguments) --------------------------------------------------
+    def read_clear(self, attr: str, args, top: int = 7) -> str:
+        """Read an event register held in attribute ``attr``: all of it (then cleared), or bit ``args[0]``
+        (then only that bit is cleared)."""
+        value = getattr(self, attr)
         if args:
-            bit = self._bit(args)
-            self.esr &= ~(1 << bit)
+            bit = self._bit(args, top)
+            setattr(self, attr, value & ~(1 << bit))
             return str((value >> bit) & 1)
-        self.esr = 0
+        setattr(self, attr, 0)
         return str(value)
 
-    def _opc(self) -> None:
-        self.complete()
-        self.esr |= 1
+    def bits_query(self, value: int, args, top: int = 7) -> str:
+        """A register's value, or its bit ``args[0]``."""
+        return str((value >> self._bit(args, top)) & 1) if args else str(value)
 
-    def _opc_query(self) -> str:
-        self.complete()
-        return "1"
-
-    def _register(self, value: int, args) -> str:
-        return str((value >> self._bit(args)) & 1) if args else str(value)
-
-    def _set_enable(self, which: str, args) -> None:
+    def bits_written(self, value: int, args, top: int = 7) -> int:
+        """The new value of an enable register after ``n`` (all bits) or ``i,x`` (bit i set to x)."""
         args = self.need(args)
-        if len(args) >= 2:  # SR8xx: "*ESE bit, value"
-            bit, on = self._bit(args[:1]), int(parse_float(args[1], 0, 1))
-            value = getattr(self, which)
-            setattr(self, which, (value | (1 << bit)) if on else (value & ~(1 << bit)))
-            return
-        setattr(self, which, int(parse_float(args[0], 0, 255)))
+        if len(args) >= 2:
+            bit, on = self._bit(args[:1], top), int(parse_float(args[1], 0, 1))
+            return (value | (1 << bit)) if on else (value & ~(1 << bit))
+        number = parse_float(args[0], 0, (1 << (top + 1)) - 1)
+        if number != int(number):
+            raise CommandError(-222, "Data out of range")
+        return int(number)
 
     @staticmethod
-    def _bit(args) -> int:
-        return int(parse_float(args[0], 0, 7))
+    def _bit(args, top: int = 7) -> int:
+        number = parse_float(args[0], 0, top)
+        if number != int(number):
+            raise CommandError(-222, "Data out of range")
+        return int(number)

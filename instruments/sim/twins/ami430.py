@@ -40,7 +40,7 @@ import math
 import re
 
 from ..scpi import Command
-from ..twin import CommandError, InstrumentTwin
+from ..twin import CommandError, ScpiStatusTwin
 
 RAMPING, HOLDING, PAUSED, MANUAL_UP, MANUAL_DOWN, ZEROING, QUENCH, AT_ZERO, HEATING, COOLING = range(1, 11)
 
@@ -55,9 +55,12 @@ def _fmt(x: float) -> str:
     return f"{x:.10g}"
 
 
-class AMI430Twin(InstrumentTwin):
+class AMI430Twin(ScpiStatusTwin):
     grammar = "scpi"
     idn = "AMERICAN MAGNETICS INC.,MODEL 430,2.01"
+    #: the 430's ``*RST`` is a power cycle (manual, "*RST"): the status is cleared as at power-on (the ``*PSC 1``
+    #: default; ``*PSC`` itself is not simulated), the battery-backed configuration is kept
+    reset_keeps_status = False
 
     def __init__(self, lab, name, config=None):
         super().__init__(lab, name, config)
@@ -98,7 +101,6 @@ class AMI430Twin(InstrumentTwin):
         self.state = PAUSED
         self._after_switch = PAUSED
         self._switch_done = 0.0
-        self.esr = 0
         self._t = self.lab.now()
         self.lab.add_ticker(self._tick)
         self.lab.set_field(0.0)
@@ -239,15 +241,8 @@ class AMI430Twin(InstrumentTwin):
             return cmd
 
         return [
-            C("*IDN", query=lambda a: self.idn),
-            C("*RST", write=lambda a: self._rst()),
-            C("*CLS", write=lambda a: self._cls()),
-            C("*ESR", query=lambda a: self._esr()),
-            C("*STB", query=lambda a: str((4 if self.errors else 0) | (32 if self.esr else 0))),
-            C("*OPC", query=lambda a: "1", write=lambda a: None),
+            *self.common_commands(),
             C("*ETE", query=lambda a: "0", write=lambda a: None),
-            C("*SRE", query=lambda a: "0", write=lambda a: None),
-            C("*ESE", query=lambda a: "0", write=lambda a: None),
             C(":SYSTem:ERRor", query=lambda a: self.pop_error()),
             C(":SYSTem:LOCal", write=lambda a: None),
             C(":SYSTem:REMote", write=lambda a: None),
@@ -307,25 +302,13 @@ class AMI430Twin(InstrumentTwin):
             self.push_error(-101, "Unrecognized command")
         self.lab.log_unknown(self.name, header, args)
 
-    def push_error(self, code: int, message: str) -> None:
-        super().push_error(code, message)
-        self.esr |= 32 if -199 <= code <= -100 else 4 if -299 <= code <= -200 else 16
+    def event_bit(self, code: int) -> int:
+        """The 430 numbers its errors by kind, not by SCPI class: -1xx command errors (bit 5), -2xx query errors
+        (bit 2), the rest execution errors (bit 4)."""
+        return 32 if -199 <= code <= -100 else 4 if -299 <= code <= -200 else 16
 
-    def pop_error(self) -> str:
-        if self.errors:
-            code, msg = self.errors.popleft()
-            return f'{code},"{msg}"'
-        return '0,"No error"'
-
-    def _cls(self) -> None:
-        self.errors.clear()
-        self.esr = 0
-
-    def _esr(self) -> str:
-        v, self.esr = self.esr, 0
-        return str(v)
-
-    def _rst(self) -> None:
+    def reset_settings(self) -> None:
+        """``*RST``: the ramp pauses where the magnet is; the configuration (limits, rates, switch) is kept."""
         self._now()
         self.state = PAUSED
 

@@ -153,7 +153,7 @@ class Keithley2450Twin(Keithley2400Twin):
             C(":SYSTem:ERRor:COUNt", query=lambda a: str(len(self.errors))),
             C(":SYSTem:ERRor:CLEar", write=lambda a: self.errors.clear()),
             C(":SYSTem:BEEPer[:IMMediate]", write=lambda a: None),
-            C(":STATus:CLEar", write=lambda a: self._cls()),
+            C(":STATus:CLEar", write=lambda a: self.clear_status()),
             C(":STATus:PRESet", write=lambda a: self._status_preset()),
             C(":SYSTem:CLEar", write=lambda a: self.errors.clear()),
             C(":SYSTem:LFRequency", query=lambda a: str(self.line_frequency)),

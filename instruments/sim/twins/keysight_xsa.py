@@ -35,7 +35,7 @@ import time
 
 from ...tables.keysight_xsa import INPUT_OHM, NOISE_BW_PER_RBW
 from ..scpi import Command
-from ..twin import CommandError, InstrumentTwin, parse_bool, parse_choice
+from ..twin import CommandError, ScpiStatusTwin, parse_bool, parse_choice
 
 F_MIN_HZ = 2.0  #: lowest centre frequency accepted (DC coupled, N9020A)
 F_MAX_HZ = 26.5e9  #: option 526
@@ -46,9 +46,10 @@ VOLT_BIAS_DB = 10 * math.log10(math.pi / 4)  #: (mean of its square root)^2: -1.
 _UNITS = {"DBM": "DBM", "W": "W", "V": "V"}
 
 
-class KeysightXSATwin(InstrumentTwin):
+class KeysightXSATwin(ScpiStatusTwin):
     grammar = "scpi"
     idn = "Keysight Technologies,N9020A,MY56070123,A.25.05"
+    options = '"526,B25,EA3,PFR,P26"'  # 26.5 GHz (526), 25 MHz analysis BW, preamp
 
     def reset(self) -> None:
         super().reset()
@@ -71,9 +72,6 @@ class KeysightXSATwin(InstrumentTwin):
         self.attenuation = 10.0
         self.ref_level = 0.0
         self.marker = {i: {"mode": "OFF", "x": None, "func": "OFF", "band": None} for i in range(1, 13)}
-        self.esr = 0
-        self.ese = 0
-        self.sre = 0
         self.format = "ASC"
         self.byte_order = "NORM"
         self.mode = "SA"
@@ -120,16 +118,17 @@ class KeysightXSATwin(InstrumentTwin):
     def done(self) -> bool:
         return self.continuous or self._elapsed_sweeps() >= self._n_sweeps()
 
-    def _update(self) -> None:
+    def update_status(self) -> None:
+        """A single sweep (or average) that ended since: the ``*OPC`` it armed sets bit 0 of ``*ESR``."""
         self.lab.tick()
-        if self._opc_armed and not self.continuous and self.done():
+        if self._opc_armed and self.done():  # continuous sweep: nothing pends, done() at once
             self.esr |= 1
             self._opc_armed = False
 
     def _point_powers(self, complete: bool = False) -> list[float]:
         """Trace 1 as linear power per point (W in the RBW noise bandwidth), averaged over the sweeps done
         (all of them if ``complete``: what a READ returns once its measurement is done)."""
-        self._update()
+        self.update_status()
         k = max(1, min(self._elapsed_sweeps(), self._n_sweeps()) if self._averaging() else 1)
         if complete:
             k = self._n_sweeps()
@@ -196,16 +195,7 @@ class KeysightXSATwin(InstrumentTwin):
     def commands(self) -> list[Command]:
         C = Command
         return [
-            C("*IDN", query=lambda a: self.idn),
-            C("*RST", write=lambda a: self.reset()),
-            C("*CLS", write=lambda a: self._cls()),
-            C("*ESE", query=lambda a: str(self.ese), write=lambda a: setattr(self, "ese", self._int(a, 0, 255))),
-            C("*ESR", query=lambda a: self._read_esr()),
-            C("*SRE", query=lambda a: str(self.sre), write=lambda a: setattr(self, "sre", self._int(a, 0, 255))),
-            C("*STB", query=lambda a: str(self.status_byte())),
-            C("*OPC", query=self._opc_query, write=lambda a: self._opc_write()),
-            C("*WAI", write=lambda a: None),
-            C("*TRG", write=lambda a: self._start()),
+            *self.common_commands(),
             C(":SYSTem:ERRor[:NEXT]", query=lambda a: self.pop_error()),
             C(":STATus:OPERation:CONDition", query=lambda a: str(self._oper_condition())),
             C(":INITiate:CONTinuous", query=lambda a: "1" if self.continuous else "0", write=self._set_continuous),
@@ -242,7 +232,6 @@ class KeysightXSATwin(InstrumentTwin):
               write=self._set_rlev),
             C(":TRACe#:TYPE", query=lambda a, n: self.trace_type[self._trace_no(n)], write=self._set_trace_type),
             C(":TRACe[:DATA]", query=self._trace_data),
-            C("*OPT", query=lambda a: '"526,B25,EA3,PFR,P26"'),  # 26.5 GHz (526), 25 MHz analysis BW, preamp
             # modes and measurements as the X-series lists them: "<name> <number>" joined by ',' (no blank)
             C(":INSTrument:CATalog", query=lambda a: '"SA 1,BASIC 8"'),
             C(":INSTrument[:SELect]", query=lambda a: self.mode, write=self._set_mode),
@@ -282,10 +271,6 @@ class KeysightXSATwin(InstrumentTwin):
         ]
 
     # ---- helpers ---------------------------------------------------------------------------------------------
-    def push_error(self, code: int, message: str) -> None:
-        super().push_error(code, message)
-        self.esr |= (1 << 5) if -199 <= code <= -100 else (1 << 4)
-
     def pop_error(self) -> str:
         if self.errors:
             code, msg = self.errors.popleft()
@@ -314,25 +299,16 @@ class KeysightXSATwin(InstrumentTwin):
             raise CommandError(-222, "Data out of range")
         return int(v)
 
-    def status_byte(self) -> int:
-        self._update()
-        return (32 if self.esr & self.ese else 0) | (4 if self.errors else 0)
+    def bus_trigger(self) -> None:
+        self._start()
 
-    def _cls(self) -> None:
-        self.esr = 0
-        self.errors.clear()
-
-    def _read_esr(self) -> str:
-        self._update()
-        v, self.esr = self.esr, 0
-        return str(v)
-
-    def _opc_write(self) -> None:
+    def operation_complete(self) -> None:
+        """``*OPC``: armed now; bit 0 of ``*ESR`` is set when the single sweep (or its average) ends."""
         self._opc_armed = True
-        self._update()
+        self.update_status()
 
-    def _opc_query(self, args) -> str | None:
-        self._update()
+    def operation_complete_query(self) -> str | None:
+        self.update_status()
         if self.continuous or self.done():
             return "1"
         remaining = self._t0 + self._n_sweeps() * self.sweep_time() - self.lab.now()
@@ -348,7 +324,7 @@ class KeysightXSATwin(InstrumentTwin):
             return []
 
     def _oper_condition(self) -> int:
-        self._update()
+        self.update_status()
         return 0 if self.done() else (1 << 3) | (1 << 4)
 
     def _set_continuous(self, args) -> None:

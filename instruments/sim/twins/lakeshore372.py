@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 
 from ..scpi import Command
-from ..twin import CommandError, InstrumentTwin
+from ..twin import CommandError, ScpiStatusTwin
 
 _MODES = range(0, 7)
 
@@ -46,10 +46,12 @@ def _fmt(v: float) -> str:
     return f"{v:+.4E}"
 
 
-class LakeShore372Twin(InstrumentTwin):
+class LakeShore372Twin(ScpiStatusTwin):
     grammar = "sr"
     idn = "LSCI,MODEL372,LSA2B4C/LSA2B4D,1.4"
     join_replies = True
+    #: no error queue on the 372 (errors only set bits of the standard event register), so no error-queue bit
+    error_available_bit = None
 
     # ---- state ------------------------------------------------------------------------------------------
     def reset(self) -> None:
@@ -88,9 +90,6 @@ class LakeShore372Twin(InstrumentTwin):
         # HTRSET: heater resistance (ohm for the sample heater, 1 = 25 / 2 = 50 ohm for the warm-up heater),
         # max current (warm-up heater), max user current (A), display (1 current, 2 power)
         self.htrset = {0: [100.0, 0, 0.0, 1], 1: [1, 2, 0.0, 1]}
-        self.esr = 0
-        self.ese = 0
-        self.sre = 0
         self._t = self.lab.now()
         self.lab.add_ticker(self._tick)
         self._publish()
@@ -201,15 +200,7 @@ class LakeShore372Twin(InstrumentTwin):
     def commands(self) -> list[Command]:
         C = Command
         return [
-            C("*IDN", query=lambda a: self.idn),
-            C("*RST", write=lambda a: self._rst()),
-            C("*CLS", write=lambda a: self._cls()),
-            C("*ESR", query=lambda a: self._esr()),
-            C("*ESE", query=lambda a: str(self.ese), write=lambda a: setattr(self, "ese", self._int(a[0], range(256)))),
-            C("*SRE", query=lambda a: str(self.sre), write=lambda a: setattr(self, "sre", self._int(a[0], range(256)))),
-            C("*STB", query=lambda a: str(32 if self.esr & self.ese else 0)),
-            C("*OPC", query=lambda a: "1", write=lambda a: None),
-            C("*WAI", write=lambda a: None),
+            *self.common_commands(),
             C("KRDG", query=lambda a: _fmt(self._kelvin(self._channel(a)))),
             C("RDGK", query=lambda a: _fmt(self._kelvin(self._channel(a)))),
             C("RDGR", query=lambda a: _fmt(self._ohm(self._channel(a)))),
@@ -237,16 +228,10 @@ class LakeShore372Twin(InstrumentTwin):
     # ---- status -----------------------------------------------------------------------------------------
     def push_error(self, code: int, message: str) -> None:
         # no error queue on the 372: only the event status register (bit 5 command error, bit 4 execution error)
-        self.esr |= 32 if -199 <= code <= -100 else 16
+        self.esr |= self.event_bit(code)
 
-    def _cls(self) -> None:
-        self.esr = 0
-
-    def _esr(self) -> str:
-        v, self.esr = self.esr, 0
-        return str(v)
-
-    def _rst(self) -> None:
+    def reset_settings(self) -> None:
+        """``*RST``: the settings back to their defaults; the fridge keeps its temperature."""
         self._now()
         t_mc = self.t_mc
         self.reset()

@@ -13,6 +13,10 @@ the magnet's piecewise-linear ramps, a chord between readings for the mixing cha
 (its 30 s time constant is long beside the filter's memory). The filter is evolved through either exactly
 (:func:`~qpclab.instruments.lockin_filter.advance`, :func:`~qpclab.instruments.lockin_filter.advance_ramp`).
 
+The status model is the IEEE 488.2 one of :class:`~qpclab.instruments.sim.twin.ScpiStatusTwin`, with the SRS
+lock-ins' own event registers: the LIA status (``LIAS?``, enabled into serial poll bit 3 by ``LIAE``) and the error
+status (``ERRS?``, enabled into bit 2 by ``ERRE``); bit 2 is therefore not the SCPI error-queue bit.
+
 A model with a data buffer sets :attr:`_next_sample` (the simulated time of the next sample, ``inf`` for none) and
 implements :meth:`_take_sample`; the filter then stops at every sample time on its way, whatever the reads.
 """
@@ -23,19 +27,30 @@ import cmath
 import math
 
 from ...lockin_filter import advance, advance_ramp, enbw_Hz
-from ..twin import InstrumentTwin
+from ..twin import ScpiStatusTwin
 
 __all__ = ["FilteredLockInTwin"]
 
 
-class FilteredLockInTwin(InstrumentTwin):
+class FilteredLockInTwin(ScpiStatusTwin):
     """Base of the lock-in twins: X + iY through n identical RC stages (exact evolution, see lockin_filter)."""
 
-    lias = 0
+    #: serial poll bit 2 is the error status summary (SR830 and SR86x manuals), not an error queue
+    error_available_bit = None
+    lias = 0  #: LIA status register (``LIAS?``)
+    errs = 0  #: error status register (``ERRS?``)
     #: LIA status bit a model sets when the time constant or slope changes (SR830: bit 5; the SR86x has none)
     TIME_CONSTANT_CHANGED = 0
     #: simulated time (s) of the next buffer sample; ``inf`` while nothing records
     _next_sample = math.inf
+
+    def summary_bits(self) -> int:
+        """Serial poll bit 2: an enabled bit of the error status is set (ERRS & ERRE); bit 3: of the LIA status
+        (LIAS & LIAE)."""
+        return (4 if self.errs & int(self.s["ERRE"]) else 0) | (8 if self.lias & int(self.s["LIAE"]) else 0)
+
+    def clear_events(self) -> None:
+        self.errs = self.lias = 0
 
     def _order(self) -> int:
         raise NotImplementedError

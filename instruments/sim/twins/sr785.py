@@ -32,7 +32,7 @@ import re
 
 from ...tables.sr785 import BASES_HZ, LINES, N_SPANS
 from ..scpi import Command, split_args
-from ..twin import CommandError, InstrumentTwin
+from ..twin import CommandError, ScpiStatusTwin
 
 WINDOW_ENBW_BINS = (1.0, 3.77, 1.5, 2.0, 1.80, 1.0, 1.0, 1.0, 1.0, 1.0)  #: FWIN index -> ENBW (bins)
 VIEWS = 9
@@ -61,10 +61,15 @@ def split_sr785_message(message: str) -> list[tuple[str, list[str]]]:
     return out
 
 
-class SR785Twin(InstrumentTwin):
+class SR785Twin(ScpiStatusTwin):
     grammar = "sr"
     idn = "Stanford_Research_Systems,SR785,s/n00785,ver152"
     join_replies = False
+    #: serial poll (SR785 manual, "Status Byte"): bit 0 instrument status summary, 1 display status summary,
+    #: 2 input status summary, 3 error status summary, 7 IFC (no command execution in progress): no error-queue bit
+    error_available_bit = None
+    #: standard event bit 0 is INP (input queue overflow), as on the other SRS instruments: ``*OPC`` only waits
+    operation_complete_bit = None
 
     def __init__(self, lab, name, config=None):
         super().__init__(lab, name, config)
@@ -76,8 +81,7 @@ class SR785Twin(InstrumentTwin):
                   "FAVN": 10, "FOVL": 0.0, "FREJ": 1, "FWIN": 2}
         self.disp = {d: {"MEAS": 0, "VIEW": 0, "UNPK": 2, "UNDB": 1, "PSDU": 0, "MBIN": 400} for d in (0, 1)}
         self.inp = {"I1RG": -30, "A1RG": 1, "I1AR": 0, "I1CP": 0, "I1GD": 0, "I1MD": 0, "I1AF": 1}
-        self.s = {"ESE": 0, "SRE": 0, "DSPE": 0, "INSE": 0, "OUTX": 0}
-        self.esr = 0
+        self.s = {"DSPE": 0, "INSE": 0, "OUTX": 0}
         self.dsps = 0
         self.inst = 0
         self.active = 0
@@ -129,7 +133,7 @@ class SR785Twin(InstrumentTwin):
             k = min(k, int(self.f["FAVN"]))
         return k
 
-    def _update_status(self) -> None:
+    def update_status(self) -> None:
         self.lab.tick()
         k = self.records_done()
         if k > self._records_seen:
@@ -167,7 +171,7 @@ class SR785Twin(InstrumentTwin):
 
     def _powers(self) -> list[float]:
         """Averaged power per bin (Vrms^2 in the window's ENBW) for the records done so far."""
-        self._update_status()
+        self.update_status()
         k = self.records_done()
         key = (k, self._start_t, self.f["FAVG"], self.f["FAVM"], self.bin_count())
         if self._cache is not None and self._cache[0] == key:
@@ -235,19 +239,11 @@ class SR785Twin(InstrumentTwin):
     def commands(self) -> list[Command]:
         C = Command
         return [
-            C("*IDN", query=lambda a: self.idn),
-            C("*RST", write=lambda a: self.reset()),
-            C("*CLS", write=lambda a: self._cls()),
-            C("*ESE", query=lambda a: str(self.s["ESE"]), write=lambda a: self._set_int("ESE", a, 0, 255)),
-            C("*ESR", query=lambda a: self._read_clear("esr", a, 7)),
-            C("*SRE", query=lambda a: str(self.s["SRE"]), write=lambda a: self._set_int("SRE", a, 0, 255)),
-            C("*STB", query=lambda a: str(self.status_byte())),
-            C("*OPC", query=lambda a: "1", write=lambda a: None),
-            C("*WAI", write=lambda a: None),
+            *self.common_commands(),
             C("OUTX", query=lambda a: str(self.s["OUTX"]), write=lambda a: self._set_int("OUTX", a, 0, 1)),
             C("DSPS", query=lambda a: self._read_dsps(a)),
             C("DSPE", query=lambda a: str(self.s["DSPE"]), write=lambda a: self._set_int("DSPE", a, 0, 65535)),
-            C("INST", query=lambda a: self._read_clear("inst", a, 15)),
+            C("INST", query=lambda a: self.read_clear("inst", a, 15)),
             C("INSE", query=lambda a: str(self.s["INSE"]), write=lambda a: self._set_int("INSE", a, 0, 65535)),
             # frequency (FFT group)
             C("FBAS", query=lambda a: self._fq(a, "FBAS"), write=lambda a: self._fw_index(a, "FBAS", 1)),
@@ -297,13 +293,6 @@ class SR785Twin(InstrumentTwin):
         ]
 
     # ---- helpers --------------------------------------------------------------------------------------------
-    def push_error(self, code: int, message: str) -> None:
-        super().push_error(code, message)
-        self.esr |= (1 << 5) if -199 <= code <= -100 else (1 << 4)
-
-    def unknown(self, header, args) -> None:
-        super().unknown(header, args)
-
     @staticmethod
     def _exe() -> CommandError:
         return CommandError(-222, "Parameter out of range")
@@ -436,7 +425,7 @@ class SR785Twin(InstrumentTwin):
         return self.inp["I1RG"]
 
     def _records_after_update(self) -> int:
-        self._update_status()
+        self.update_status()
         return self.records_done()
 
     def _pause(self) -> None:
@@ -461,25 +450,14 @@ class SR785Twin(InstrumentTwin):
         self._index(args[:1], 0, 1)
         return _fmt(self.bin_frequency(self._index(args[1:2], 0, self.bin_count() - 1)))
 
-    def status_byte(self) -> int:
-        """Serial poll: bit 0 INST summary, 1 DISP summary, 4 MAV, 5 ESB, 7 IFC (no command in progress)."""
-        self._update_status()
-        return ((1 if self.inst & self.s["INSE"] else 0) | (2 if self.dsps & self.s["DSPE"] else 0)
-                | (32 if self.esr & self.s["ESE"] else 0) | 128)
+    def summary_bits(self) -> int:
+        """Serial poll bit 0: an enabled instrument status bit (INST & INSE), 1: an enabled display status bit
+        (DSPS & DSPE); bit 7 IFC (each command runs at once here)."""
+        return (1 if self.inst & self.s["INSE"] else 0) | (2 if self.dsps & self.s["DSPE"] else 0) | 128
 
-    def _cls(self) -> None:
-        self.esr = self.dsps = self.inst = 0
-        self.errors.clear()
+    def clear_events(self) -> None:
+        self.dsps = self.inst = 0
 
     def _read_dsps(self, args) -> str:
-        self._update_status()
-        return self._read_clear("dsps", args, 15)
-
-    def _read_clear(self, attr: str, args, top: int) -> str:
-        value = getattr(self, attr)
-        if args:
-            bit = self._index(args, 0, top)
-            setattr(self, attr, value & ~(1 << bit))
-            return str((value >> bit) & 1)
-        setattr(self, attr, 0)
-        return str(value)
+        self.update_status()
+        return self.read_clear("dsps", args, 15)

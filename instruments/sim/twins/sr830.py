@@ -51,6 +51,9 @@ class SR830Twin(FilteredLockInTwin):
     idn = "Stanford_Research_Systems,SR830,s/n86132,ver1.07"
     join_replies = False  # each reply goes out with its own terminator
     TIME_CONSTANT_CHANGED = 1 << 5  # LIAS bit 5
+    #: standard event status bit 0 is INP (input queue overflow) on the SR830, and no bit reports operation
+    #: complete: ``*OPC`` only waits (SR830 manual, "Status Byte Definitions")
+    operation_complete_bit = None
 
     def reset(self) -> None:
         super().reset()
@@ -59,13 +62,12 @@ class SR830Twin(FilteredLockInTwin):
             "ISRC": 0, "IGND": 0, "ICPL": 0, "ILIN": 0,
             "SENS": 26, "RMOD": 1, "OFLT": 8, "OFSL": 1, "SYNC": 0,
             "OUTX": 1, "OVRM": 0, "KCLK": 1, "ALRM": 1, "SRAT": 4, "SEND": 1, "TSTR": 0, "FAST": 0,
-            "ESE": 0, "SRE": 0, "PSC": 1, "ERRE": 0, "LIAE": 0,
+            "PSC": 1, "ERRE": 0, "LIAE": 0,
         }
         self.ddef = {1: [0, 0], 2: [0, 0]}
         self.oexp = {1: [0.0, 0], 2: [0.0, 0], 3: [0.0, 0]}
         self.auxv = {1: 0.0, 2: 0.0, 3: 0.0, 4: 0.0}
         self.lias = 0
-        self.esr = 0
         self.errs = 0
         self.unlocked_until = -math.inf  #: fault injection: the reference is lost until then (lab clock)
         self._start_filter()  # output filter: complex stage outputs (X + iY, before the phase rotation)
@@ -112,21 +114,12 @@ class SR830Twin(FilteredLockInTwin):
         C = Command
         num = self._numeric
         return [
-            C("*IDN", query=lambda a: self.idn),
-            C("*RST", write=lambda a: self.reset()),
-            C("*CLS", write=lambda a: self._cls()),
-            C("*ESE", query=lambda a: self._bitq("ESE", a), write=lambda a: self._bitset("ESE", a)),
-            C("*ESR", query=lambda a: self._read_clear("esr", a)),
-            C("*SRE", query=lambda a: self._bitq("SRE", a), write=lambda a: self._bitset("SRE", a)),
-            C("*STB", query=lambda a: str(self.status_byte()) if not a else str((self.status_byte() >> int(a[0])) & 1)),
+            *self.common_commands(),
             C("*PSC", query=lambda a: str(self.s["PSC"]), write=lambda a: num("PSC", a, 0, 1, int)),
-            C("*OPC", query=lambda a: "1", write=lambda a: None),
-            C("*WAI", write=lambda a: None),
-            C("*TRG", write=lambda a: None),
-            C("ERRE", query=lambda a: self._bitq("ERRE", a), write=lambda a: self._bitset("ERRE", a)),
-            C("ERRS", query=lambda a: self._read_clear("errs", a)),
-            C("LIAE", query=lambda a: self._bitq("LIAE", a), write=lambda a: self._bitset("LIAE", a)),
-            C("LIAS", query=lambda a: self._read_clear("lias", a)),
+            C("ERRE", query=lambda a: self.bits_query(self.s["ERRE"], a), write=lambda a: self._enable("ERRE", a)),
+            C("ERRS", query=lambda a: self.read_clear("errs", a)),
+            C("LIAE", query=lambda a: self.bits_query(self.s["LIAE"], a), write=lambda a: self._enable("LIAE", a)),
+            C("LIAS", query=self._read_lias),
             C("PHAS", query=lambda a: f"{self.s['PHAS']:.2f}", write=self._set_phase),
             C("FMOD", query=lambda a: str(self.s["FMOD"]), write=lambda a: num("FMOD", a, 0, 1, int)),
             C("FREQ", query=lambda a: f"{self.s['FREQ']:.4f}", write=self._set_freq),
@@ -180,10 +173,6 @@ class SR830Twin(FilteredLockInTwin):
     def _exe_error(self) -> CommandError:
         return CommandError(-222, "Parameter out of range")
 
-    def push_error(self, code: int, message: str) -> None:
-        super().push_error(code, message)
-        self.esr |= (1 << 5) if -199 <= code <= -100 else (1 << 4)  # CMD or EXE bit of *ESR
-
     def _numeric(self, key, args, low, high, kind=float) -> None:
         text = self.need(args)[0]
         try:
@@ -210,27 +199,13 @@ class SR830Twin(FilteredLockInTwin):
     def _channel(self, args, high) -> int:
         return self._index(args, 1, high)
 
-    def status_byte(self) -> int:
-        """Serial poll status: bit 0 SCN, 1 IFC, 2 ERR, 3 LIA, 4 MAV, 5 ESB, 6 SRQ."""
-        return ((4 if self.errs & self.s["ERRE"] else 0) | (8 if self.lias & self.s["LIAE"] else 0)
-                | (32 if self.esr & self.s["ESE"] else 0) | 2)
+    def summary_bits(self) -> int:
+        """Serial poll: bit 1 IFC (no command execution in progress: each command runs at once here) besides the
+        error (2) and LIA (3) summaries."""
+        return super().summary_bits() | 2
 
-    def _cls(self) -> None:
-        self.esr = self.errs = self.lias = 0
-        self.errors.clear()
-
-    def _bitq(self, key, args) -> str:
-        v = int(self.s[key])
-        return str(v) if not args else str((v >> self._index(args, 0, 7)) & 1)
-
-    def _bitset(self, key, args) -> None:
-        args = self.need(args)
-        if len(args) == 1:
-            self._numeric(key, args, 0, 255, int)
-        else:
-            bit = self._index(args[:1], 0, 7)
-            on = self._index(args[1:], 0, 1)
-            self.s[key] = (int(self.s[key]) & ~(1 << bit)) | (on << bit)
+    def _enable(self, key: str, args) -> None:
+        self.s[key] = self.bits_written(int(self.s[key]), args)
 
     def unlock_reference(self, seconds: float) -> None:
         """Fault injection: the reference input loses its signal for ``seconds`` (LIAS bit 3, UNLK)."""
@@ -240,18 +215,11 @@ class SR830Twin(FilteredLockInTwin):
         if self.lab.now() < self.unlocked_until:
             self.lias |= 1 << 3
 
-    def _read_clear(self, attr: str, args) -> str:
-        """Read a status register (all, or bit i); reading clears what was read, as the manual says."""
-        if attr == "lias":
-            self.outputs()  # overload is evaluated on the present signal
-            self._reference_status()
-        value = getattr(self, attr)
-        if args:
-            bit = self._index(args, 0, 7)
-            setattr(self, attr, value & ~(1 << bit))
-            return str((value >> bit) & 1)
-        setattr(self, attr, 0)
-        return str(value)
+    def _read_lias(self, args) -> str:
+        """LIAS?: the overloads are evaluated on the present signal, the reference on the present time."""
+        self.outputs()
+        self._reference_status()
+        return self.read_clear("lias", args)
 
     def _set_phase(self, args) -> None:
         self._numeric("PHAS", args, -360.0, 729.99)

@@ -55,6 +55,9 @@ class SR860Twin(FilteredLockInTwin):
     #: semicolon-separated reply (the SR830 sends each with its own terminator)
     join_replies = True
     max_frequency_Hz = 500e3
+    #: ``*OPC`` waits and sets no event bit, as the SR830's (bit 0 of the SR86x's standard event register is not
+    #: confirmed from its manual here)
+    operation_complete_bit = None
 
     def reset(self) -> None:
         super().reset()
@@ -63,7 +66,7 @@ class SR860Twin(FilteredLockInTwin):
             "RSRC": 0, "RTRG": 0, "REFZ": 0, "TBMODE": 0,
             "IVMD": 0, "ISRC": 0, "ICPL": 0, "IGND": 0, "IRNG": 0, "ICUR": 0,
             "SCAL": 0, "OFLT": 12, "OFSL": 3, "SYNC": 0, "ADVFILT": 1,
-            "OVRM": 1, "DBLK": 0, "DLAY": 0, "GSPD": 0, "ESE": 0, "SRE": 0, "LIAE": 0, "ERRE": 0, "PSC": 1,
+            "OVRM": 1, "DBLK": 0, "DLAY": 0, "GSPD": 0, "LIAE": 0, "ERRE": 0, "PSC": 1,
         }
         self.cdsp = {0: 0, 1: 1, 2: 2, 3: 3}
         self.cgrf = {0: 1, 1: 1, 2: 0, 3: 0}
@@ -73,7 +76,6 @@ class SR860Twin(FilteredLockInTwin):
         self.capture = {"len": 256, "cfg": 1, "rate": 0}
         self._capture_reset()
         self.lias = 0
-        self.esr = 0
         self.errs = 0
         self._start_filter()
 
@@ -134,21 +136,12 @@ class SR860Twin(FilteredLockInTwin):
         simple = lambda key, lo, hi: C(key, query=lambda a: str(int(self.s[key])),  # noqa: E731
                                        write=lambda a: num(key, a, lo, hi, int))
         return [
-            C("*IDN", query=lambda a: self.idn),
-            C("*RST", write=lambda a: self.reset()),
-            C("*CLS", write=lambda a: self._cls()),
-            C("*ESE", query=lambda a: str(int(self.s["ESE"])), write=lambda a: num("ESE", a, 0, 255, int)),
-            C("*ESR", query=lambda a: self._read_clear("esr", a)),
-            C("*SRE", query=lambda a: str(int(self.s["SRE"])), write=lambda a: num("SRE", a, 0, 255, int)),
-            C("*STB", query=lambda a: str(self.status_byte())),
+            *self.common_commands(),
             C("*PSC", query=lambda a: str(int(self.s["PSC"])), write=lambda a: num("PSC", a, 0, 1, int)),
-            C("*OPC", query=lambda a: "1", write=lambda a: None),
-            C("*WAI", write=lambda a: None),
-            C("*TST", query=lambda a: "0"),
             C("LIAE", query=lambda a: str(int(self.s["LIAE"])), write=lambda a: num("LIAE", a, 0, 65535, int)),
-            C("LIAS", query=lambda a: self._read_clear("lias", a)),
+            C("LIAS", query=self._read_lias),
             C("ERRE", query=lambda a: str(int(self.s["ERRE"])), write=lambda a: num("ERRE", a, 0, 255, int)),
-            C("ERRS", query=lambda a: self._read_clear("errs", a)),
+            C("ERRS", query=lambda a: self.read_clear("errs", a, 15)),
             C("CUROVLDSTAT", query=lambda a: str(self._overload_now(*self.outputs()))),
             # reference
             C("PHAS", query=lambda a: f"{self._phase_reply():.6f}",
@@ -221,10 +214,6 @@ class SR860Twin(FilteredLockInTwin):
         ]
 
     # ---- helpers ------------------------------------------------------------------------------------------
-    def push_error(self, code: int, message: str) -> None:
-        super().push_error(code, message)
-        self.esr |= (1 << 5) if -199 <= code <= -100 else (1 << 4)  # command error / execution error bit
-
     def _parse(self, text: str) -> float:
         try:
             return float(text)
@@ -247,26 +236,10 @@ class SR860Twin(FilteredLockInTwin):
             raise CommandError(-222, "Parameter out of range")
         return int(value)
 
-    def status_byte(self) -> int:
-        """Serial poll status: bit 2 ERR summary, 3 LIA summary, 4 MAV, 5 ESB, 6 MSS (SR86x manual: ``*SRE 3,1``
-        enables the LIA bit, bit 3)."""
-        return ((4 if self.errs & int(self.s["ERRE"]) else 0) | (8 if self.lias & int(self.s["LIAE"]) else 0)
-                | (32 if self.esr & int(self.s["ESE"]) else 0))
-
-    def _cls(self) -> None:
-        self.esr = self.errs = self.lias = 0
-        self.errors.clear()
-
-    def _read_clear(self, attr: str, args) -> str:
-        if attr == "lias":
-            self.outputs()
-        value = getattr(self, attr)
-        if args:
-            bit = self._index(args, 0, 15)
-            setattr(self, attr, value & ~(1 << bit))
-            return str((value >> bit) & 1)
-        setattr(self, attr, 0)
-        return str(value)
+    def _read_lias(self, args) -> str:
+        """LIAS?: the overloads are evaluated on the present signal first (16 bits: ``LIAS? i``, i up to 15)."""
+        self.outputs()
+        return self.read_clear("lias", args, 15)
 
     def _set_freq(self, args) -> None:
         self._numeric("FREQ", args, 1e-3, self.max_frequency_Hz / int(self.s["HARM"]))
