@@ -125,7 +125,6 @@ def fit_bias_spectroscopy(df: pd.DataFrame, circuit: MeasurementCircuit, excitat
     """
     m = map_with_qpc_bias(df, circuit, excitation_V, gate, bias)
     vg, vq, src = _row_peaks(m, gate, bias)
-    zero_src = src[np.argmin(np.abs(src))] if src.size else np.nan
     rows = np.unique(np.round(m[bias].to_numpy(float), 12))
     z = rows[np.argmin(np.abs(rows))]
     max_vq = float(np.nanmax(np.abs(m["V_qpc (V)"])))
@@ -175,7 +174,7 @@ def fit_bias_spectroscopy(df: pd.DataFrame, circuit: MeasurementCircuit, excitat
                             "(bias range too small or too few rows)")
     lev0, a0 = best[1], best[2]
     # assign each peak to (riser n, branch s); skip unresolved or ambiguous ones
-    rows_a, rhs, names = [], [], []
+    rows_a, rhs = [], []
     n_r = v0.size
     for x, v in zip(vgp, vqp):
         if abs(v) / lev0 < 2 * tol:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import AnalysisError, Run, Value, load_run
+from .io import AnalysisError, Value, load_run
 
 __all__ = ["Report", "analyse", "detect_kind", "main"]
 
@@ -228,7 +228,7 @@ def analyse(path: str | Path, out_dir: str | Path | None = None, *, lever_eV_per
     from .bias_spectroscopy import transconductance_map
 
     if kind == "bias map":
-        from .bias_spectroscopy import fit_bias_spectroscopy, map_with_qpc_bias
+        from .bias_spectroscopy import fit_bias_spectroscopy
 
         res = _try(rep, "bias spectroscopy", lambda: fit_bias_spectroscopy(run.data, circuit, excitation))
         if res is not None:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .circuit import MeasurementCircuit
-from .constants import E, G0, H, K_B_EV
+from .constants import G0, K_B_EV
 from .landauer import SaddlePointQPC
 
 __all__ = ["QPCParameters", "random_qpc", "lockin_x_noise_V", "simulate_staircase", "simulate_bias_map",

@@ -18,7 +18,6 @@ second with constant memory):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Mapping
 

@@ -121,3 +121,24 @@ def private_catalogue(tmp_path_factory):
         os.environ.pop("QPCLAB_CATALOGUE", None)
     else:
         os.environ["QPCLAB_CATALOGUE"] = old
+
+
+@pytest.fixture(scope="session")
+def qapp():
+    """The Qt application (offscreen) for the window tests."""
+    from pymeasure.display.Qt import QtWidgets
+
+    return QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+
+
+def wait_until(app, condition, timeout_s: float = 60.0) -> None:
+    """Process Qt events until ``condition()`` holds (TimeoutError after ``timeout_s``)."""
+    import time
+
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        app.processEvents()
+        if condition():
+            return
+        time.sleep(0.01)
+    raise TimeoutError(f"not done after {timeout_s} s")

@@ -2,7 +2,6 @@
 on the simulated lab (procedures.staircase through procedures.runner)."""
 
 import json
-import math
 import warnings
 
 import numpy as np
@@ -14,7 +13,7 @@ from qpclab.analysis.conductance import add_conductance, qpc_bias_V, transconduc
 from qpclab.analysis.constants import G0
 from qpclab.analysis.io import AnalysisError, Value, load_run
 from qpclab.analysis.plateaus import find_plateaus, step_positions
-from qpclab.analysis.synthetic import DEFAULT_CIRCUIT, random_qpc, simulate_staircase, write_run
+from qpclab.analysis.synthetic import random_qpc, simulate_staircase, write_run
 
 CIRCUIT = MeasurementCircuit(excitation_divider=2e-4, bias_divider=1e-3, series_resistance_ohm=2000.0,
                              preamp_gain_V_per_A=1e7)

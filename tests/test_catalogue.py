@@ -7,7 +7,6 @@ on its own, and the true parameters of simulated QPCs."""
 from __future__ import annotations
 
 import json
-import math
 import os
 import subprocess
 import sys

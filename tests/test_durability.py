@@ -1,7 +1,6 @@
 """A measurement is never lost: every point on disk as measured, a hard kill leaves a parseable file marked
 incomplete, and a resume completes the map into the same file without re-measuring what is there."""
 
-import os
 import signal
 import subprocess
 import sys

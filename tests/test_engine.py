@@ -22,7 +22,6 @@ import pytest
 from qpclab.cli import main
 from qpclab.instruments.station import default_station_path
 from qpclab.procedures import PROCEDURES, procedure_class
-from qpclab.procedures.plan import LinearSweep, Plan
 from qpclab.procedures.writer import complete_rows, run_status
 
 FAST = ["--quiet", "--time-constant", "1e-4"]

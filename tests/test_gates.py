@@ -250,7 +250,7 @@ def virtual_cases(draw):
 
 def _virtual_station(gates, coeffs):
     return parse_station({"station": {
-        "instruments": {f"dac": {"driver": "qdac2", "address": "TCPIP0::1.2.3.4::5025::SOCKET"}},
+        "instruments": {"dac": {"driver": "qdac2", "address": "TCPIP0::1.2.3.4::5025::SOCKET"}},
         "gates": {g: {"instrument": "dac", "channel": i + 1, "limits": list(d["limits"]), "step": d["step"],
                       "rate": d["rate"], "safe": d["limits"][0]} for i, (g, d) in enumerate(gates.items())},
         "virtual_gates": {"v": coeffs},

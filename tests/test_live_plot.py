@@ -15,28 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pymeasure.display.Qt import QtCore, QtWidgets
+from pymeasure.display.Qt import QtCore
 from pymeasure.experiment import FloatParameter, IntegerParameter, Procedure
 
 import pyqtgraph as pg
 
+from conftest import wait_until
 from qpclab.live import LiveCurve, LiveData, LiveMap, add_g0_grid, is_g0_column, minmax_decimate, nearest_index
-
-
-@pytest.fixture(scope="module")
-def qapp():
-    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-    yield app
-
-
-def _wait_until(app, condition, timeout_s: float = 30.0) -> None:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        app.processEvents()
-        if condition():
-            return
-        time.sleep(0.01)
-    raise TimeoutError(f"not done after {timeout_s} s")
 
 
 def _image(widget):
@@ -201,7 +186,7 @@ def test_window_runs_staircase_live_curve_equals_csv_and_is_drawn(qapp, tmp_path
             publishers.append(worker.publisher)
         return not window.manager.is_running() and proc.status != Procedure.QUEUED
 
-    _wait_until(qapp, done)
+    wait_until(qapp, done)
     for _ in range(3):  # let the last refresh happen
         qapp.processEvents()
         time.sleep(0.25)
@@ -288,7 +273,7 @@ def test_map_window_image_holds_the_csv_values_and_shows_their_colours(qapp, tmp
     proc = GridMap()
     window.queue(procedure=proc)
     experiment = window.manager.experiments[0]
-    _wait_until(qapp, lambda: not window.manager.is_running() and proc.status == Procedure.FINISHED)
+    wait_until(qapp, lambda: not window.manager.is_running() and proc.status == Procedure.FINISHED)
     maps = window.map_widget
     maps.refresh()
     qapp.processEvents()
@@ -338,10 +323,10 @@ def test_abort_from_the_window_stops_within_a_point_leaves_gates_safe_and_keeps_
     proc.start, proc.stop, proc.step, proc.time_constant = -1.4, 0.0, 0.002, 0.003  # ~25 s if not stopped
     window.queue(procedure=proc)
     experiment = window.manager.experiments[0]
-    _wait_until(qapp, lambda: len(experiment.results.live_data.column("Gate (V)")) >= 20)
+    wait_until(qapp, lambda: len(experiment.results.live_data.column("Gate (V)")) >= 20)
     at_abort = len(experiment.results.live_data.column("Gate (V)"))
     window.abort()
-    _wait_until(qapp, lambda: not window.manager.is_running())
+    wait_until(qapp, lambda: not window.manager.is_running())
     assert proc.status == Procedure.ABORTED
     csv = pd.read_csv(experiment.data_filename, comment="#")
     assert at_abort <= len(csv) <= at_abort + 1  # stopped within one point, every point kept

@@ -100,21 +100,18 @@ def test_riser_positions_follow_the_gate_dependent_lever_arm_and_spacing():
     """Riser n half open where alpha p (1 + k_a p / 2) = n hw_y (1 - k_y p): the positive root of a quadratic."""
     q = dataclasses.replace(TRANSPORT, spin_gap_ratio=0.0, barrier_height_eV=0.0, n_modes=6)
     lev, ka, ky, hy = 0.022, q.lever_arm_slope_per_V, q.spacing_slope_per_V, q.hw_y_eV
-    previous = None
+    risers = []
     for n in range(1, 6):
         a, b, c = lev * ka / 2.0, lev + n * hy * ky, -n * hy
         p = (-b + math.sqrt(b * b - 4 * a * c)) / (2 * a)
         riser = brentq(lambda v: q.conductance({"gate": v}, 0.0) / G0 - (n + 0.5), q.v_pinch + p - 0.02,
                        q.v_pinch + p + 0.02, xtol=1e-12)
         assert riser == pytest.approx(q.v_pinch + p, abs=1e-7)
-        if previous is not None:  # plateaus get shorter as the constriction opens
-            assert riser - previous < previous - (q.v_pinch if n == 2 else previous_2)
-            previous_2 = previous
-        else:
-            previous_2 = q.v_pinch
-        previous = riser
+        risers.append(riser)
         # the constant model puts this riser elsewhere by far more than the tolerance
         assert abs(q.v_pinch + n * hy / lev - riser) > 1e-3
+    widths = [b - a for a, b in zip([q.v_pinch] + risers, risers)]
+    assert all(w2 < w1 for w1, w2 in zip(widths, widths[1:]))  # plateaus get shorter as the constriction opens
 
 
 def test_step_widths_follow_the_adiabatic_formula():

@@ -13,7 +13,6 @@ import pyvisa
 from pymeasure.instruments.keithley import Keithley2400
 from pymeasure.instruments.srs import SR830
 
-from qpclab.analysis.constants import G0
 
 GATE, BIAS, LOCKIN = "GPIB0::24::INSTR", "GPIB0::25::INSTR", "GPIB0::8::INSTR"
 

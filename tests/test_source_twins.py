@@ -9,7 +9,6 @@ a value the simulator produced on its own.
 from __future__ import annotations
 
 import logging
-import math
 import statistics
 import textwrap
 

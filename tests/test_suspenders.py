@@ -294,7 +294,7 @@ def test_the_dry_run_lists_the_active_suspenders_and_bad_settings_are_refused_be
 def test_the_window_shows_a_suspended_run_with_its_reason_and_resumes_it(tmp_path, sim):
     from qpclab.gui import build_window
     from pymeasure.display.Qt import QtWidgets
-    from test_window_engine import _wait_until
+    from conftest import wait_until
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
     path = lab_file(tmp_path, base(mixing_chamber=NEVER_CLEARS), WARM_UP)
@@ -304,10 +304,10 @@ def test_the_window_shows_a_suspended_run_with_its_reason_and_resumes_it(tmp_pat
         getattr(window.inputs, name).setValue(value)
     assert not window.resume_button.isEnabled()
     window.queue_button.click()
-    _wait_until(app, lambda: window.resume_button.isEnabled(), 60)
+    wait_until(app, lambda: window.resume_button.isEnabled(), 60)
     assert window.statusBar().currentMessage().startswith("suspended: mixing chamber")
     window.resume_button.click()
-    _wait_until(app, lambda: not window.manager.is_running(), 60)
+    wait_until(app, lambda: not window.manager.is_running(), 60)
     data = window.manager.experiments[0].data_filename
     assert run_status(data) == "finished" and "resumed by the user" in comments(Path(data), "Suspension over")[0]
     assert not window.resume_button.isEnabled() and window.statusBar().currentMessage() == ""

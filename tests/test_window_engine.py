@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import errno
 import os
-import time
 
 import pandas as pd
 import pytest
 from pymeasure.display.Qt import QtWidgets
 from pymeasure.experiment import Procedure
 
+from conftest import wait_until
 from qpclab.gui import build_window
 from qpclab.instruments.station import default_station_path
 from qpclab.procedures import PROCEDURES
@@ -22,21 +22,6 @@ LABS = default_station_path().parent
 LAB_FOR = {"staircase": "qpc_lab", "gate-gate-map": "split_gate_lab", "bias-map": "qpc_lab",
            "field-map": "field_lab", "temperature-map": "field_lab", "shot-noise": "noise_lab",
            "noise-vs-gate": "noise_lab", "hall-sweep": "hall_lab"}
-
-
-@pytest.fixture(scope="module")
-def qapp():
-    return QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
-
-
-def _wait_until(app, condition, timeout_s: float = 60.0) -> None:
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        app.processEvents()
-        if condition():
-            return
-        time.sleep(0.01)
-    raise TimeoutError(f"not done after {timeout_s} s")
 
 
 @pytest.mark.parametrize("name", list(PROCEDURES))
@@ -77,7 +62,7 @@ def test_window_run_with_a_full_disk_stops_safely_and_shows_the_error(qapp, tmp_
     proc.set_values(start=-1.3, stop=-1.0, step=0.002, time_constant=1e-4)
     window.queue(procedure=proc)
     experiment = window.manager.experiments[0]
-    _wait_until(qapp, lambda: proc.status == Procedure.FAILED and not window.manager.is_running())
+    wait_until(qapp, lambda: proc.status == Procedure.FAILED and not window.manager.is_running())
     assert "No space left on device" in window.statusBar().currentMessage()
     df = pd.read_csv(experiment.data_filename, comment="#")
     assert len(df) == 25 and df.notna().all().all()
@@ -104,9 +89,9 @@ def test_window_fits_a_laptop_screen_and_runs_and_aborts(name, qapp, tmp_path, s
         assert screen.contains(box) and button.isVisible(), f"{button.text()} is off the screen: {box}"
     assert window.inputs.findChildren(QtWidgets.QScrollArea)  # the parameter panel scrolls
     window.queue_button.click()
-    _wait_until(qapp, window.manager.is_running, 30)
+    wait_until(qapp, window.manager.is_running, 30)
     window.abort_button.click()
-    _wait_until(qapp, lambda: not window.manager.is_running(), 120)
+    wait_until(qapp, lambda: not window.manager.is_running(), 120)
     experiment = window.manager.experiments[0]
     assert run_status(experiment.data_filename) == "aborted"
     window.close()
@@ -137,7 +122,7 @@ def test_command_line_window_and_python_write_the_same_file(qapp, tmp_path, sim_
     proc = window.make_procedure()
     proc.set_values(**params)
     window.queue(procedure=proc)
-    _wait_until(qapp, lambda: proc.status == Procedure.FINISHED and not window.manager.is_running())
+    wait_until(qapp, lambda: proc.status == Procedure.FINISHED and not window.manager.is_running())
     from_window = window.manager.experiments[0].data_filename
     window.close()
     layouts = [_layout(p) for p in (tmp_path / "cli.csv", api.path, from_window)]
@@ -158,11 +143,11 @@ def test_a_command_line_run_is_refused_while_the_window_runs_on_the_station(qapp
     proc.set_values(start=-1.4, stop=0.0, step=0.002, time_constant=3e-3)  # ~25 s if not stopped
     window.queue(procedure=proc)
     experiment = window.manager.experiments[0]
-    _wait_until(qapp, lambda: len(experiment.results.live_data) >= 5)
+    wait_until(qapp, lambda: len(experiment.results.live_data) >= 5)
     other = subprocess.run([sys.executable, "-m", "qpclab", "run", "staircase", "--quiet", "--data",
                             str(tmp_path / "second.csv")], capture_output=True, text=True, timeout=120)
     window.abort()
-    _wait_until(qapp, lambda: not window.manager.is_running(), 60)
+    wait_until(qapp, lambda: not window.manager.is_running(), 60)
     window.close()
     assert other.returncode != 0 and f"PID {os.getpid()}" in other.stderr and "Traceback" not in other.stderr
     assert not (tmp_path / "second.csv").exists()
