@@ -26,6 +26,7 @@ from typing import Callable, Mapping
 from ..instruments.connect import Lab, connect
 from ..instruments.gates import RampInterrupted, safe_state
 from ..instruments.station import Station
+from .adaptive import AdaptivePlan
 from .plan import TIME_COLUMN, Plan
 from .writer import RunWriteError, RunWriter
 
@@ -116,7 +117,10 @@ def execute(plan: Plan, station: Station, writer: RunWriter, control: RunControl
             writer.comment("Resumed", f"{time.strftime('%Y-%m-%dT%H:%M:%S%z')} after {start_point} points")
         header_written = True
         control.phase = "measuring"
-        _loop(plan, lab, writer, control, start_point, time_offset)
+        if isinstance(plan, AdaptivePlan):  # its points come from a learner: its own loop, this finaliser
+            plan.run(lab, writer, control, start_point, time_offset, data_path)
+        else:
+            _loop(plan, lab, writer, control, start_point, time_offset)
         if control.should_stop():
             status = "aborted"
     except (Aborted, RampInterrupted, KeyboardInterrupt) as exc:

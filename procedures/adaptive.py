@@ -1,0 +1,209 @@
+"""Adaptive sampling: a plan whose points come from a learner (python-adaptive's ``Learner1D``), not from a grid.
+
+A staircase spends most of a grid's points on flat plateaus. With ``--sampling adaptive`` the gate values come from a
+learner that puts them where the conductance changes: the risers are resolved to the finest spacing (the loss goal),
+the plateaus are sampled sparsely (at most :attr:`StepLoss.plateau_step` apart). The executor runs this plan with
+its own per-point loop (:meth:`AdaptivePlan.run`), in the calling thread (no process pool around instruments):
+
+    ask a pass of points -> order them along the gate's way -> for each: move (SafeGate), settle, read, write, tell
+
+python-adaptive asks points in the order of their loss, which jumps a gate back and forth across the whole range
+(adaptive issue #443); a pass is therefore asked at once (one point for every interval whose loss is above the goal)
+and measured in the sweep's direction, as a grid sweep would: the gate first goes back to one plateau spacing before
+the pass's first point (or the start of the range), so every point is approached from the same side and a device
+with gate hysteresis shows the same risers as in a grid sweep; a pass costs at most two sweeps of travel. Every move
+goes through the gate's SafeGate (step, rate, limits, read-back) exactly as in a grid.
+
+The run ends at the first of: every interval's loss at or below the goal (``step``), the point budget
+(``max_points``), the time budget (``time_budget``, s, counted on the run's time column, so across a resume too).
+Rows keep the grid's columns, in measured order. A resume feeds the learner the rows on disk and asks only new points.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Mapping, Sequence
+
+import adaptive
+import pandas as pd
+
+from ..instruments.connect import Lab
+from .axes import Axis
+from .plan import TIME_COLUMN, Line, LinearSweep, Plan, PlanError
+from .readouts import Readout
+from .writer import RunWriter
+
+if TYPE_CHECKING:
+    from .executor import RunControl
+
+__all__ = ["AdaptivePlan", "StepLoss", "StoppingRule", "order_pass", "SAMPLINGS"]
+
+#: the sampling modes a procedure with a ``sampling`` parameter offers
+SAMPLINGS = ("grid", "adaptive")
+
+
+class StepLoss:
+    """The loss of an interval of a staircase, in volts: risers resolved, plateaus sparse.
+
+    ``loss = dx * max(min(1, (|dG| / riser_dG)^2), step / plateau_step)`` with dx in V and dG in G0: an interval
+    across which the conductance changes by ``riser_dG`` or more is split until it is ``step`` wide; a flat one until
+    it is ``plateau_step`` wide; in between the spacing grows quickly as the change falls (the tails of a riser are
+    not where its centre is decided). The learner hands the loss coordinates scaled
+    by the data's extent; :meth:`observe` keeps that extent (the same bounding box the learner keeps) to convert back.
+    """
+
+    #: a conductance change (G0) across one interval that marks it as part of a riser
+    riser_dG = 0.25
+
+    def __init__(self, step: float, plateau_step: float):
+        if not 0 < step <= plateau_step:
+            raise ValueError(f"the riser resolution {step:g} V must be positive and at most the plateau spacing "
+                             f"{plateau_step:g} V")
+        self.step, self.plateau_step = step, plateau_step
+        self._x: tuple[float, float] | None = None
+        self._y: tuple[float, float] | None = None
+
+    def observe(self, x: float, y: float) -> None:
+        """Widen the data's bounding box by (x, y); call before the learner is told the point."""
+        if self._x is None:
+            self._x, self._y = (x, x), (y, y)
+        else:
+            self._x = (min(self._x[0], x), max(self._x[1], x))
+            self._y = (min(self._y[0], y), max(self._y[1], y))
+
+    def __call__(self, xs: Sequence[float], ys: Sequence[float]) -> float:
+        x_span = (self._x[1] - self._x[0]) if self._x else 0.0
+        y_span = (self._y[1] - self._y[0]) if self._y else 0.0
+        dx = (xs[1] - xs[0]) * x_span
+        dy = abs(ys[1] - ys[0]) * (y_span or 1.0)
+        return dx * max(min(1.0, (dy / self.riser_dG) ** 2), self.step / self.plateau_step)
+
+
+@dataclass(frozen=True)
+class StoppingRule:
+    """When an adaptive run ends: every loss at or below ``loss_goal``, ``max_points`` measured, or ``time_budget_s``
+    (0: none) spent since the run started."""
+
+    loss_goal: float
+    max_points: int
+    time_budget_s: float = 0.0
+
+    def reached(self, learner: adaptive.Learner1D, points: int, elapsed_s: float) -> str:
+        """Why the run ends now ("" if it goes on)."""
+        if points >= self.max_points:
+            return f"point budget ({self.max_points} points) reached"
+        if self.time_budget_s and elapsed_s >= self.time_budget_s:
+            return f"time budget ({self.time_budget_s:g} s) spent"
+        if points >= 2 and learner.loss() <= self.loss_goal:
+            return f"loss goal reached: every interval resolved ({self.loss_goal:g} V on the risers)"
+        return ""
+
+
+def order_pass(points: Sequence[float], upward: bool) -> list[float]:
+    """A pass's points in the sweep's direction."""
+    return sorted(points, reverse=not upward)
+
+
+class AdaptivePlan(Plan):
+    """One line of at most ``stop.max_points`` points between ``bounds``, asked from a ``Learner1D`` with ``loss``,
+    each pass measured upward (``upward``) or downward.
+
+    As a :class:`Plan` it is the budget's worst case, a grid of ``max_points`` over the bounds: the dry run checks
+    the bounds against the limits and estimates the time of the budget; the executor runs :meth:`run` instead of
+    its grid loop. ``y_column`` is the row column the learner learns (G/G0)."""
+
+    def __init__(self, *, fast: Axis, fast_column: str, readout: Readout, columns: Sequence[str],
+                 bounds: tuple[float, float], upward: bool, loss: StepLoss, stop: StoppingRule,
+                 y_column: str, constants: Mapping[str, int | float]):
+        if stop.max_points < 3:
+            raise PlanError(f"a point budget of {stop.max_points} is too small for adaptive sampling (at least 3)")
+        low, high = sorted(bounds)
+        if not high > low:
+            raise PlanError("adaptive sampling needs a range: start and stop are equal")
+        sweep = LinearSweep(low, high, stop.max_points - 1)
+        super().__init__(fast=fast, fast_column=fast_column, lines=1, line=lambda k: Line((), sweep, constants),
+                         readout=readout, columns=columns)
+        self.bounds, self.upward, self.loss, self.stop, self.y_column = (low, high), upward, loss, stop, y_column
+        self.constants = dict(constants)
+        self.end_reason = ""
+
+    def learner(self) -> adaptive.Learner1D:
+        """A fresh learner over the bounds (the function is never called: qpclab measures and tells)."""
+        return adaptive.Learner1D(_measured_by_qpclab, self.bounds, loss_per_interval=self.loss)
+
+    def tell(self, learner: adaptive.Learner1D, x: float, y: float) -> None:
+        if math.isfinite(y):
+            self.loss.observe(x, y)
+            learner.tell(x, y)
+
+    def stored_points(self, data_path: Path, rows: int) -> list[tuple[float, float]]:
+        """The first ``rows`` (gate, y) pairs of a run file (the rows a resume continues after)."""
+        data = pd.read_csv(data_path, comment="#", usecols=[self.fast_column, self.y_column], nrows=rows)
+        return list(zip(data[self.fast_column].astype(float), data[self.y_column].astype(float)))
+
+    def next_pass(self, learner: adaptive.Learner1D, left: int) -> list[float]:
+        """The points of the next pass: one per interval whose loss is above the goal (the first pass: the
+        plateau spacing over the range), at most ``left``."""
+        if not learner.data:
+            n = math.ceil((self.bounds[1] - self.bounds[0]) / self.loss.plateau_step) + 1
+        else:
+            n = sum(1 for loss in learner.losses.values() if loss > self.stop.loss_goal)
+        points, _ = learner.ask(max(1, min(n, left)))
+        return [float(x) for x in points]
+
+    def run(self, lab: Lab, writer: RunWriter, control: "RunControl", start_point: int, time_offset: float,
+            data_path: Path | None) -> None:
+        """The adaptive per-point loop (ask a pass, order it, then per point: move, settle, read, write, tell)."""
+        learner = self.learner()
+        if start_point:
+            if data_path is None:
+                raise PlanError("an adaptive run resumes from its file: no file given")
+            for x, y in self.stored_points(data_path, start_point):
+                self.tell(learner, x, y)
+        fast, fast_column, readout = self.fast, self.fast_column, self.readout
+        move_fast = fast.mover(lab)
+        should_stop, wait, write_row = control.should_stop, control.wait, writer.write_row
+        settle = readout.settle_s()
+        read, note = readout.read, writer.comment
+        total = self.stop.max_points
+        point = start_point
+        t0 = time.monotonic() - time_offset
+        lab.check_errors()
+        position = next((g.read() for g in lab.outputs() if g.name == fast.output), self.bounds[0])
+        low, high = self.bounds
+        back = self.loss.plateau_step
+        with fast.sweeping(lab):
+            while not should_stop():
+                self.end_reason = self.stop.reached(learner, point, time.monotonic() - t0)
+                if self.end_reason:
+                    break
+                xs = order_pass(self.next_pass(learner, total - point), self.upward)
+                approach = max(low, xs[0] - back) if self.upward else min(high, xs[0] + back)
+                if (position > approach) if self.upward else (position < approach):
+                    position = move_fast(approach, should_stop)  # each point approached from the sweep's side
+                for x in xs:
+                    row = dict(self.constants)
+                    row[fast_column] = position = move_fast(x, should_stop)
+                    wait(settle)
+                    read(lab, row, point, wait, note)
+                    row[TIME_COLUMN] = time.monotonic() - t0
+                    write_row(row)
+                    point += 1
+                    self.tell(learner, x, float(row[self.y_column]))
+                    if control.on_row is not None:
+                        control.on_row(row)
+                    if control.progress is not None:
+                        control.progress(point, total)
+                    if should_stop() or (self.stop.time_budget_s and
+                                         time.monotonic() - t0 >= self.stop.time_budget_s):
+                        break
+        if self.end_reason:
+            note("Adaptive", f"{self.end_reason} after {point} points")
+        lab.check_errors()
+
+
+def _measured_by_qpclab(x: float) -> float:
+    raise RuntimeError("an adaptive plan's points are measured by qpclab's executor, not by the learner")
