@@ -17,6 +17,8 @@ goes through the gate's SafeGate (step, rate, limits, read-back) exactly as in a
 The run ends at the first of: every interval's loss at or below the goal (``step``), the point budget
 (``max_points``), the time budget (``time_budget``, s, counted on the run's time column, so across a resume too).
 Rows keep the grid's columns, in measured order. A resume feeds the learner the rows on disk and asks only new points.
+At the end the saddle-point fit of all points (:class:`~qpclab.analysis.online_fit.OnlineSaddleFit`), with its
+uncertainties, goes into the file as ``#Saddle fit:`` comment lines.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 import adaptive
 import pandas as pd
 
+from ..analysis.online_fit import OnlineSaddleFit
 from ..instruments.connect import Lab
 from .axes import Axis
 from .plan import TIME_COLUMN, Line, LinearSweep, Plan, PlanError
@@ -117,7 +120,7 @@ class AdaptivePlan(Plan):
 
     def __init__(self, *, fast: Axis, fast_column: str, readout: Readout, columns: Sequence[str],
                  bounds: tuple[float, float], upward: bool, loss: StepLoss, stop: StoppingRule,
-                 y_column: str, constants: Mapping[str, int | float]):
+                 y_column: str, constants: Mapping[str, int | float], fit: OnlineSaddleFit | None = None):
         if stop.max_points < 3:
             raise PlanError(f"a point budget of {stop.max_points} is too small for adaptive sampling (at least 3)")
         low, high = sorted(bounds)
@@ -128,6 +131,7 @@ class AdaptivePlan(Plan):
                          readout=readout, columns=columns)
         self.bounds, self.upward, self.loss, self.stop, self.y_column = (low, high), upward, loss, stop, y_column
         self.constants = dict(constants)
+        self.fit = fit
         self.end_reason = ""
 
     def learner(self) -> adaptive.Learner1D:
@@ -138,6 +142,8 @@ class AdaptivePlan(Plan):
         if math.isfinite(y):
             self.loss.observe(x, y)
             learner.tell(x, y)
+            if self.fit is not None:
+                self.fit.add(x, y)
 
     def stored_points(self, data_path: Path, rows: int) -> list[tuple[float, float]]:
         """The first ``rows`` (gate, y) pairs of a run file (the rows a resume continues after)."""
@@ -202,6 +208,10 @@ class AdaptivePlan(Plan):
                         break
         if self.end_reason:
             note("Adaptive", f"{self.end_reason} after {point} points")
+        if self.fit is not None:
+            fitted = self.fit.update()
+            for line in (fitted.text() if fitted else "no fit: fewer than two risers measured").splitlines():
+                note("Saddle fit", line.strip())
         lab.check_errors()
 
 

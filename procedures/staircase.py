@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter, Parameter
 
+from ..analysis.online_fit import OnlineSaddleFit
 from ..instruments.station import Station
 from .adaptive import SAMPLINGS, AdaptivePlan, StepLoss, StoppingRule
 from .axes import GateAxis
@@ -71,7 +72,7 @@ class Staircase(LockInProcedure):
                                 upward=(self.start <= self.stop) == (self.direction == "up"),
                                 loss=StepLoss(self.step, self.plateau_step),
                                 stop=StoppingRule(self.step, budget, self.time_budget), y_column="G/G0",
-                                constants={"Sweep": 0})
+                                constants={"Sweep": 0}, fit=OnlineSaddleFit(0.0))
         pattern = [up[::-1] if down else up for down in DIRECTIONS[self.direction]]
         return Plan(fast=GateAxis(station, self.gate), fast_column="Gate (V)", lines=self.repeats * len(pattern),
                     line=lambda k: Line((), pattern[k % len(pattern)], {"Sweep": k}),

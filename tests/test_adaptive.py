@@ -71,6 +71,47 @@ def test_adaptive_staircase_matches_dense_grid_with_fewer_points(lab, tmp_path):
     passes = 1 + int(np.sum(np.diff(a_gate) < 0))
     assert passes <= 8
     assert run_status(tmp_path / "adaptive.csv") == "finished"
+    if lab == "qpc":  # the fit written at the end agrees with the simulated sample (samples.yaml), not with itself
+        sample = yaml.safe_load((station_path("qpc").parent / "samples.yaml").read_text())["gaas_split_gate"]
+        fit = fit_lines(tmp_path / "adaptive.csv")
+        assert abs(fit["pinch-off V_p"] - sample["v_pinch"]) < 1e-3
+        spacing = sample["hw_y_eV"] / sample["lever_arms_eV_per_V"]["gate"]
+        assert abs(fit["step spacing hw_y/a"] - spacing) < 0.01 * spacing
+
+
+def fit_lines(path) -> dict[str, float]:
+    """The ``#Saddle fit:`` comment lines of a run file: {quantity: value in V}."""
+    out = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("#Saddle fit:") and " = " in line and "mV" in line:
+            name, _, value = line[len("#Saddle fit:"):].partition(" = ")
+            out[name.strip()] = float(value.split("±")[0]) * 1e-3
+    return out
+
+
+def test_online_fit_follows_the_staircase_as_points_arrive(tmp_path):
+    """Points of a dense staircase in the order an adaptive run would give them (coarse first): the fit appears
+    once two risers are in and ends at the sample's pinch-off and spacing (samples.yaml)."""
+    from qpclab.analysis.online_fit import OnlineSaddleFit
+
+    sample = yaml.safe_load((station_path("qpc").parent / "samples.yaml").read_text())["gaas_split_gate"]
+    qpclab.run("staircase", station=str(station_path("qpc")), data=tmp_path / "dense.csv", progress=False,
+               step=0.001, time_constant=1e-4, **RANGE)
+    gate, g = staircase_data(tmp_path / "dense.csv")
+    order = np.concatenate([np.arange(0, gate.size, 64), np.setdiff1d(np.arange(gate.size),
+                                                                      np.arange(0, gate.size, 64))])
+    online = OnlineSaddleFit(0.0, bins=100)
+    fits = []
+    for k, i in enumerate(order):
+        online.add(gate[i], g[i])
+        if k % 50 == 49 or k == order.size - 1:
+            fits.append(online.update())
+    final = fits[-1]
+    assert final.n_points == gate.size
+    assert abs(final.v_pinch.value - sample["v_pinch"]) < 1e-3
+    spacing = sample["hw_y_eV"] / sample["lever_arms_eV_per_V"]["gate"]
+    assert abs(final.spacing_V.value - spacing) < 0.01 * spacing
+    assert 0 < final.v_pinch.stderr < 1e-3 and 0 < final.spacing_V.stderr < 1e-3
 
 
 def test_adaptive_run_killed_resumes_without_remeasuring(tmp_path):
