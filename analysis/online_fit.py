@@ -4,8 +4,8 @@
 (:func:`qpclab.analysis.saddle_fit.saddle_model_G0`) to the points averaged in at most ``bins`` equal gate bins,
 so an update costs about the same at 100 and at 1,000,000 points. The first fit starts from the first two
 crossings of 0.5 and 1.5 G0 (pinch-off and spacing; width a quarter of the spacing) and may iterate longer; later
-updates start from the previous fit and take a few iterations. Uncertainties are one standard deviation from the Jacobian
-and the residuals of the binned points. Voltages only: the width includes the thermal smearing (give energies
+updates start from the previous fit and take a few iterations. Uncertainties are one standard deviation from the
+Jacobian and the residuals of the binned points. Voltages only: the width includes the thermal smearing (give energies
 after bias spectroscopy, with the lever arm, through the full fit).
 """
 

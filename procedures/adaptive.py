@@ -9,10 +9,10 @@ its own per-point loop (:meth:`AdaptivePlan.run`), in the calling thread (no pro
 
 python-adaptive asks points in the order of their loss, which jumps a gate back and forth across the whole range
 (adaptive issue #443); a pass is therefore asked at once (one point for every interval whose loss is above the goal)
-and measured in the sweep's direction, as a grid sweep would: the gate first goes back to one plateau spacing before
-the pass's first point (or the start of the range), so every point is approached from the same side and a device
-with gate hysteresis shows the same risers as in a grid sweep; a pass costs at most two sweeps of travel. Every move
-goes through the gate's SafeGate (step, rate, limits, read-back) exactly as in a grid.
+and measured in order from the end nearer the gate (passes snake: no return sweeps). A point reached against the
+sweep's direction is approached from the sweep's side (the gate goes ``backlash`` past it first), so a device with
+gate hysteresis shows the same risers as in a grid sweep. Every move goes through the gate's SafeGate (step, rate,
+limits, read-back) exactly as in a grid.
 
 The run ends at the first of: every interval's loss at or below the goal (``step``), the point budget
 (``max_points``), the time budget (``time_budget``, s, counted on the run's time column, so across a resume too).
@@ -105,22 +105,26 @@ class StoppingRule:
         return ""
 
 
-def order_pass(points: Sequence[float], upward: bool) -> list[float]:
-    """A pass's points in the sweep's direction."""
-    return sorted(points, reverse=not upward)
+def order_pass(points: Sequence[float], position: float) -> list[float]:
+    """A pass's points in one direction, from the end nearer ``position``: the gate travels at most one sweep."""
+    ordered = sorted(points)
+    if ordered and abs(position - ordered[-1]) < abs(position - ordered[0]):
+        ordered.reverse()
+    return ordered
 
 
 class AdaptivePlan(Plan):
-    """One line of at most ``stop.max_points`` points between ``bounds``, asked from a ``Learner1D`` with ``loss``,
-    each pass measured upward (``upward``) or downward.
+    """One line of at most ``stop.max_points`` points between ``bounds``, asked from a ``Learner1D`` with ``loss``;
+    points are approached upward (``upward``) or downward, from ``backlash`` (V) past them where needed.
 
     As a :class:`Plan` it is the budget's worst case, a grid of ``max_points`` over the bounds: the dry run checks
     the bounds against the limits and estimates the time of the budget; the executor runs :meth:`run` instead of
     its grid loop. ``y_column`` is the row column the learner learns (G/G0)."""
 
     def __init__(self, *, fast: Axis, fast_column: str, readout: Readout, columns: Sequence[str],
-                 bounds: tuple[float, float], upward: bool, loss: StepLoss, stop: StoppingRule,
-                 y_column: str, constants: Mapping[str, int | float], fit: OnlineSaddleFit | None = None):
+                 bounds: tuple[float, float], upward: bool, backlash: float, loss: StepLoss,
+                 stop: StoppingRule, y_column: str, constants: Mapping[str, int | float],
+                 fit: OnlineSaddleFit | None = None):
         if stop.max_points < 3:
             raise PlanError(f"a point budget of {stop.max_points} is too small for adaptive sampling (at least 3)")
         low, high = sorted(bounds)
@@ -132,6 +136,7 @@ class AdaptivePlan(Plan):
         self.bounds, self.upward, self.loss, self.stop, self.y_column = (low, high), upward, loss, stop, y_column
         self.constants = dict(constants)
         self.fit = fit
+        self.backlash = backlash
         self.end_reason = ""
 
     def learner(self) -> adaptive.Learner1D:
@@ -180,17 +185,15 @@ class AdaptivePlan(Plan):
         lab.check_errors()
         position = next((g.read() for g in lab.outputs() if g.name == fast.output), self.bounds[0])
         low, high = self.bounds
-        back = self.loss.plateau_step
+        sign = 1.0 if self.upward else -1.0
         with fast.sweeping(lab):
             while not should_stop():
                 self.end_reason = self.stop.reached(learner, point, time.monotonic() - t0)
                 if self.end_reason:
                     break
-                xs = order_pass(self.next_pass(learner, total - point), self.upward)
-                approach = max(low, xs[0] - back) if self.upward else min(high, xs[0] + back)
-                if (position > approach) if self.upward else (position < approach):
-                    position = move_fast(approach, should_stop)  # each point approached from the sweep's side
-                for x in xs:
+                for x in order_pass(self.next_pass(learner, total - point), position):
+                    if self.backlash and (x - position) * sign < 0:  # against the sweep: come from its side
+                        move_fast(min(high, max(low, x - sign * self.backlash)), should_stop)
                     row = dict(self.constants)
                     row[fast_column] = position = move_fast(x, should_stop)
                     wait(settle)

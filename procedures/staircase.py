@@ -5,7 +5,8 @@ time constant and filter slope), read X and Y together, and convert to conductan
 (excitation divider, preamp gain, series resistance).
 
 ``sampling = adaptive`` asks the gate values from a learner instead (:mod:`qpclab.procedures.adaptive`): the risers
-resolved to ``step``, the plateaus at most ``plateau_step`` apart, until the loss goal, the point budget
+resolved to ``step``, the plateaus at most ``plateau_step`` apart (points reached against the sweep approached from
+``backlash`` past them: gate hysteresis), until the loss goal, the point budget
 (``max_points``; 0: the points of a grid at ``step``) or the time budget (``time_budget``, s; 0: none).
 """
 
@@ -41,6 +42,8 @@ class Staircase(LockInProcedure):
                                   maximum=1.0)
     max_points = IntegerParameter("Adaptive - point budget (0 = the grid's at the step)", default=0, minimum=0,
                                   maximum=10_000_000)
+    backlash = FloatParameter("Adaptive - approach points against the sweep from this far past", units="V",
+                              default=0.01, minimum=0.0, maximum=1.0)
     time_budget = FloatParameter("Adaptive - time budget (0 = none)", units="s", default=0.0, minimum=0.0,
                                  maximum=1e7)
 
@@ -70,6 +73,7 @@ class Staircase(LockInProcedure):
                                 readout=ConductanceReadout(self.lockin_settings(), station.circuit),
                                 columns=self.DATA_COLUMNS, bounds=(self.start, self.stop),
                                 upward=(self.start <= self.stop) == (self.direction == "up"),
+                                backlash=self.backlash,
                                 loss=StepLoss(self.step, self.plateau_step),
                                 stop=StoppingRule(self.step, budget, self.time_budget), y_column="G/G0",
                                 constants={"Sweep": 0}, fit=OnlineSaddleFit(0.0))
