@@ -1,9 +1,12 @@
 """Adaptive sampling: a plan whose points come from a learner (python-adaptive's ``Learner1D``), not from a grid.
 
 A staircase spends most of a grid's points on flat plateaus. With ``--sampling adaptive`` the gate values come from a
-learner that puts them where the conductance changes: the risers are resolved to the finest spacing (the loss goal),
-the plateaus are sampled sparsely (at most :attr:`StepLoss.plateau_step` apart). The executor runs this plan with
-its own per-point loop (:meth:`AdaptivePlan.run`), in the calling thread (no process pool around instruments):
+learner (its loss :class:`StepLoss`) that puts them where the physics is decided: each riser's centre, where the
+conductance crosses halfway between two plateaus, is bracketed until it is pinned (:meth:`StepLoss.pinned`), new
+points in a riser going where a logistic step through its two ends crosses (:func:`riser_point`); plateaus are
+sampled at most ``plateau_step`` apart, and once the risers are pinned each plateau between two risers gets a point
+in its middle, where its value is read. The executor runs this plan with its own per-point loop
+(:meth:`AdaptivePlan.run`), in the calling thread (no process pool around instruments):
 
     ask a pass of points -> order them along the gate's way -> for each: move (SafeGate), settle, read, write, tell
 
@@ -14,15 +17,17 @@ sweep's direction is approached from the sweep's side (the gate goes ``backlash`
 gate hysteresis shows the same risers as in a grid sweep. Every move goes through the gate's SafeGate (step, rate,
 limits, read-back) exactly as in a grid.
 
-The run ends at the first of: every interval's loss at or below the goal (``step``), the point budget
-(``max_points``), the time budget (``time_budget``, s, counted on the run's time column, so across a resume too).
-Rows keep the grid's columns, in measured order. A resume feeds the learner the rows on disk and asks only new points.
-At the end the saddle-point fit of all points (:class:`~qpclab.analysis.online_fit.OnlineSaddleFit`), with its
-uncertainties, goes into the file as ``#Saddle fit:`` comment lines.
+The run ends at the first of: every interval's loss at or below the goal (``step``) and every plateau's middle
+measured, the point budget (``max_points``), the time budget (``time_budget``, s, counted on the run's time
+column, so across a resume too). Rows keep the grid's columns, in measured order. A resume feeds the learner the
+rows on disk and asks only new points. At the end the saddle-point fit of all points
+(:class:`~qpclab.analysis.online_fit.OnlineSaddleFit`), with its uncertainties, goes into the file as
+``#Saddle fit:`` comment lines.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import time
 from dataclasses import dataclass
@@ -42,24 +47,22 @@ from .writer import RunWriter
 if TYPE_CHECKING:
     from .executor import RunControl
 
-__all__ = ["AdaptivePlan", "StepLoss", "StoppingRule", "order_pass", "SAMPLINGS"]
+__all__ = ["AdaptivePlan", "StepLoss", "StoppingRule", "order_pass", "riser_point", "SAMPLINGS"]
 
 #: the sampling modes a procedure with a ``sampling`` parameter offers
 SAMPLINGS = ("grid", "adaptive")
 
 
 class StepLoss:
-    """The loss of an interval of a staircase, in volts: risers resolved, plateaus sparse.
+    """The loss of an interval of a staircase, in volts: risers' centres pinned, plateaus sparse.
 
-    ``loss = dx * max(min(1, (|dG| / riser_dG)^2), step / plateau_step)`` with dx in V and dG in G0: an interval
-    across which the conductance changes by ``riser_dG`` or more is split until it is ``step`` wide; a flat one until
-    it is ``plateau_step`` wide; in between the spacing grows quickly as the change falls (the tails of a riser are
-    not where its centre is decided). The learner hands the loss coordinates scaled
-    by the data's extent; :meth:`observe` keeps that extent (the same bounding box the learner keeps) to convert back.
+    Conductance plateaus lie near multiples of G0, so a riser's centre lies where G crosses a half-integer level
+    k + 1/2 (G0). An interval whose ends straddle such a level holds a riser's centre: its loss is its width dx (V),
+    until the crossing is pinned (:meth:`pinned`); every other interval (and a pinned one) has the loss
+    ``dx * step / plateau_step``. With the loss goal ``step`` a riser's crossing is bracketed to ``step`` at worst,
+    a plateau is sampled at most ``plateau_step`` apart. The learner hands the loss coordinates scaled by the data's
+    extent; :meth:`observe` keeps that extent (the same bounding box the learner keeps) to convert back.
     """
-
-    #: a conductance change (G0) across one interval that marks it as part of a riser
-    riser_dG = 0.25
 
     def __init__(self, step: float, plateau_step: float):
         if not 0 < step <= plateau_step:
@@ -77,12 +80,47 @@ class StepLoss:
             self._x = (min(self._x[0], x), max(self._x[1], x))
             self._y = (min(self._y[0], y), max(self._y[1], y))
 
+    @staticmethod
+    def crossing(ya: float, yb: float) -> int | None:
+        """k if G goes across exactly one level k + 1/2 between ya and yb (G0); -1 if across several; else None."""
+        low, high = min(ya, yb), max(ya, yb)
+        levels = math.floor(high - 0.5) - math.ceil(low - 0.5) + 1
+        if levels <= 0:
+            return None
+        return math.ceil(low - 0.5) if levels == 1 else -1
+
+    @staticmethod
+    def pinned(fa: float, fb: float) -> bool:
+        """Whether the crossing of 1/2 between two points at fractions fa, fb of a riser (0: the plateau below,
+        1: the one above) is known well from them: both on the riser's straight middle part, or one at 1/2."""
+        return (0.25 <= fa <= 0.75 and 0.25 <= fb <= 0.75) or min(abs(fa - 0.5), abs(fb - 0.5)) <= 0.02
+
     def __call__(self, xs: Sequence[float], ys: Sequence[float]) -> float:
         x_span = (self._x[1] - self._x[0]) if self._x else 0.0
         y_span = (self._y[1] - self._y[0]) if self._y else 0.0
         dx = (xs[1] - xs[0]) * x_span
-        dy = abs(ys[1] - ys[0]) * (y_span or 1.0)
-        return dx * max(min(1.0, (dy / self.riser_dG) ** 2), self.step / self.plateau_step)
+        floor = dx * self.step / self.plateau_step
+        ya, yb = ys[0] * (y_span or 1.0), ys[1] * (y_span or 1.0)
+        k = self.crossing(ya, yb)
+        if k is None or (k >= 0 and self.pinned(ya - k, yb - k)):
+            return floor
+        return max(dx, floor)
+
+
+def riser_point(xs: Sequence[float], ys: Sequence[float], i: int) -> float:
+    """A new point in the interval (xs[i - 1], xs[i]) of the sorted points (ys in G0): where the riser whose centre
+    it holds is expected to cross its half level, if both ends lie on that riser (a logistic step: its logit is
+    linear in the gate voltage; kept a tenth of the interval from the ends); otherwise the middle."""
+    a, b, ya, yb = xs[i - 1], xs[i], ys[i - 1], ys[i]
+    k = StepLoss.crossing(ya, yb)
+    if k is None or k < 0:
+        return 0.5 * (a + b)
+    fa, fb = ya - k, yb - k
+    if not (0.05 < fa < 0.95 and 0.05 < fb < 0.95):
+        return 0.5 * (a + b)
+    la, lb = math.log(fa / (1 - fa)), math.log(fb / (1 - fb))
+    t = -la / (lb - la)
+    return a + min(max(t, 0.1), 0.9) * (b - a)
 
 
 @dataclass(frozen=True)
@@ -94,14 +132,12 @@ class StoppingRule:
     max_points: int
     time_budget_s: float = 0.0
 
-    def reached(self, learner: adaptive.Learner1D, points: int, elapsed_s: float) -> str:
-        """Why the run ends now ("" if it goes on)."""
+    def reached(self, points: int, elapsed_s: float) -> str:
+        """Why the run ends now for its budgets ("" if it goes on; the loss goal: :meth:`AdaptivePlan.next_pass`)."""
         if points >= self.max_points:
             return f"point budget ({self.max_points} points) reached"
         if self.time_budget_s and elapsed_s >= self.time_budget_s:
             return f"time budget ({self.time_budget_s:g} s) spent"
-        if points >= 2 and learner.loss() <= self.loss_goal:
-            return f"loss goal reached: every interval resolved ({self.loss_goal:g} V on the risers)"
         return ""
 
 
@@ -113,6 +149,25 @@ def order_pass(points: Sequence[float], position: float) -> list[float]:
     return ordered
 
 
+def plateau_middles(xs: Sequence[float], ys: Sequence[float], near: float) -> list[float]:
+    """The middles between neighbouring riser crossings (G across k + 1/2, interpolated) of the sorted points
+    that have no point within ``near`` (V) yet."""
+    crossings = []
+    for i in range(1, len(xs)):
+        k = StepLoss.crossing(ys[i - 1], ys[i])
+        if k is not None and k >= 0:
+            level = k + 0.5
+            crossings.append(xs[i - 1] + (level - ys[i - 1]) * (xs[i] - xs[i - 1]) / (ys[i] - ys[i - 1]))
+    out = []
+    for a, b in zip(crossings, crossings[1:]):
+        middle = 0.5 * (a + b)
+        j = bisect.bisect(xs, middle)
+        nearest = min((abs(xs[i] - middle) for i in (j - 1, j) if 0 <= i < len(xs)), default=math.inf)
+        if nearest > near:
+            out.append(middle)
+    return out
+
+
 class AdaptivePlan(Plan):
     """One line of at most ``stop.max_points`` points between ``bounds``, asked from a ``Learner1D`` with ``loss``;
     points are approached upward (``upward``) or downward, from ``backlash`` (V) past them where needed.
@@ -122,9 +177,8 @@ class AdaptivePlan(Plan):
     its grid loop. ``y_column`` is the row column the learner learns (G/G0)."""
 
     def __init__(self, *, fast: Axis, fast_column: str, readout: Readout, columns: Sequence[str],
-                 bounds: tuple[float, float], upward: bool, backlash: float, loss: StepLoss,
-                 stop: StoppingRule, y_column: str, constants: Mapping[str, int | float],
-                 fit: OnlineSaddleFit | None = None):
+                 bounds: tuple[float, float], upward: bool, backlash: float, loss: StepLoss, stop: StoppingRule,
+                 y_column: str, constants: Mapping[str, int | float], fit: OnlineSaddleFit | None = None):
         if stop.max_points < 3:
             raise PlanError(f"a point budget of {stop.max_points} is too small for adaptive sampling (at least 3)")
         low, high = sorted(bounds)
@@ -156,14 +210,23 @@ class AdaptivePlan(Plan):
         return list(zip(data[self.fast_column].astype(float), data[self.y_column].astype(float)))
 
     def next_pass(self, learner: adaptive.Learner1D, left: int) -> list[float]:
-        """The points of the next pass: one per interval whose loss is above the goal (the first pass: the
-        plateau spacing over the range), at most ``left``."""
+        """The points of the next pass, at most ``left`` (none: the loss goal is reached). The learner picks the
+        intervals (one point for every interval whose loss is above the goal; the first pass: the plateau spacing
+        over the range); a point alone in an interval across a riser goes where the riser is expected to cross
+        (:func:`riser_point`). Once the learner is done, a point in the middle of every plateau between two risers
+        (where its value is read), if none lies within the riser resolution of it."""
         if not learner.data:
             n = math.ceil((self.bounds[1] - self.bounds[0]) / self.loss.plateau_step) + 1
         else:
             n = sum(1 for loss in learner.losses.values() if loss > self.stop.loss_goal)
-        points, _ = learner.ask(max(1, min(n, left)))
-        return [float(x) for x in points]
+        known = sorted(learner.data)
+        values = [learner.data[x] for x in known]
+        if n == 0:
+            return plateau_middles(known, values, 0.25 * self.stop.loss_goal)[:left]
+        asked, _ = learner.ask(max(1, min(n, left)), tell_pending=False)
+        where = [bisect.bisect(known, x) for x in asked]
+        return [riser_point(known, values, i) if 0 < i < len(known) and where.count(i) == 1 else float(x)
+                for x, i in zip(asked, where)]
 
     def run(self, lab: Lab, writer: RunWriter, control: "RunControl", start_point: int, time_offset: float,
             data_path: Path | None) -> None:
@@ -188,10 +251,15 @@ class AdaptivePlan(Plan):
         sign = 1.0 if self.upward else -1.0
         with fast.sweeping(lab):
             while not should_stop():
-                self.end_reason = self.stop.reached(learner, point, time.monotonic() - t0)
+                self.end_reason = self.stop.reached(point, time.monotonic() - t0)
                 if self.end_reason:
                     break
-                for x in order_pass(self.next_pass(learner, total - point), position):
+                xs = self.next_pass(learner, total - point)
+                if not xs:
+                    self.end_reason = (f"loss goal reached: every riser resolved ({self.stop.loss_goal:g} V), every "
+                                       "plateau's middle measured")
+                    break
+                for x in order_pass(xs, position):
                     if self.backlash and (x - position) * sign < 0:  # against the sweep: come from its side
                         move_fast(min(high, max(low, x - sign * self.backlash)), should_stop)
                     row = dict(self.constants)

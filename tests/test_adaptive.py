@@ -2,6 +2,7 @@
 same device with the same rule as any grid (qpclab.analysis.steps), every move within the gate's step, rate and
 limits (the simulator's history), and a run killed with SIGKILL resumed without re-measuring a point."""
 
+import math
 import signal
 import subprocess
 import sys
@@ -27,6 +28,9 @@ ADAPTIVE = {"sampling": "adaptive", "plateau_step": 0.1, "time_constant": 1e-4, 
 #: the resolution on the risers: the realistic lab's first riser (the 0.7 structure) is not symmetric
 STEP = {"qpc": 0.01, "realistic": 0.004}
 CENTRE_TOL_V, PLATEAU_TOL_G0 = 0.5e-3, 0.01
+#: the adaptive run's points over the grid's for the same accuracy. Issue 17 asks for 1/3; measured on this range:
+#: 0.60 on the default lab (its risers are wide: a 10 mV grid suffices there) and 0.36 on the realistic lab
+POINTS_RATIO = {"qpc": 0.65, "realistic": 0.4}
 
 
 def quiet_realistic(tmp_path):
@@ -66,6 +70,7 @@ def test_adaptive_staircase_matches_dense_grid_with_fewer_points(lab, tmp_path):
     centre_error, plateau_error = staircase_errors(reference, a_gate, a_g)
     assert centre_error <= CENTRE_TOL_V and plateau_error <= PLATEAU_TOL_G0
     # issue 17 asks for a third; measured here: 0.71 (default lab) and 0.62 (realistic) of the grid's points
+    print("POINTS", lab, len(a_gate), grid_needs, centre_error, plateau_error)
     assert len(a_gate) <= 0.75 * grid_needs, (len(a_gate), grid_needs)
     # measured in passes that each go one way: the gate never jumps back and forth between points
     turns = np.diff(np.sign(np.diff(a_gate))) != 0
@@ -162,3 +167,20 @@ def test_adaptive_stopping_rules_and_refusals(tmp_path):
         qpclab.run("staircase", station=station, data=tmp_path / "no.csv", progress=False, step=0.2,
                    **ADAPTIVE)
     assert not (tmp_path / "no.csv").exists()
+
+
+def test_a_point_in_a_riser_goes_to_the_centre_of_a_logistic_step():
+    """Two points on the straight-ish part of an exact logistic step 3 -> 4 G0 (centre -0.9 V, scale 4 mV): the new
+    point is the analytic centre; with an end on a plateau, the middle; a pass goes one way from the nearer end."""
+    from qpclab.procedures.adaptive import StepLoss, order_pass, riser_point
+
+    def g(v):
+        return 3 + 1 / (1 + math.exp(-(v + 0.9) / 0.004))
+
+    xs = [-0.93, -0.907, -0.889, -0.85]
+    ys = [g(v) for v in xs]
+    assert riser_point(xs, ys, 2) == pytest.approx(-0.9, abs=1e-9)
+    assert riser_point(xs, ys, 1) == pytest.approx(0.5 * (xs[0] + xs[1]))  # g(-0.93) lies on the plateau
+    assert StepLoss.crossing(2.9, 4.2) == 3 and StepLoss.crossing(3.1, 3.4) is None
+    assert StepLoss.crossing(2.2, 4.6) == -1  # across two risers
+    assert order_pass([0.3, -0.2, 0.1], position=0.5) == [0.3, 0.1, -0.2]
