@@ -31,6 +31,7 @@ from typing import Callable, Mapping
 from ..instruments.connect import Lab, connect
 from ..instruments.gates import RampInterrupted, safe_state
 from ..instruments.station import Station
+from .adaptive import AdaptivePlan
 from .plan import TIME_COLUMN, Plan
 from .readouts import UncuredOverload
 from .suspenders import Guard, SuspensionTimeout, Trip, config_for, suspenders_for
@@ -155,7 +156,10 @@ def execute(plan: Plan, station: Station, writer: RunWriter, control: RunControl
         active, _ = suspenders_for(plan, station, cfg)
         guard = Guard(cfg, active, lab, start_point) if active else None
         control.phase = "measuring"
-        _loop(plan, lab, writer, control, start_point, time_offset, guard)
+        if isinstance(plan, AdaptivePlan):  # its points come from a learner: its own loop, this finaliser
+            plan.run(lab, writer, control, start_point, time_offset, data_path)
+        else:
+            _loop(plan, lab, writer, control, start_point, time_offset, guard)
         if control.should_stop():
             status = "aborted"
     except (Aborted, RampInterrupted, KeyboardInterrupt) as exc:

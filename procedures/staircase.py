@@ -3,15 +3,22 @@
 Each point: step the gate (within its step, rate and limits), wait for the lock-in to settle (computed from its
 time constant and filter slope), read X and Y together, and convert to conductance with the station's circuit
 (excitation divider, preamp gain, series resistance).
+
+``sampling = adaptive`` asks the gate values from a learner instead (:mod:`qpclab.procedures.adaptive`): the risers
+resolved to ``step``, the plateaus at most ``plateau_step`` apart (points reached against the sweep approached from
+``backlash`` past them: gate hysteresis), until the loss goal, the point budget
+(``max_points``; 0: the points of a grid at ``step``) or the time budget (``time_budget``, s; 0: none).
 """
 
 from __future__ import annotations
 
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter, Parameter
 
+from ..analysis.online_fit import OnlineSaddleFit
 from ..instruments.station import Station
+from .adaptive import SAMPLINGS, AdaptivePlan, StepLoss, StoppingRule
 from .axes import GateAxis
-from .base import LockInProcedure, check_value
+from .base import LockInProcedure, ParameterError, check_value
 from .plan import Line, Plan, linspace_points
 from .readouts import ConductanceReadout
 
@@ -29,8 +36,28 @@ class Staircase(LockInProcedure):
     step = FloatParameter("Step", units="V", default=0.002, minimum=1e-6, maximum=1.0)
     direction = ListParameter("Direction", choices=list(DIRECTIONS), default="up")
     repeats = IntegerParameter("Repeats", default=1, minimum=1, maximum=10000)
+    sampling = ListParameter("Sampling (adaptive - the step is the resolution on the risers)", choices=list(SAMPLINGS),
+                             default="grid")
+    plateau_step = FloatParameter("Adaptive - largest spacing on plateaus", units="V", default=0.04, minimum=1e-6,
+                                  maximum=1.0)
+    max_points = IntegerParameter("Adaptive - point budget (0 = the grid's at the step)", default=0, minimum=0,
+                                  maximum=10_000_000)
+    backlash = FloatParameter("Adaptive - approach points against the sweep from this far past", units="V",
+                              default=0.01, minimum=0.0, maximum=1.0)
+    time_budget = FloatParameter("Adaptive - time budget (0 = none)", units="s", default=0.0, minimum=0.0,
+                                 maximum=1e7)
 
     DATA_COLUMNS = ["Gate (V)", "X (V)", "Y (V)", "G (S)", "G/G0", "Sweep", "Time (s)"]
+
+    def validate(self) -> None:
+        super().validate()
+        if self.sampling == "adaptive":
+            if self.direction not in ("up", "down") or self.repeats != 1:
+                raise ParameterError("sampling", self.sampling, "adaptive sampling measures one staircase: use "
+                                     "--direction up or down and --repeats 1")
+            if self.plateau_step < self.step:
+                raise ParameterError("plateau_step", self.plateau_step, f"the plateau spacing must be at least the "
+                                     f"step ({self.step:g} V)")
 
     def check(self, station: Station) -> None:
         super().check(station)
@@ -40,6 +67,16 @@ class Staircase(LockInProcedure):
 
     def plan(self, station: Station) -> Plan:
         up = linspace_points(self.start, self.stop, self.step)
+        if self.sampling == "adaptive":
+            budget = self.max_points or len(up)
+            return AdaptivePlan(fast=GateAxis(station, self.gate), fast_column="Gate (V)",
+                                readout=ConductanceReadout(self.lockin_settings(), station.circuit),
+                                columns=self.DATA_COLUMNS, bounds=(self.start, self.stop),
+                                upward=(self.start <= self.stop) == (self.direction == "up"),
+                                backlash=self.backlash,
+                                loss=StepLoss(self.step, self.plateau_step),
+                                stop=StoppingRule(self.step, budget, self.time_budget), y_column="G/G0",
+                                constants={"Sweep": 0}, fit=OnlineSaddleFit(0.0))
         pattern = [up[::-1] if down else up for down in DIRECTIONS[self.direction]]
         return Plan(fast=GateAxis(station, self.gate), fast_column="Gate (V)", lines=self.repeats * len(pattern),
                     line=lambda k: Line((), pattern[k % len(pattern)], {"Sweep": k}),
