@@ -266,9 +266,11 @@ class AdaptivePlan(Plan):
                     row[fast_column] = position = move_fast(x, should_stop)
                     wait(settle)
                     read(lab, row, point, wait, note)
+                    lab.check_compliance()  # as in the grid loop: no point taken while a gate leaks is recorded
                     row[TIME_COLUMN] = time.monotonic() - t0
                     write_row(row)
                     point += 1
+                    control.point = point  # the status line counts the points measured
                     self.tell(learner, x, float(row[self.y_column]))
                     if control.on_row is not None:
                         control.on_row(row)
