@@ -40,7 +40,8 @@ import pandas as pd
 from ..analysis.online_fit import OnlineSaddleFit
 from ..instruments.connect import Lab
 from .axes import Axis
-from .plan import TIME_COLUMN, Line, LinearSweep, Plan, PlanError
+from .plan import Line, LinearSweep, Plan, PlanError
+from .point import PointMeasurer
 from .readouts import Readout
 from .writer import RunWriter
 
@@ -237,14 +238,13 @@ class AdaptivePlan(Plan):
                 raise PlanError("an adaptive run resumes from its file: no file given")
             for x, y in self.stored_points(data_path, start_point):
                 self.tell(learner, x, y)
-        fast, fast_column, readout = self.fast, self.fast_column, self.readout
+        fast = self.fast
         move_fast = fast.mover(lab)
-        should_stop, wait, write_row = control.should_stop, control.wait, writer.write_row
-        settle = readout.settle_s()
-        read, note = readout.read, writer.comment
+        should_stop, note = control.should_stop, writer.comment
         total = self.stop.max_points
         point = start_point
         t0 = time.monotonic() - time_offset
+        measure = PointMeasurer(fast, self.fast_column, self.readout, lab, writer, control, t0).measure
         lab.check_errors()
         position = next((g.read() for g in lab.outputs() if g.name == fast.output), self.bounds[0])
         low, high = self.bounds
@@ -262,18 +262,10 @@ class AdaptivePlan(Plan):
                 for x in order_pass(xs, position):
                     if self.backlash and (x - position) * sign < 0:  # against the sweep: come from its side
                         move_fast(min(high, max(low, x - sign * self.backlash)), should_stop)
-                    row = dict(self.constants)
-                    row[fast_column] = position = move_fast(x, should_stop)
-                    wait(settle)
-                    read(lab, row, point, wait, note)
-                    lab.check_compliance()  # as in the grid loop: no point taken while a gate leaks is recorded
-                    row[TIME_COLUMN] = time.monotonic() - t0
-                    write_row(row)
+                    row = measure(x, self.constants, point)
+                    position = row[self.fast_column]
                     point += 1
-                    control.point = point  # the status line counts the points measured
                     self.tell(learner, x, float(row[self.y_column]))
-                    if control.on_row is not None:
-                        control.on_row(row)
                     if control.progress is not None:
                         control.progress(point, total)
                     if should_stop() or (self.stop.time_budget_s and

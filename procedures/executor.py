@@ -33,6 +33,7 @@ from ..instruments.gates import RampInterrupted, safe_state
 from ..instruments.station import Station
 from .adaptive import AdaptivePlan
 from .plan import TIME_COLUMN, Plan
+from .point import PointMeasurer
 from .readouts import UncuredOverload
 from .suspenders import Guard, SuspensionTimeout, Trip, config_for, suspenders_for
 from .writer import RunWriteError, RunWriter
@@ -232,15 +233,11 @@ def _loop(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_po
 
 def _walk(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_point: int, t0: float,
           guard: Guard | None) -> Trip | None:
-    fast, fast_column, readout = plan.fast, plan.fast_column, plan.readout
-    move_fast = fast.mover(lab)
-    should_stop, wait, write_row = control.should_stop, control.wait, writer.write_row
-    on_row, progress = control.on_row, control.progress
-    settle = readout.settle_s()
+    fast = plan.fast
+    should_stop, progress = control.should_stop, control.progress
+    measure = PointMeasurer(fast, plan.fast_column, plan.readout, lab, writer, control, t0).measure
     total = plan.n_points
     report_every = max(1, total // 1000)  # progress in steps of 0.1 %
-    read, note = readout.read, writer.comment
-    check_compliance = lab.check_compliance  # after each reading: no point taken in compliance is recorded
     check_at = guard.next_at if guard is not None else math.inf
     point = control.point = start_point
     for _, line, offset in plan.lines_from(start_point):
@@ -257,26 +254,16 @@ def _walk(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_po
         lab.check_errors()
         with fast.sweeping(lab):
             for i in range(offset, len(values)):
-                row = dict(fixed)
-                row[fast_column] = move_fast(values[i], should_stop)  # the value the instrument holds
-                wait(settle)
                 try:
-                    read(lab, row, point, wait, note)
+                    row = measure(values[i], fixed, point)
                 except UncuredOverload as exc:
                     if guard is None or guard.overload is None:
                         raise
                     return Trip(guard.overload, str(exc))  # this point is not written: measured after the pause
-                check_compliance()
-                now = time.monotonic()
-                row[TIME_COLUMN] = now - t0
-                write_row(row)  # on its way to the disk before the next point starts
                 point += 1
-                control.point = point
-                if on_row is not None:
-                    on_row(row)
                 if progress is not None and (point % report_every == 0 or point == total):
                     progress(point, total)
-                if now >= check_at:
+                if row[TIME_COLUMN] + t0 >= check_at:
                     trip = guard.check(point)
                     if trip is not None:
                         return trip
