@@ -33,12 +33,12 @@ class ParameterError(ValueError):
         super().__init__(f"{option_name(attr)} {value!r}: {problem}")
 
 
-def _range_text(param) -> str:
-    units = f" {param.units}" if getattr(param, "units", None) else ""
-    low, high = getattr(param, "minimum", None), getattr(param, "maximum", None)
-    if low is not None and high is not None:
-        return f"allowed {low:g} to {high:g}{units}"
-    return ""
+def _range_text(param: Parameter) -> str:
+    """"allowed 1e-05 to 30000 s" for a number parameter, "" for the others."""
+    if not isinstance(param, (FloatParameter, IntegerParameter)):
+        return ""
+    units = f" {param.units}" if param.units else ""
+    return f"allowed {param.minimum:g} to {param.maximum:g}{units}"
 
 
 class QPCProcedure(Procedure):

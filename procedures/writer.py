@@ -39,9 +39,11 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from pymeasure.experiment import Procedure
+if TYPE_CHECKING:  # base imports what imports this module
+    from .base import QPCProcedure
+
 
 __all__ = ["RunWriter", "RunWriteError", "run_status", "complete_rows", "stored_plan", "last_value", "STATUSES",
            "FILE_FORMAT", "row_points", "next_point"]
@@ -92,10 +94,10 @@ class RunWriter:
 
     # ---- opening ----------------------------------------------------------------------------------------------
     @classmethod
-    def create(cls, path: Path, procedure: Procedure, plan_record: Mapping[str, Any]) -> "RunWriter":
+    def create(cls, path: Path, procedure: QPCProcedure, plan_record: Mapping[str, Any]) -> "RunWriter":
         """A new run file with the procedure, its plan and parameters (metadata comes with :meth:`begin`)."""
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        writer = cls(path, procedure.DATA_COLUMNS, getattr(procedure, "COLUMN_FORMATS", {}), new=True)
+        writer = cls(path, procedure.DATA_COLUMNS, procedure.COLUMN_FORMATS, new=True)
         writer._procedure = procedure
         writer._plan_record = dict(plan_record)
         return writer
