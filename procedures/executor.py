@@ -32,6 +32,7 @@ from ..instruments.connect import Lab, connect
 from ..instruments.gates import RampInterrupted, safe_state
 from ..instruments.station import Station
 from .adaptive import AdaptivePlan
+from .dryrun import check_limits  # the same limit walk as the dry run, from the read-back values
 from .plan import TIME_COLUMN, Plan
 from .point import PointMeasurer
 from .readouts import UncuredOverload
@@ -138,8 +139,6 @@ def execute(plan: Plan, station: Station, writer: RunWriter, control: RunControl
     ``metadata(lab)`` gives the header's metadata once the instruments are set up (a new file); ``None`` continues
     an existing file (resume: a ``#Resumed:`` comment line instead). ``time_offset`` continues the time column.
     Never raises for what happens in the run: the :class:`Outcome` carries the error."""
-    from .dryrun import check_limits  # the same limit walk as the dry run, now from the read-back values
-
     lab: Lab | None = None
     status, error = "finished", None
     header_written = False

@@ -30,7 +30,7 @@ from ..instruments.roles import InstrumentError
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Readout", "LockInSettings", "ConductanceReadout", "NoiseReadout", "HallReadout", "Wait", "Note",
+__all__ = ["Readout", "LockInReadout", "LockInSettings", "ConductanceReadout", "NoiseReadout", "HallReadout", "Wait", "Note",
            "UncuredOverload"]
 
 #: ``wait(seconds)``: wait, waking early (and raising) if the run is stopped
@@ -117,27 +117,32 @@ class Readout(abc.ABC):
         """Release what :meth:`setup` opened (files); called on every exit."""
 
 
-class ConductanceReadout(Readout):
-    """The station's main lock-in: X, Y and the conductance through the circuit, in S and in G0."""
-
-    columns = ("X (V)", "Y (V)", "G (S)", "G/G0")
+class LockInReadout(Readout):
+    """A readout through lock-ins set up with ``settings``, converted by the station's circuit: the sine output's
+    amplitude and the settling come from the instruments' read-back after :meth:`setup`."""
 
     def __init__(self, settings: LockInSettings, circuit: MeasurementCircuit):
         self.settings, self.circuit = settings, circuit
         self._amplitude = settings.excitation
         self._settle = settings.planned_settle_s()
 
-    def setup(self, lab: Lab, data_path: Path | None) -> None:
-        li = lab.lockin
-        self.settings.apply(li)
-        self._amplitude = li.excitation_V  # read back: what the instrument really applies
-        self._settle = li.settle_time(self.settings.settle_tolerance)
-
     def settle_s(self) -> float:
         return self._settle
 
     def planned_settle_s(self) -> float:
         return self.settings.planned_settle_s()
+
+
+class ConductanceReadout(LockInReadout):
+    """The station's main lock-in: X, Y and the conductance through the circuit, in S and in G0."""
+
+    columns = ("X (V)", "Y (V)", "G (S)", "G/G0")
+
+    def setup(self, lab: Lab, data_path: Path | None) -> None:
+        li = lab.lockin
+        self.settings.apply(li)
+        self._amplitude = li.excitation_V  # read back: what the instrument really applies
+        self._settle = li.settle_time(self.settings.settle_tolerance)
 
     def read(self, lab: Lab, row: dict, point: int, wait: Wait, note: Note) -> None:
         x, y = read_checked(lab.lockin, wait, note)
@@ -190,28 +195,17 @@ class NoiseReadout(ConductanceReadout):
             self._spectra = None
 
 
-class HallReadout(Readout):
+class HallReadout(LockInReadout):
     """R_xx and R_xy from the lock-ins labelled ``xx`` and ``xy``; the Hall bar is current-biased from the xx
     lock-in's sine output through the circuit's Hall current resistor, voltage preamps before both lock-ins."""
 
     columns = ("X xx (V)", "X xy (V)", "R_xx (ohm)", "R_xy (ohm)")
-
-    def __init__(self, settings: LockInSettings, circuit: MeasurementCircuit):
-        self.settings, self.circuit = settings, circuit
-        self._amplitude = settings.excitation
-        self._settle = settings.planned_settle_s()
 
     def setup(self, lab: Lab, data_path: Path | None) -> None:
         for label in ("xx", "xy"):
             self.settings.apply(lab.lockins[label], excitation=(label == "xx"))
         self._amplitude = lab.lockins["xx"].excitation_V
         self._settle = max(lab.lockins[label].settle_time(self.settings.settle_tolerance) for label in ("xx", "xy"))
-
-    def settle_s(self) -> float:
-        return self._settle
-
-    def planned_settle_s(self) -> float:
-        return self.settings.planned_settle_s()
 
     def read(self, lab: Lab, row: dict, point: int, wait: Wait, note: Note) -> None:
         x_xx, _ = read_checked(lab.lockins["xx"], wait, note)

@@ -13,6 +13,7 @@ continues across the resume.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -89,9 +90,14 @@ def run_procedure(procedure: QPCProcedure, data_path: str | os.PathLike, *, prog
     data_path = Path(data_path)
     station, plan, report = prepare(procedure)
     control = control or RunControl(event=stop_event)
-    bar = _progress_bar(procedure, plan.n_points) if progress else None
-    callbacks = [cb for cb in (on_progress, bar.update_to if bar else None) if cb is not None]
-    control.progress = (lambda done, total: [cb(done, total) for cb in callbacks]) if callbacks else None
+    bar = _Bar(procedure, plan.n_points) if progress else None
+    listeners = [cb for cb in (on_progress, bar.update_to if bar else None) if cb is not None]
+
+    def tell_progress(done: int, total: int) -> None:
+        for listener in listeners:
+            listener(done, total)
+
+    control.progress = tell_progress if listeners else None
     control.on_row = on_point
     if control.on_event is None:  # the command line and the Python API: one line per pause and resume
         control.on_event = _print_event
@@ -108,8 +114,6 @@ def run_procedure(procedure: QPCProcedure, data_path: str | os.PathLike, *, prog
                      catalogue)
 
         def metadata(lab) -> dict[str, str]:
-            import json
-
             return {"Run ID": run_id,
                     "Station": json.dumps({"path": str(station.path), "station": station.as_dict()}, default=str),
                     "Instrument snapshot": json.dumps(lab.snapshot(), default=str),
@@ -193,10 +197,6 @@ class _Bar:
 
     def close(self) -> None:
         self._bar.close()
-
-
-def _progress_bar(procedure: QPCProcedure, total: int) -> _Bar:
-    return _Bar(procedure, total)
 
 
 def _install_signals(control: RunControl):

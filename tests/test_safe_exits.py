@@ -306,7 +306,7 @@ def test_exception_raised_from_the_gate_ramp_itself(lab, station_file, tmp_path,
     """A target beyond the gate's limits reached mid-run (a procedure bug that slipped past every check before
     the run) is refused by the gate before any write; the run fails and the gates go safe."""
     from qpclab.instruments.gates import GateLimitError
-    from qpclab.procedures import dryrun
+    from qpclab.procedures import dryrun, executor
     from qpclab.procedures.plan import Line
 
     original = Staircase.plan
@@ -317,7 +317,8 @@ def test_exception_raised_from_the_gate_ramp_itself(lab, station_file, tmp_path,
         return p
 
     monkeypatch.setattr(Staircase, "plan", plan)
-    monkeypatch.setattr(dryrun, "check_limits", lambda *args, **kwargs: [])  # the bug slips past every check
+    for module in (dryrun, executor):  # the bug slips past every check: the dry run's and the executor's
+        monkeypatch.setattr(module, "check_limits", lambda *args, **kwargs: [])
     with pytest.raises(GateLimitError, match="outside its limits"):
         run(staircase(station_file), tmp_path / "run.csv")
     check_all(lab, station_file, normal_end=False)
