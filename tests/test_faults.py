@@ -107,8 +107,9 @@ def station_copy(tmp_path, procedure: str, fault: dict | None) -> str:
         data["station"]["magnet"]["rate_T_per_s"] = 2.0
         sim.setdefault("magnet", {})["max_ramp_rate_A_per_s"] = 40.0
         sim.setdefault("fridge", {})["thermal_time_constant_s"] = 0.02
-    if data["station"].get("noise_analyser"):  # a test station: coarser, faster gate steps (the ramps dominate)
-        for out in list(data["station"].get("gates", {}).values()) + [data["station"]["bias"]]:
+    # a test station: coarser, faster gate steps (the ramps to and from safe values dominate otherwise)
+    for out in list(data["station"].get("gates", {}).values()) + [data["station"].get("bias") or {}]:
+        if out:
             out["step"] = max(out["step"], 0.01)
             out["rate"] = max(out["rate"], 10.0)
     for inst in data["station"]["instruments"].values():
