@@ -251,9 +251,8 @@ def _connect(station: Station, needed: set[str] | None, lab: Lab) -> None:
             setattr(lab, role, lab.instruments[inst])
     if station.magnet and station.magnet.instrument in lab.instruments:
         lab.magnet = lab.instruments[station.magnet.instrument]
-        if hasattr(lab.magnet, "configure"):  # the station's limits, checked by the adapter before sending
-            lab.magnet.configure(station.magnet.limits_T, station.magnet.rate_T_per_s)
+        # the station's limits, checked by the adapter before sending
+        lab.magnet.configure(station.magnet.limits_T, station.magnet.rate_T_per_s)
     if station.thermometer and station.thermometer.instrument in lab.instruments:
         lab.thermometer = lab.instruments[station.thermometer.instrument]
-        if hasattr(lab.thermometer, "configure"):
-            lab.thermometer.configure(station.thermometer.channel, station.thermometer.limits_K)
+        lab.thermometer.configure(station.thermometer.channel, station.thermometer.limits_K)

@@ -180,6 +180,10 @@ class Magnet(abc.ABC):
     name: str = "magnet"
 
     @abc.abstractmethod
+    def configure(self, limits_T: tuple[float, float] | None = None, rate_T_per_s: float | None = None) -> None:
+        """The station's field limits and ramp rate: every later ramp is checked against them before sending."""
+
+    @abc.abstractmethod
     def read_field(self) -> float:
         """The present field (T), read from the supply."""
 
@@ -211,6 +215,10 @@ class Thermometer(abc.ABC):
     """Fridge thermometry and temperature control (mixing chamber). Temperatures in K."""
 
     name: str = "thermometer"
+
+    @abc.abstractmethod
+    def configure(self, channel: int | None = None, limits_K: tuple[float, float] | None = None) -> None:
+        """The station's thermometer channel and set-point limits (K): set points outside are refused."""
 
     @abc.abstractmethod
     def read_temperature(self) -> float:

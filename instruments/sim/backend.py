@@ -203,8 +203,8 @@ class SimVisaLibrary(_PyVisaSimLibrary):
             if twin is None:  # an address with no instrument behind it
                 self.close(sess)
                 status = constants.StatusCode.error_resource_not_found
-            elif hasattr(twin, "greeting"):
-                obj.qpclab_greeting = list(twin.greeting())
+            else:
+                obj.qpclab_greeting = twin.greeting()
         if status == constants.StatusCode.error_resource_not_found:
             # as VISA does (pyvisa-sim would hand out session 0, which then answers '' to everything)
             raise errors.VisaIOError(status)

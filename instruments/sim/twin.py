@@ -57,6 +57,10 @@ class InstrumentTwin:
         self.reset()
 
     # ---- to be provided by subclasses -------------------------------------------------------------------
+    def greeting(self) -> list[str]:
+        """Lines the instrument sends unasked on every new connection (most send none)."""
+        return []
+
     def commands(self) -> list:
         raise NotImplementedError
 
