@@ -49,7 +49,7 @@ def staircase_figure(gate_V, g_G0, path: str | Path, *, title: str = "Conductanc
     return path
 
 
-__all__ += ["save_figure", "map_figure", "transconductance_map_figure", "zeeman_fan_figure", "noise_figure",
+__all__ += ["noise_vs_gate_figure", "save_figure", "map_figure", "transconductance_map_figure", "zeeman_fan_figure", "noise_figure",
             "hall_figure"]
 
 
@@ -150,4 +150,15 @@ def hall_figure(field_T, r_xx, r_xy, path, *, plateaus=None, title: str = "Hall 
     a2.plot(b, r_xx, lw=0.9, color="C3")
     a2.set_ylabel("R_xx (Ω)")
     a2.set_xlabel("Field (T)")
+    return save_figure(fig, path, pdf)
+
+
+def noise_vs_gate_figure(gate_V, psd_V2_per_Hz, path: str | Path, *, pdf: bool = True) -> Path:
+    """The noise power spectral density against gate voltage."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
+    ax.plot(gate_V, psd_V2_per_Hz, ".-", ms=3, lw=0.8)
+    ax.set_xlabel("Gate voltage (V)")
+    ax.set_ylabel("Noise PSD (V²/Hz)")
+    ax.set_title("Noise against gate")
     return save_figure(fig, path, pdf)

@@ -179,7 +179,7 @@ def analyse(path: str | Path, out_dir: str | Path | None = None, *, lever_eV_per
     if kind == "noise vs gate":
         plt_path = out / f"{stem}-noise-vs-gate"
         d = run.data.sort_values("Gate (V)")
-        rep.figures.append(_noise_vs_gate_figure(d, plt_path, pdf))
+        rep.figures.append(figures.noise_vs_gate_figure(d["Gate (V)"], d["PSD (V^2/Hz)"], plt_path, pdf=pdf))
         rep.sections.append(f"Noise against gate: {len(d)} points, PSD {d['PSD (V^2/Hz)'].min():.4g} - "
                             f"{d['PSD (V^2/Hz)'].max():.4g} V^2/Hz (no fit: the Fano factor needs a bias sweep)")
         return rep
@@ -279,18 +279,6 @@ def analyse(path: str | Path, out_dir: str | Path | None = None, *, lever_eV_per
         rep.figures.append(figures.transconductance_map_figure(rows, gates, dg, out / f"{stem}-transconductance",
                                                                row_label="Gate 2 (V)", pdf=pdf))
     return rep
-
-
-def _noise_vs_gate_figure(d, path, pdf):
-    from .figures import _pyplot, save_figure
-
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=120)
-    ax.plot(d["Gate (V)"], d["PSD (V^2/Hz)"], ".-", ms=3, lw=0.8)
-    ax.set_xlabel("Gate voltage (V)")
-    ax.set_ylabel("Noise PSD (V²/Hz)")
-    ax.set_title("Noise against gate")
-    return save_figure(fig, path, pdf)
 
 
 def build_parser() -> argparse.ArgumentParser:
