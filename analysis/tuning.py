@@ -33,7 +33,7 @@ from .plateaus import peak_positions
 from .saddle_fit import SaddleFit, saddle_model_G0
 
 __all__ = ["TuneRefused", "TuneResult", "pinched_off", "target_bracket", "next_probe", "fit_probe", "riser_centres",
-           "plateau_middle", "read_tune_result", "TUNE_COMMENT"]
+           "plateau_middle", "read_tune_result", "comment_lines", "TUNE_COMMENT"]
 
 #: the comment name of a tune's result lines in its run file (``#Tune: gate = -1.2034 V``)
 TUNE_COMMENT = "Tune"
@@ -147,16 +147,17 @@ class TuneResult:
                 f"readings, sd {self.g_sd_G0:.2g} G0), {self.points} points")
 
 
+def comment_lines(path: str | Path, name: str) -> list[str]:
+    """The texts of a run file's comment lines ``#<name>: <text>`` (a tune's ``Tune`` and ``Saddle fit`` lines)."""
+    prefix = f"#{name}: "
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return [line[len(prefix):].strip() for line in f if line.startswith(prefix)]
+
+
 def read_tune_result(path: str | Path) -> dict[str, str]:
     """The ``#Tune:`` lines of a run file as {name: text} (goal, gate, G, points); AnalysisError if there are none
     (a tune that was refused or stopped: its ``#Status:`` line says why)."""
-    found: dict[str, str] = {}
-    prefix = f"#{TUNE_COMMENT}: "
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            if line.startswith(prefix):
-                name, _, value = line[len(prefix):].strip().partition(" = ")
-                found[name] = value
+    found = dict(line.partition(" = ")[::2] for line in comment_lines(path, TUNE_COMMENT))
     if not found:
         raise AnalysisError(f"{path}: no tune result (the run was refused or stopped: see its #Status: line)")
     return found

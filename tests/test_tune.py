@@ -12,6 +12,7 @@ import yaml
 import qpclab
 from qpclab.analysis.constants import G0
 from qpclab.analysis.realistic_qpc import RealisticQPC
+from qpclab.analysis.report import analyse
 from qpclab.analysis.tuning import TuneRefused, read_tune_result
 from qpclab.instruments.sim.backend import SimVisaLibrary
 from qpclab.instruments.station import load_station
@@ -123,10 +124,13 @@ def test_plateau_middle_on_the_default_lab(tmp_path):
         assert lab.outputs["gate"] == pytest.approx(middle, abs=0.05 * spacing)
         assert device_G0(lab) == pytest.approx(2.0, abs=0.01)
         check_history(lab.history["gate"], load_station(station_path("qpc")).gates["gate"])
+        left_at = lab.outputs["gate"]
     finally:
         library.reset()
-    result = read_tune_result(tmp_path / "plateau.csv")
-    assert result["goal"] == "middle of plateau 2"
+    report = analyse(tmp_path / "plateau.csv", tmp_path, pdf=False)  # `qpclab analyse` on the file
+    assert report.kind == "tune" and report.values["tune"]["goal"] == "middle of plateau 2"
+    assert float(report.values["tune"]["gate"].split()[0]) == pytest.approx(left_at, abs=1e-9)
+    assert "pinch-off V_p" in report.text() and report.figures[0].exists()
 
 
 def test_refusal_on_the_command_line(tmp_path, capsys):
