@@ -5,6 +5,8 @@ the source's output through the lab's hysteresis and background charges) at the 
 output's record in the simulator (steps, rates, limits); refusals of devices that do not pinch off within the limits,
 decided from the sample's parameters before the run."""
 
+import math
+
 import numpy as np
 import pytest
 import yaml
@@ -162,3 +164,27 @@ def test_tune_refuses_bad_parameters_before_anything_moves(tmp_path):
         with pytest.raises(ValueError, match=option):
             qpclab.run("tune", data=tmp_path / "never.csv", progress=False, **wrong)
     assert not (tmp_path / "never.csv").exists()
+
+
+def test_probe_and_plateau_middle_on_an_analytic_staircase():
+    """On a staircase of logistic risers (centres c_n = -1 + 0.1 n V, scale 4 mV) computed here: a probe between two
+    points of the first riser lands where the riser crosses the target, s ln(g / (1 - g)) from its centre; the
+    middle of plateau 2 is halfway between riser centres 1 and 2."""
+    from qpclab.analysis.tuning import next_probe, plateau_middle, target_bracket
+
+    s = 0.004
+
+    def staircase(v):
+        return sum(1.0 / (1.0 + np.exp(-(v - (-1.0 + 0.1 * n)) / s)) for n in range(6))
+
+    gate = np.arange(-1.2, -0.45, 0.01) + 0.0053  # no point on a centre: the bracket is 24-79 % up the riser
+    g = staircase(gate)
+    for target in (0.3, 0.5, 0.7):
+        a, ga, b, gb = target_bracket(gate, g, target)
+        assert a < -1.0 + s * math.log(target / (1 - target)) < b
+        probe = next_probe(a, ga, b, gb, target)
+        assert probe == pytest.approx(-1.0 + s * math.log(target / (1 - target)), abs=2e-4)
+    assert plateau_middle(gate, g, 2) == pytest.approx(-0.85, abs=1e-3)
+    assert target_bracket(gate, g, 7.0) is None
+    with pytest.raises(TuneRefused, match="plateau 6"):
+        plateau_middle(gate, g, 6)
