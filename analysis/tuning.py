@@ -124,7 +124,8 @@ def plateau_middle(xs: Sequence[float], ys: Sequence[float], n: int) -> float:
 @dataclass
 class TuneResult:
     """What a tune reached: the gate voltage (V), the conductance checked there (mean and standard deviation of
-    ``readings`` readings, G0), what was asked (``goal``: "G = 0.5 G0" or "middle of plateau 2") and the fit."""
+    ``readings`` readings, G0), what was asked (``goal``: "G = 0.5 G0" or "middle of plateau 2"), the points
+    measured."""
 
     gate_V: float
     g_G0: float
@@ -132,7 +133,6 @@ class TuneResult:
     readings: int
     goal: str
     points: int
-    fit: SaddleFit | None = None
 
     def lines(self) -> list[str]:
         """The ``#Tune:`` comment lines of the run file (and the report)."""

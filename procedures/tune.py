@@ -118,8 +118,6 @@ class TunePlan(SteeredPlan):
         super().__init__(fast=fast, fast_column="Gate (V)", lines=1, line=lambda k: Line((), values, {"Stage": 0}),
                          readout=readout, columns=Tune.DATA_COLUMNS)
         self.held = held
-        self.fit = OnlineSaddleFit(0.0)
-        self.result: TuneResult | None = None
 
     def run(self, lab: Lab, writer: RunWriter, control: RunControl, start_point: int, time_offset: float,
             data_path: Path | None) -> None:
@@ -141,6 +139,8 @@ class _Tuning:
         self.gs: list[float] = []
         self.position: float | None = None
         self.point = 0
+        self.fit = OnlineSaddleFit(0.0)
+        self.result: TuneResult | None = None
         #: the fit takes the risers up to two above the goal: the ones the tune works on (the spacing and the lever
         #: arm change with gate voltage, and each riser more costs the fit time)
         self.fit_below = (self.tune.plateau or math.ceil(self.tune.target_g0)) + 2.5
@@ -158,7 +158,7 @@ class _Tuning:
             self.xs.append(self.position)
             self.gs.append(g)
             if g < self.fit_below:
-                self.plan.fit.add(self.position, g)
+                self.fit.add(self.position, g)
         if self.control.progress is not None:
             self.control.progress(self.point, self.plan.n_points)
         return g
@@ -167,7 +167,7 @@ class _Tuning:
         if not self.sweep_to_pinch_off():
             return  # stopped
         tune = self.tune
-        self.plan.fit.update()
+        self.fit.update()
         if tune.plateau:
             if not self.check(plateau_middle(self.xs, self.gs, tune.plateau)):
                 return
@@ -199,7 +199,7 @@ class _Tuning:
             raise TuneRefused(f"G reaches at most {max(self.gs):.3g} G0 between pinch-off and --start "
                               f"{tune.start:g} V: the target {target:g} G0 is out of reach")
         a, ga, b, gb = bracket
-        probe = fit_probe(self.plan.fit.fit, a, b, target)
+        probe = fit_probe(self.fit.fit, a, b, target)
         for _ in range(ROUNDS):
             for _ in range(MAX_PROBES):
                 if probe is None:
@@ -217,7 +217,7 @@ class _Tuning:
             best = min(range(len(self.xs)), key=lambda i: abs(self.gs[i] - target))
             if not self.check(self.xs[best]):
                 return False
-            checked = self.plan.result.g_G0
+            checked = self.result.g_G0
             if abs(checked - target) <= tune.tolerance_g0:
                 return True
             # not held (drift, a switch of the background charges): probe again from what the check read
@@ -227,10 +227,10 @@ class _Tuning:
                 b, gb = self.position, checked
             probe = None
         raise TuneRefused(f"G does not stay within {tune.tolerance_g0:g} G0 of {target:g} G0: the check read "
-                          f"{checked:.4f} G0 (sd {self.plan.result.g_sd_G0:.2g}) at {self.position:g} V")
+                          f"{checked:.4f} G0 (sd {self.result.g_sd_G0:.2g}) at {self.position:g} V")
 
     def check(self, x: float) -> bool:
-        """Average ``readings`` readings at ``x`` into :attr:`TunePlan.result`; False if the run was stopped."""
+        """Average ``readings`` readings at ``x`` into :attr:`result`; False if the run was stopped."""
         tune = self.tune
         readings = []
         for _ in range(tune.readings):
@@ -238,14 +238,13 @@ class _Tuning:
             if self.control.should_stop():
                 return False
         sd = statistics.stdev(readings) if len(readings) > 1 else 0.0
-        self.plan.result = TuneResult(self.position, statistics.fmean(readings), sd, len(readings), tune.goal(),
-                                      self.point, self.plan.fit.fit)
+        self.result = TuneResult(self.position, statistics.fmean(readings), sd, len(readings), tune.goal(),
+                                 self.point)
         return True
 
     def report(self) -> None:
-        result = self.plan.result
-        fitted = self.plan.fit.update()
-        result.fit = fitted
+        result = self.result
+        fitted = self.fit.update()
         for line in result.lines():
             self.writer.comment(TUNE_COMMENT, line)
         for line in (fitted.text() if fitted else "no fit: fewer than two risers measured").splitlines():

@@ -158,6 +158,22 @@ def test_refusal_on_the_command_line(tmp_path, capsys):
     assert run_status(path) == "failed"
 
 
+@pytest.mark.parametrize("asked, why", [({"start": -1.5, "stop": -1.9}, "pinched off already at --start -1.5 V"),
+                                        ({"target_g0": 13.0}, "the target 13 G0 is out of reach")])
+def test_tune_refuses_a_closed_start_and_an_unreachable_target(tmp_path, asked, why):
+    """The default lab's device pinches off at -1.2 V and has 12 modes (samples.yaml): closed at -1.5 V, never above
+    12 G0. Each refusal from Python is a TuneRefused saying why; the station is safe and the file says failed."""
+    library = SimVisaLibrary(str(station_path("qpc")))
+    library.reset()
+    try:
+        with pytest.raises(TuneRefused, match=why):
+            qpclab.run("tune", data=tmp_path / "refused.csv", progress=False, **asked, **FAST)
+        assert library.lab.outputs["gate"] == 0.0
+    finally:
+        library.reset()
+    assert run_status(tmp_path / "refused.csv") == "failed"
+
+
 def test_tune_refuses_bad_parameters_before_anything_moves(tmp_path):
     for wrong, option in (({"start": -1.5, "stop": -1.0}, "--start"), ({"stop": -5.0}, "--stop"),
                           ({"target_g0": 0.01}, "--target-g0"), ({"gate": "bias"}, "--gate")):
