@@ -4,7 +4,7 @@
     qpclab run tune --target-g0 0.5        (or --plateau 2)
 
 1. **Pinch-off.** From ``start`` (open) the gate steps down by ``coarse_step`` until the device is pinched off (two
-   readings below ``pinch_off_g0``) or ``stop`` is reached; a device that does not pinch off by ``stop`` (which must
+   readings below ``pinch_off_g0``, or the reading at ``stop``) or ``stop`` is reached; a device that does not pinch off by ``stop`` (which must
    lie within the gate's limits), that is closed already at ``start``, or that never reaches the target, is refused
    (:class:`~qpclab.analysis.tuning.TuneRefused`: one line, and ``qpclab run`` exits with 2). The saddle-point fit
    (:class:`~qpclab.analysis.online_fit.OnlineSaddleFit`) takes the points as they arrive, up to two risers above
@@ -183,7 +183,9 @@ class _Tuning:
                 return False
             if pinched_off(self.gs, tune.pinch_off_g0):
                 break
-        else:
+        else:  # at --stop: closed if the reading there is (the gate can go no lower for a second one)
+            if pinched_off(self.gs, tune.pinch_off_g0, count=1):
+                return True
             raise TuneRefused(f"the device does not pinch off within the limits: G = {self.gs[-1]:.3g} G0 at "
                               f"{self.xs[-1]:g} V, the lowest gate voltage searched (--stop {tune.stop:g} V; "
                               f"{self.plan.limits_text}); pinched off means below {tune.pinch_off_g0:g} G0")

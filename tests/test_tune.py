@@ -77,7 +77,10 @@ def test_tune_50_random_devices(tmp_path):
             sample = draw_device(rng)
             lab.use_sample(sample)
             library.reset()
-            pinches = device_G0(lab, LOWER_LIMIT) < 0.01  # decided from the model before the run
+            # decided from the model before the run: True closed at the gate's limit, False open there (must be
+            # refused), None within hysteresis and noise of tune's pinch-off level 0.02 G0 (either outcome is right)
+            at_limit = device_G0(lab, LOWER_LIMIT)
+            pinches = True if at_limit < 0.005 else False if at_limit > 0.05 else None
             target = (0.5, 0.3, 0.7, 1.5)[k % 4]
             path = tmp_path / f"tune-{k}.csv"
             try:
@@ -91,7 +94,7 @@ def test_tune_50_random_devices(tmp_path):
                 continue
             for name, spec in specs.items():
                 check_history(lab.history[name], spec)  # every write within step, rate and limits
-            if not pinches:
+            if pinches is False:
                 not_refused.append(k)
             reached = device_G0(lab)  # the device itself where the run left the gate
             reported = float(read_tune_result(path)["gate"].split()[0])
@@ -102,10 +105,10 @@ def test_tune_50_random_devices(tmp_path):
     assert not not_refused, f"devices that do not pinch off within the limits were tuned: {not_refused}"
     for k, pinches, text in refused:  # every refusal is one clear line: why, with the numbers
         assert "\n" not in text and len(text) < 300, text
-        if not pinches:
+        if pinches is False:
             assert "does not pinch off within the limits" in text, text
-    n_pinching = len(tuned) + len(misses) + sum(1 for _, pinches, _ in refused if pinches)
-    assert sum(1 for _, pinches, _ in refused if not pinches) >= 3  # the draw includes such devices
+    n_pinching = len(tuned) + len(misses) + sum(1 for _, pinches, _ in refused if pinches is not False)
+    assert sum(1 for _, pinches, _ in refused if pinches is False) >= 3  # the draw includes such devices
     print(f"tuned {len(tuned)} of {n_pinching} devices that pinch off; misses {misses}; refused {refused}")
     assert len(tuned) >= SHARE * n_pinching
     assert not misses, f"tuned, but not within {TOLERANCE_G0} G0 of the target: {misses}"
