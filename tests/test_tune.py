@@ -94,6 +94,8 @@ def test_tune_50_random_devices(tmp_path):
                 continue
             for name, spec in specs.items():
                 check_history(lab.history[name], spec)  # every write within step, rate and limits
+            gate = check_history(lab.history["gate"], specs["gate"])
+            assert gate[-2][1] > gate[-1][1]  # the tuned value approached from above, as the sweep went
             if pinches is False:
                 not_refused.append(k)
             reached = device_G0(lab)  # the device itself where the run left the gate
@@ -128,8 +130,9 @@ def test_plateau_middle_on_the_default_lab(tmp_path):
         lab = library.lab
         assert lab.outputs["gate"] == pytest.approx(middle, abs=0.05 * spacing)
         assert device_G0(lab) == pytest.approx(2.0, abs=0.01)
-        check_history(lab.history["gate"], load_station(station_path("qpc")).gates["gate"])
+        changes = check_history(lab.history["gate"], load_station(station_path("qpc")).gates["gate"])
         left_at = lab.outputs["gate"]
+        assert changes[-1][1] == left_at and changes[-2][1] > left_at  # approached from above, as the sweep went
     finally:
         library.reset()
     report = analyse(tmp_path / "plateau.csv", tmp_path, pdf=False)  # `qpclab analyse` on the file
