@@ -185,6 +185,20 @@ def analyse(path: str | Path, out_dir: str | Path | None = None, *, lever_eV_per
         return rep
 
     d = conductance_G0_from_run(run)
+    if kind == "tune":
+        from .tuning import comment_lines, read_tune_result
+
+        result = _try(rep, "tune", lambda: read_tune_result(path))
+        if result is not None:
+            rep.values["tune"] = result
+            fit = comment_lines(path, "Saddle fit")
+            rep.sections.append("\n".join(["Tune (the run's check readings at the gate it set):"]
+                                          + [f"  {name} = {value}" for name, value in result.items()]
+                                          + [f"  {line}" for line in fit]))
+        rep.figures.append(figures.staircase_figure(d["Gate (V)"], d["G/G0"], out / f"{stem}-tune.png",
+                                                    title="Tune: sweep, probes (1) and check (2)",
+                                                    sweep=d["Stage"], pdf=pdf))
+        return rep
     if kind == "staircase":
         from .plateaus import find_plateaus
         from .saddle_fit import fit_saddle_staircase

@@ -47,6 +47,7 @@ PROCEDURES: dict[str, ProcedureEntry] = {
                                     "noise vs gate"),
     "hall-sweep": ProcedureEntry("hall:HallSweep", (("Field (T)", "R_xy (ohm)"), ("Field (T)", "R_xx (ohm)")), (),
                                  "hall"),
+    "tune": ProcedureEntry("tune:Tune", (("Gate (V)", "G/G0"),), (), "tune"),
 }
 
 

@@ -33,7 +33,7 @@ from ..instruments.gates import RampInterrupted, safe_state
 from ..instruments.station import Station
 from .adaptive import AdaptivePlan
 from .dryrun import check_limits  # the same limit walk as the dry run, from the read-back values
-from .plan import TIME_COLUMN, Plan
+from .plan import TIME_COLUMN, Plan, SteeredPlan
 from .point import PointMeasurer
 from .readouts import UncuredOverload
 from .suspenders import Guard, SuspensionTimeout, Trip, config_for, suspenders_for
@@ -156,7 +156,7 @@ def execute(plan: Plan, station: Station, writer: RunWriter, control: RunControl
         active, _ = suspenders_for(plan, station, cfg)
         guard = Guard(cfg, active, lab, start_point) if active else None
         control.phase = "measuring"
-        if isinstance(plan, AdaptivePlan):  # its points come from a learner: its own loop, this finaliser
+        if isinstance(plan, (AdaptivePlan, SteeredPlan)):  # points decided as it goes: its own loop, this finaliser
             plan.run(lab, writer, control, start_point, time_offset, data_path)
         else:
             _loop(plan, lab, writer, control, start_point, time_offset, guard)
@@ -174,8 +174,10 @@ def execute(plan: Plan, station: Station, writer: RunWriter, control: RunControl
         control.phase = "safe"
         try:
             if lab is not None:
-                control.safe_left = _safe_left(lab, end=(status == "finished"))
-                failures = safe_state(lab.outputs(), end=(status == "finished"))
+                held = plan.held if status == "finished" else ()  # a tuned gate stays where the run put it
+                outputs = [g for g in lab.outputs() if g.name not in held]
+                control.safe_left = _safe_left(outputs, end=(status == "finished"))
+                failures = safe_state(outputs, end=(status == "finished"))
                 if failures:
                     text = "; ".join(f"{name}: {exc}" for name, exc in failures)
                     log.error("gates not brought to their safe values: %s", text)
@@ -191,10 +193,10 @@ def execute(plan: Plan, station: Station, writer: RunWriter, control: RunControl
     return Outcome(status, points, error)
 
 
-def _safe_left(lab: Lab, end: bool) -> str:
+def _safe_left(outputs, end: bool) -> str:
     """What the safe ramp has left to do, for the acknowledgement of a signal: "bringing gate to 0 V: about 3 s"."""
     parts, total = [], 0.0
-    for gate in lab.outputs():
+    for gate in outputs:
         target = gate.spec.end if end else gate.spec.safe
         try:
             now = gate.read()

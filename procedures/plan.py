@@ -22,13 +22,19 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
+from ..instruments.connect import Lab
 from .axes import Axis
 from .readouts import Readout
 
-__all__ = ["Plan", "Line", "Move", "LinearSweep", "ReversedSweep", "linspace_points", "MAX_POINTS", "PlanError",
-           "TIME_COLUMN"]
+if TYPE_CHECKING:  # the executor and the writer import this module
+    from .executor import RunControl
+    from .writer import RunWriter
+
+__all__ = ["Plan", "SteeredPlan", "Line", "Move", "LinearSweep", "ReversedSweep", "linspace_points", "MAX_POINTS",
+           "PlanError", "TIME_COLUMN"]
 
 #: the largest plan qpclab runs: 1e8 points is 10,000 x 10,000 pixels, weeks at a lock-in's settling time
 MAX_POINTS = 100_000_000
@@ -108,6 +114,21 @@ class Plan:
     def __repr__(self) -> str:
         return (f"Plan({self.n_lines} line(s) x {self.points_per_line} points, fast {self.fast.name}, "
                 f"readout {type(self.readout).__name__})")
+
+    #: outputs a normal end leaves where the run put them instead of bringing them to their end values (a tuned
+    #: gate); every other ending brings them to their safe values as always
+    held: tuple[str, ...] = ()
+
+
+class SteeredPlan(Plan):
+    """A plan whose points are decided as it measures (``qpclab run tune``): as a :class:`Plan` it is its worst
+    case (the dry run checks its range against the limits and estimates its time); the executor runs :meth:`run`
+    instead of its grid loop, inside the same finaliser (outputs safe, readout closed, ``#Status:`` line)."""
+
+    def run(self, lab: Lab, writer: "RunWriter", control: "RunControl", start_point: int, time_offset: float,
+            data_path: Path | None) -> None:
+        """Measure (every point through :class:`~qpclab.procedures.point.PointMeasurer`) until done."""
+        raise NotImplementedError
 
 
 # ---- sweep values ---------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ LABS = default_station_path().parent
 #: a packaged lab that has what each procedure needs
 LAB_FOR = {"staircase": "qpc_lab", "gate-gate-map": "split_gate_lab", "bias-map": "qpc_lab",
            "field-map": "field_lab", "temperature-map": "field_lab", "shot-noise": "noise_lab",
-           "noise-vs-gate": "noise_lab", "hall-sweep": "hall_lab"}
+           "noise-vs-gate": "noise_lab", "hall-sweep": "hall_lab", "tune": "qpc_lab"}
 
 
 @pytest.mark.parametrize("name", list(PROCEDURES))

@@ -71,10 +71,7 @@ class SimulatedLab(LabDynamics, SampleResponse):
         self.circuit: MeasurementCircuit = self.station.circuit
         sim = dict(data.get("simulation") or {})
         self.simulation = sim
-        self.sample = load_sample(sim.get("sample", {}))
-        self.sample_kind = "hall_bar" if type(self.sample).__name__ == "HallBar" else "qpc"
-        #: the lock-in reads the harmonics of the current over the excitation cycle (a realistic sample's choice)
-        self.finite_excitation = isinstance(self.sample, RealisticQPC) and self.sample.finite_excitation
+        self._take_sample(load_sample(sim.get("sample", {})))
         self.seed = int(sim.get("seed", 0))
         self.loads_ohm: dict[str, float] = {k: float(v) for k, v in (sim.get("loads_ohm") or {}).items()}
         self._base_temperature_K = float(sim.get("electron_temperature_K", 0.05))
@@ -102,6 +99,19 @@ class SimulatedLab(LabDynamics, SampleResponse):
         #: trigger lines between instruments (``simulation.wiring``)
         self.trigger_wiring = TriggerWiring(sim.get("wiring"), self.twins_by_name, self.path)
         self.reset()
+
+    def _take_sample(self, sample) -> None:
+        self.sample = sample
+        self.sample_kind = "hall_bar" if type(sample).__name__ == "HallBar" else "qpc"
+        #: the lock-in reads the harmonics of the current over the excitation cycle (a realistic sample's choice)
+        self.finite_excitation = isinstance(sample, RealisticQPC) and sample.finite_excitation
+
+    def use_sample(self, sample) -> None:
+        """Put another sample behind the instruments (a device drawn in a test: no lab file per device) and start
+        afresh (:meth:`reset`); the lab file's sample comes back only with a new lab."""
+        with self.lock:
+            self._take_sample(sample)
+            self.reset()
 
     # ---- state ---------------------------------------------------------------------------------------------
     def reset(self) -> None:
