@@ -55,6 +55,7 @@ def default_run(name: str, lab: str, tmp_path, capsys, record_property, **analys
     seconds = time.monotonic() - start
     out = capsys.readouterr().out
     assert code == 0, out
+    assert f"({packaged_labs()[lab]})" in out  # the run's line names the station file it opened
     assert (f"using the packaged lab {lab!r}" in out) == (lab != "qpc")  # the lab it picked, said unless the default
     library.lab.assert_no_unknown_commands()
     library.reset()
