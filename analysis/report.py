@@ -177,11 +177,20 @@ def analyse(path: str | Path, out_dir: str | Path | None = None, *, lever_eV_per
         return rep
 
     if kind == "noise vs gate":
+        from .shot_noise import fano_against_gate
+
         plt_path = out / f"{stem}-noise-vs-gate"
         d = run.data.sort_values("Gate (V)")
         rep.figures.append(figures.noise_vs_gate_figure(d["Gate (V)"], d["PSD (V^2/Hz)"], plt_path, pdf=pdf))
         rep.sections.append(f"Noise against gate: {len(d)} points, PSD {d['PSD (V^2/Hz)'].min():.4g} - "
-                            f"{d['PSD (V^2/Hz)'].max():.4g} V^2/Hz (no fit: the Fano factor needs a bias sweep)")
+                            f"{d['PSD (V^2/Hz)'].max():.4g} V^2/Hz")
+        t = 0.05 if temperature_K is None else float(temperature_K)
+        res = _try(rep, "Fano factor against gate", lambda: fano_against_gate(run.data, circuit, excitation, t))
+        if res is not None:
+            if temperature_K is None:
+                res.notes.append("temperature not given (--temperature): 0.05 K assumed")
+            rep.sections.append(res.text())
+            rep.values["noise_vs_gate"] = res
         return rep
 
     d = conductance_G0_from_run(run)
@@ -287,6 +296,12 @@ def analyse(path: str | Path, out_dir: str | Path | None = None, *, lever_eV_per
                                                                row_label="Mixing chamber (mK)", row_scale=1e3,
                                                                title="dG/dVg against temperature", pdf=pdf))
     elif kind == "gate map":
+        from .gate_map import fit_riser_lines
+
+        res = _try(rep, "riser lines", lambda: fit_riser_lines(d))
+        if res is not None:
+            rep.sections.append(res.text())
+            rep.values["gate_map"] = res
         rep.figures.append(figures.map_figure(d, "Gate (V)", "Gate 2 (V)", "G/G0", out / f"{stem}-conductance",
                                               title="G (G0)", zlabel="G (G0)", pdf=pdf))
         rows, gates, dg = transconductance_map(d, "Gate 2 (V)")

@@ -31,7 +31,8 @@ from .conductance import add_conductance, qpc_bias_V
 from .constants import E, G0, K_B
 from .io import AnalysisError, Value, require_columns
 
-__all__ = ["ShotNoiseFit", "fit_shot_noise", "shot_noise_model_psd", "current_noise_A2_per_Hz"]
+__all__ = ["ShotNoiseFit", "fit_shot_noise", "shot_noise_model_psd", "current_noise_A2_per_Hz", "NoiseAgainstGate",
+           "fano_against_gate"]
 
 
 def current_noise_A2_per_Hz(v_qpc, n_g0, fano, temperature_K):
@@ -179,3 +180,68 @@ def fit_shot_noise(df: pd.DataFrame, circuit: MeasurementCircuit, excitation_V: 
                         background_V2_per_Hz=Value(bg, bg_err, "V^2/Hz"), gain=gain, implied_gain=implied,
                         max_bias_V=vmax, rms_residual_V2_per_Hz=float(np.sqrt(s2)) * scale,
                         residual_over_reference_scatter=ratio, notes=notes)
+
+
+@dataclass
+class NoiseAgainstGate:
+    """Result of :func:`fano_against_gate`: the Fano factor at every gate point and in the middle of each riser
+    (where one channel is half open: F = 1/4 / (n + 1/2) for a saddle-point QPC at low bias)."""
+
+    points: pd.DataFrame  #: ``Gate (V)``, ``G/G0``, ``V_qpc (V)``, ``F`` (NaN where the QPC is pinched off)
+    riser_centres: list[tuple[int, float, float, float]]  #: (riser n, gate V, G/G0, F) nearest G = n + 1/2
+    plateau_fano: Value | None  #: mean F on the plateaus (G within 0.03 of an integer >= 1); stderr: its scatter
+    temperature_K: float
+    notes: list[str] = field(default_factory=list)
+
+    def text(self) -> str:
+        v = self.points["V_qpc (V)"].abs()
+        lines = [f"Fano factor against gate (at {v.min() * 1e6:.3g}-{v.max() * 1e6:.3g} uV across the QPC, "
+                 f"T = {self.temperature_K * 1e3:.3g} mK, gain and background from the circuit):"]
+        for n, gate, g, f in self.riser_centres:
+            lines.append(f"  riser {n}: F = {f:.3f} at {gate:.4g} V (G = {g:.3f} G0, the point nearest n + 1/2)")
+        if self.plateau_fano is not None:
+            lines.append(f"  plateaus: F = {self.plateau_fano.format(digits=2)} (the ± is the scatter of one point)")
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def fano_against_gate(df: pd.DataFrame, circuit: MeasurementCircuit, excitation_V: float,
+                      temperature_K: float) -> NoiseAgainstGate:
+    """The Fano factor at each point of a noise-against-gate run (fixed DC bias, the gate swept).
+
+    The model of :func:`shot_noise_model_psd` is linear in F at a given bias, G and temperature: each point's F
+    solves ``PSD = P(0) + F (P(1) - P(0))`` with ``P(F)`` the circuit's predicted PSD (its amplifier gain and
+    noise, the load's Johnson noise: no reference sweep here, so both come from the circuit). The bias across the
+    QPC is the applied bias divided between the series resistance and the QPC's measured differential resistance
+    (exact for a linear I-V; the bias here is small).
+
+    Raises:
+        AnalysisError: missing columns, no bias, no open point.
+    """
+    require_columns(df, ["Gate (V)", "PSD (V^2/Hz)", "X (V)", "Bias (V)"], "noise against gate")
+    d = add_conductance(df, circuit, excitation_V)
+    d = d[np.isfinite(d["Gate (V)"]) & np.isfinite(d["PSD (V^2/Hz)"]) & np.isfinite(d["G (S)"])].sort_values("Gate (V)")
+    g = d["G (S)"].to_numpy(float)
+    v = circuit.sample_bias_V(d["Bias (V)"].to_numpy(float)) / (1.0 + np.clip(g, 0, None) * circuit.series_resistance_ohm)
+    if not np.any(np.abs(v) > 0):
+        raise AnalysisError("noise against gate: the bias is zero: no shot noise to measure")
+    n_g0 = g / G0
+    p0 = shot_noise_model_psd(v, g, n_g0, 0.0, temperature_K, 0.0, circuit) + circuit.noise_voltage_psd(0.0, 0.0, temperature_K)
+    p1 = shot_noise_model_psd(v, g, n_g0, 1.0, temperature_K, 0.0, circuit) + circuit.noise_voltage_psd(0.0, 0.0, temperature_K)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        fano = np.where(n_g0 > 0.05, (d["PSD (V^2/Hz)"].to_numpy(float) - p0) / (p1 - p0), np.nan)
+    points = pd.DataFrame({"Gate (V)": d["Gate (V)"].to_numpy(float), "G/G0": n_g0, "V_qpc (V)": v, "F": fano})
+    if not np.any(np.isfinite(fano)):
+        raise AnalysisError("noise against gate: the QPC is pinched off at every point (G < 0.05 G0): no Fano factor")
+    centres = []
+    near = np.abs(n_g0 - np.round(n_g0))
+    for n in range(int(np.nanmax(n_g0)) + 1):
+        on = np.isfinite(fano) & (n_g0 > n + 0.25) & (n_g0 < n + 0.75)
+        if on.any():
+            k = int(np.flatnonzero(on)[np.argmin(np.abs(n_g0[on] - n - 0.5))])
+            centres.append((n, float(points["Gate (V)"].iloc[k]), float(n_g0[k]), float(fano[k])))
+    plateau = np.isfinite(fano) & (near < 0.03) & (n_g0 > 0.5)
+    plateau_fano = (Value(float(np.mean(fano[plateau])), float(np.std(fano[plateau], ddof=1)), "")
+                    if plateau.sum() >= 2 else None)
+    return NoiseAgainstGate(points=points, riser_centres=centres, plateau_fano=plateau_fano,
+                            temperature_K=temperature_K)

@@ -47,10 +47,12 @@ class QPCProcedure(Procedure):
     @classmethod
     def parameter_order(cls) -> list[str]:
         """The parameters in the order a person reads them: the procedure's own (as declared), then what it shares
-        with others (lock-in settings), the station file last (pymeasure lists them alphabetically)."""
+        with others (lock-in settings), the station file last (pymeasure lists them alphabetically). A parameter
+        a subclass declares again (another default) keeps the place of the declaration it overrides."""
+        declared = [[a for a, v in vars(klass).items() if isinstance(v, Parameter)] for klass in cls.__mro__]
         order: list[str] = []
-        for klass in cls.__mro__:
-            order += [a for a, v in vars(klass).items() if isinstance(v, Parameter) and a not in order]
+        for k, names in enumerate(declared):
+            order += [a for a in names if a not in order and not any(a in later for later in declared[k + 1:])]
         return order
 
     station_file = Parameter("Station file", default="")

@@ -24,9 +24,9 @@ class HallSweep(LockInProcedure):
 
     COLUMN_FORMATS = {}
     field_start = FloatParameter("Field start", units="T", default=0.0)
-    field_stop = FloatParameter("Field stop", units="T", default=8.0)
-    field_step = FloatParameter("Field step", units="T", default=0.02, minimum=1e-6, maximum=20.0)
-    time_constant = FloatParameter("Lock-in time constant", units="s", default=0.003, minimum=1e-5, maximum=3e4)
+    field_stop = FloatParameter("Field stop", units="T", default=6.0)
+    field_step = FloatParameter("Field step", units="T", default=0.04, minimum=1e-6, maximum=20.0)
+    time_constant = FloatParameter("Lock-in time constant", units="s", default=0.001, minimum=1e-5, maximum=3e4)
     excitation = FloatParameter("Lock-in sine output", units="V", default=1.0, minimum=0.004, maximum=5.0)
 
     DATA_COLUMNS = ["Field (T)", "X xx (V)", "X xy (V)", "R_xx (ohm)", "R_xy (ohm)", "Time (s)"]

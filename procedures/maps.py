@@ -36,7 +36,7 @@ class GateMap(LockInProcedure):
 
     gate = Parameter("Gate", default="gate")
     start = FloatParameter("Start", units="V", default=-1.3)
-    stop = FloatParameter("Stop", units="V", default=-0.7)
+    stop = FloatParameter("Stop", units="V", default=-0.85)
     step = FloatParameter("Step", units="V", default=0.005, minimum=1e-6, maximum=1.0)
     alternate = BooleanParameter("Alternate direction", default=True)
 
@@ -100,7 +100,8 @@ class GateGateMap(GateMap):
 
     gate = Parameter("Gate", default="gate_left")
     gate2 = Parameter("Gate 2", default="gate_right")
-    gate2_start, gate2_stop, gate2_step = _slow_range("Gate 2", "V", -1.3, -0.7, 0.02, 1.0)
+    step = FloatParameter("Step", units="V", default=0.01, minimum=1e-6, maximum=1.0)  # each half: half the lever arm
+    gate2_start, gate2_stop, gate2_step = _slow_range("Gate 2", "V", -1.3, -0.85, 0.075, 1.0)
 
     SLOW_KIND = "gate"
     SLOW_COLUMN = "Gate 2 (V)"
@@ -110,9 +111,12 @@ class GateGateMap(GateMap):
 
 
 class BiasMap(GateMap):
-    """Gate x source-drain bias (bias spectroscopy). Bias values are at the bias source (V), before the divider."""
+    """Gate x source-drain bias (bias spectroscopy). Bias values are at the bias source (V), before the divider.
 
-    bias_start, bias_stop, bias_step = _slow_range("Bias", "V", -1.0, 1.0, 0.1, 10.0)
+    The defaults (2.8 V through the packaged labs' 1:1000 divider) reach past the diamonds' closure of the packaged
+    QPC (e V = hbar omega_y = 2 meV) over its first four risers: lever arm and subband spacings."""
+
+    bias_start, bias_stop, bias_step = _slow_range("Bias", "V", 0.0, 2.8, 0.35, 10.0)
 
     SLOW_KIND = "bias"
     SLOW_PREFIX = "bias"
@@ -120,9 +124,12 @@ class BiasMap(GateMap):
 
 
 class FieldMap(GateMap):
-    """Gate x magnetic field (Zeeman fan)."""
+    """Gate x magnetic field (Zeeman fan). The defaults split the first three risers of the packaged QPC (|g| = 1.3:
+    3.8 mV/T in gate voltage) beyond their width from 4 T on; 10 T takes 5 s on the fast_field lab's magnet."""
 
-    field_start, field_stop, field_step = _slow_range("Field", "T", 0.0, 1.0, 0.1, 20.0)
+    start = FloatParameter("Start", units="V", default=-1.25)
+    stop = FloatParameter("Stop", units="V", default=-0.95)
+    field_start, field_stop, field_step = _slow_range("Field", "T", 0.0, 10.0, 2.0, 20.0)
 
     SLOW_KIND = "field"
     SLOW_PREFIX = "field"
@@ -130,9 +137,14 @@ class FieldMap(GateMap):
 
 
 class TemperatureMap(GateMap):
-    """Gate x mixing-chamber temperature (the temperature column is the one read when the line starts)."""
+    """Gate x mixing-chamber temperature (the temperature column is the one read when the line starts). The
+    defaults sweep the first riser finely at temperatures where k_B T is a visible part of its width (above
+    ~0.3 K for the packaged QPC's hbar omega_x = 0.5 meV): the step-width thermometer."""
 
-    temperature_start, temperature_stop, temperature_step = _slow_range("Temperature", "K", 0.05, 0.5, 0.05, 10.0)
+    start = FloatParameter("Start", units="V", default=-1.26)  # the first riser alone: the thermometer
+    stop = FloatParameter("Stop", units="V", default=-1.14)
+    step = FloatParameter("Step", units="V", default=0.002, minimum=1e-6, maximum=1.0)
+    temperature_start, temperature_stop, temperature_step = _slow_range("Temperature", "K", 0.4, 1.2, 0.4, 10.0)
 
     SLOW_KIND = "temperature"
     SLOW_PREFIX = "temperature"

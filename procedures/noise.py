@@ -24,9 +24,10 @@ __all__ = ["ShotNoise", "NoiseVsGate"]
 
 
 class _NoiseProcedure(LockInProcedure):
-    center = FloatParameter("Noise band centre", units="Hz", default=5.0e4, minimum=0.0, maximum=3.0e9)
-    span = FloatParameter("Noise band span", units="Hz", default=1.28e4, minimum=1.0, maximum=3.0e9)
-    averages = IntegerParameter("Noise averages", default=100, minimum=1, maximum=100000)
+    # default: the SR785's whole baseband (0-102.4 kHz, 800 lines, 7.8 ms per record)
+    center = FloatParameter("Noise band centre", units="Hz", default=5.12e4, minimum=0.0, maximum=3.0e9)
+    span = FloatParameter("Noise band span", units="Hz", default=1.024e5, minimum=1.0, maximum=3.0e9)
+    averages = IntegerParameter("Noise averages", default=20, minimum=1, maximum=100000)
 
     def check(self, station: Station) -> None:
         super().check(station)
@@ -40,15 +41,17 @@ class _NoiseProcedure(LockInProcedure):
 
 
 class ShotNoise(_NoiseProcedure):
-    """Sweep the DC bias at a fixed gate point; record PSD and G (reference sweep with the QPC pinched off)."""
+    """Sweep the DC bias at a fixed gate point; record PSD and G (reference sweep with the QPC pinched off). The
+    defaults sit in the middle of the packaged QPC's first riser (F = 1/2) at +-80 uV across it: several k_B T / e
+    at 50 mK, well below hbar omega_x / e, where the constant-transmission Fano fit holds."""
 
     gate = Parameter("Gate", default="gate")
-    gate_value = FloatParameter("Gate value", units="V", default=-1.1)
+    gate_value = FloatParameter("Gate value", units="V", default=-1.2)
     reference_gate_value = FloatParameter("Pinch-off gate value (reference)", units="V", default=-1.6)
     measure_reference = BooleanParameter("Measure reference", default=True)
-    bias_start = FloatParameter("Bias start", units="V", default=-1.0)
-    bias_stop = FloatParameter("Bias stop", units="V", default=1.0)
-    bias_step = FloatParameter("Bias step", units="V", default=0.1, minimum=1e-6, maximum=10.0)
+    bias_start = FloatParameter("Bias start", units="V", default=-0.08)
+    bias_stop = FloatParameter("Bias stop", units="V", default=0.08)
+    bias_step = FloatParameter("Bias step", units="V", default=0.02, minimum=1e-6, maximum=10.0)
 
     DATA_COLUMNS = ["Bias (V)", "PSD (V^2/Hz)", "X (V)", "Y (V)", "G (S)", "G/G0", "Reference", "Gate (V)",
                     "Time (s)"]
@@ -81,13 +84,15 @@ class ShotNoise(_NoiseProcedure):
 
 
 class NoiseVsGate(_NoiseProcedure):
-    """Sweep a gate at a fixed DC bias; record PSD and G."""
+    """Sweep a gate at a fixed DC bias; record PSD and G (the defaults: the packaged QPC's first three risers,
+    their middles on the grid, at 100 uV across the QPC)."""
 
     gate = Parameter("Gate", default="gate")
-    start = FloatParameter("Start", units="V", default=-1.3)
-    stop = FloatParameter("Stop", units="V", default=-0.9)
-    step = FloatParameter("Step", units="V", default=0.005, minimum=1e-6, maximum=1.0)
-    bias_value = FloatParameter("Bias", units="V", default=1.0)
+    start = FloatParameter("Start", units="V", default=-1.24)
+    stop = FloatParameter("Stop", units="V", default=-0.96)
+    step = FloatParameter("Step", units="V", default=0.02, minimum=1e-6, maximum=1.0)
+    bias_value = FloatParameter("Bias", units="V", default=0.1)
+    averages = IntegerParameter("Noise averages", default=50, minimum=1, maximum=100000)  # F from each point alone
 
     DATA_COLUMNS = ["Gate (V)", "PSD (V^2/Hz)", "X (V)", "Y (V)", "G (S)", "G/G0", "Bias (V)", "Time (s)"]
 

@@ -33,7 +33,7 @@ class Staircase(LockInProcedure):
     gate = Parameter("Gate", default="gate")
     start = FloatParameter("Start", units="V", default=-1.4)
     stop = FloatParameter("Stop", units="V", default=0.0)
-    step = FloatParameter("Step", units="V", default=0.002, minimum=1e-6, maximum=1.0)
+    step = FloatParameter("Step", units="V", default=0.004, minimum=1e-6, maximum=1.0)
     direction = ListParameter("Direction", choices=list(DIRECTIONS), default="up")
     repeats = IntegerParameter("Repeats", default=1, minimum=1, maximum=10000)
     sampling = ListParameter("Sampling (adaptive - the step is the resolution on the risers)", choices=list(SAMPLINGS),

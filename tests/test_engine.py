@@ -215,8 +215,8 @@ def test_huge_plans_are_answered_at_once_with_bounded_memory(argv, capsys):
      "--time-constant", "0.003"],
 ], ids=["staircase", "bias-map", "field-map", "temperature-map"])
 def test_dry_run_estimate_is_within_a_quarter_of_the_run_time(argv, tmp_path, capsys):
-    """On the packaged labs (the field and temperature maps on fast_field_lab.yaml: a 0.1 T/s magnet and a mixing
-    chamber that settles in 1 s, stated in its station section)."""
+    """On the packaged labs (the field and temperature maps on fast_field_lab.yaml: a 2 T/s magnet and a mixing
+    chamber that settles in 0.2 s, stated in its station section)."""
     from qpclab.instruments.sim.backend import SimVisaLibrary
     from qpclab.procedures.runner import prepare, run_procedure
 

@@ -428,13 +428,13 @@ def test_dry_run_of_a_staircase():
 def test_dry_run_refuses_listing_every_broken_value():
     station = load_station()
     with pytest.raises(DryRunError) as info:
-        dry_run(station, [("gate", [-0.1, 0.5, -2.5]), ("bias", [3.0]), ("nonsense", [0.0]),
+        dry_run(station, [("gate", [-0.1, 0.5, -2.5]), ("bias", [5.0]), ("nonsense", [0.0]),
                           ("gate", [math.nan])])
     problems = info.value.problems
     assert len(problems) == 5
     assert "move 0 (gate) point 1: gate: 0.5 V is outside its limits [-2, 0.3] V" in problems
     assert "move 0 (gate) point 2: gate: -2.5 V is outside its limits [-2, 0.3] V" in problems
-    assert "move 1 (bias) point 0: bias: 3 V is outside its limits [-2, 2] V" in problems
+    assert "move 1 (bias) point 0: bias: 5 V is outside its limits [-4, 4] V" in problems
     assert any("'nonsense' is not an output" in p for p in problems)
     assert any("nan" in p for p in problems)
 

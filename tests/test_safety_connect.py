@@ -64,12 +64,12 @@ def only_queries(messages: dict[str, list[str]]) -> bool:
 
 def test_a_bias_left_beyond_its_limits_is_refused_before_any_write(lab):
     path, lib = lab
-    leave(lib, BIAS, ":SOUR:FUNC VOLT;:SOUR:VOLT 2.5;:OUTP ON")  # limits [-2, 2] V; its clamp holds 1.05 V
+    leave(lib, BIAS, ":SOUR:FUNC VOLT;:SOUR:VOLT 4.5;:OUTP ON")  # limits [-4, 4] V; its clamp holds 1.05 V
     history = {k: list(v) for k, v in lib.lab.history.items()}
     before = marks(lib)
     with pytest.raises(GateLimitError) as exc:
         connect(load_station(path))
-    assert str(exc.value).startswith("bias: present value 2.5 V is outside its limits [-2, 2] V")
+    assert str(exc.value).startswith("bias: present value 4.5 V is outside its limits [-4, 4] V")
     assert "\n" not in str(exc.value)
     assert {k: list(v) for k, v in lib.lab.history.items()} == history  # no output moved
     assert only_queries(sent_since(lib, before))  # not a single setting was sent

@@ -95,7 +95,7 @@ def test_run_without_a_station_picks_the_packaged_lab_that_has_what_it_needs(cap
     """No --station: the first packaged lab with what the procedure needs, said on the terminal (dry run: nothing
     is opened)."""
     for name, lab in (("field-map", "fast_field"), ("temperature-map", "fast_field"), ("shot-noise", "noise"),
-                      ("hall-sweep", "hall"), ("gate-gate-map", "qdac")):  # the first packaged lab that fits
+                      ("hall-sweep", "fast_hall"), ("gate-gate-map", "qdac")):  # the first packaged lab that fits
         assert main(["run", name, "--dry-run"]) == 0
         assert f"using the packaged lab {lab!r}" in capsys.readouterr().out
     assert main(["run", "staircase", "--dry-run"]) == 0
