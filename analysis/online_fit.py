@@ -16,10 +16,10 @@ import math
 import numpy as np
 from scipy.optimize import least_squares
 
-from .io import Value
+from .io import AnalysisError, Value
 from .saddle_fit import SaddleFit, saddle_model_G0
 
-__all__ = ["OnlineSaddleFit"]
+__all__ = ["OnlineSaddleFit", "fit_scattered_staircase"]
 
 
 class OnlineSaddleFit:
@@ -90,6 +90,24 @@ class OnlineSaddleFit:
                              hw_y_eV=None, rms_residual_G0=rms, n_points=self.n,
                              notes=[f"online fit: {xf.size} bins of {self.n} points"])
         return self.fit
+
+
+def fit_scattered_staircase(gate_V, g_G0) -> SaddleFit:
+    """The saddle-point fit (voltages) of a staircase sampled anywhere, e.g. an adaptive run's points: every point
+    in the fit (no bins up to 100,000 points), started from the crossings of 0.5 and 1.5 G0 as in the online fit.
+    :func:`qpclab.analysis.saddle_fit.fit_saddle_staircase` starts from transconductance peaks, which want a
+    uniform grid.
+
+    Raises:
+        AnalysisError: fewer than two risers (no crossing of 0.5 and 1.5 G0) or too few points above pinch-off."""
+    fit = OnlineSaddleFit(0.0, bins=100_000)
+    for x, y in zip(np.asarray(gate_V, dtype=float), np.asarray(g_G0, dtype=float)):
+        fit.add(float(x), float(y))
+    result = fit.update() if fit.n >= 6 else None
+    if result is None:
+        raise AnalysisError(f"saddle fit: {fit.n} points with fewer than two risers (G crossing 0.5 and 1.5 G0) "
+                            "or too few points above pinch-off")
+    return result
 
 
 def _first_crossing(x: np.ndarray, y: np.ndarray, level: float) -> float | None:

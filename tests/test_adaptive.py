@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 import qpclab
+from qpclab.analysis.report import analyse
 from qpclab.analysis.steps import grid_points_needed, staircase_errors, staircase_reference
 from qpclab.instruments.sim.backend import SimVisaLibrary
 from qpclab.instruments.station import load_station
@@ -76,12 +77,24 @@ def test_adaptive_staircase_matches_dense_grid_with_fewer_points(lab, tmp_path):
     turns = np.diff(np.sign(np.diff(a_gate))) != 0
     assert 1 + int(np.sum(turns)) <= 8
     assert run_status(tmp_path / "adaptive.csv") == "finished"
-    if lab == "qpc":  # the fit written at the end agrees with the simulated sample (samples.yaml), not with itself
+    # `qpclab analyse` reads the adaptive file: its plateaus are the dense grid's (G at their middles), every one
+    # between the reference's risers found
+    report = analyse(tmp_path / "adaptive.csv", tmp_path / "figures", pdf=False)
+    plateaus = report.values["plateaus"]
+    dense_at = np.interp([p.center_V for p in plateaus], np.sort(gate), g[np.argsort(gate)])
+    assert np.max(np.abs([p.mean_G0 for p in plateaus] - dense_at)) <= PLATEAU_TOL_G0
+    assert len(plateaus) >= len(reference.centres) - 1
+    if lab == "qpc":  # the fits (written at the end, and analyse's) agree with the simulated sample (samples.yaml)
         sample = yaml.safe_load((station_path("qpc").parent / "samples.yaml").read_text())["gaas_split_gate"]
-        fit = fit_lines(tmp_path / "adaptive.csv")
-        assert abs(fit["pinch-off V_p"] - sample["v_pinch"]) < 1e-3
         spacing = sample["hw_y_eV"] / sample["lever_arms_eV_per_V"]["gate"]
-        assert abs(fit["step spacing hw_y/a"] - spacing) < 0.01 * spacing
+        fit = fit_lines(tmp_path / "adaptive.csv")
+        saddle = report.values["saddle"]
+        for pinch, step in ((fit["pinch-off V_p"], fit["step spacing hw_y/a"]),
+                            (saddle.v_pinch.value, saddle.spacing_V.value)):
+            assert abs(pinch - sample["v_pinch"]) < 1e-3
+            assert abs(step - spacing) < 0.01 * spacing
+        assert [p.index for p in plateaus[:4]] == [1, 2, 3, 4]
+        assert all(abs(p.mean_G0 - p.index) <= PLATEAU_TOL_G0 for p in plateaus[:4])  # flat plateaus: hw_y = 4 hw_x
 
 
 def fit_lines(path) -> dict[str, float]:
