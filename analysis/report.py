@@ -154,6 +154,13 @@ def analyse(path: str | Path, out_dir: str | Path | None = None, *, lever_eV_per
 
     circuit = run.require_circuit()
     excitation = run.excitation_V
+    if kind == "bias map" and sampled_adaptively(run):  # rows of their own gate values: onto the grid of the step
+        from .scattered import rows_on_grid
+
+        step = float(run.plan["parameters"]["step"])
+        run.data = rows_on_grid(run.data, "Bias (V)", "Gate (V)", step)
+        rep.sections.append(f"note: adaptive sampling: each bias row interpolated linearly onto a {step * 1e3:g} mV "
+                            "gate grid")
 
     if kind == "shot noise":
         from .conductance import add_conductance, qpc_bias_V

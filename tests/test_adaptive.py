@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 import qpclab
+from qpclab.analysis.io import load_run
 from qpclab.analysis.report import analyse
 from qpclab.analysis.steps import grid_points_needed, staircase_errors, staircase_reference
 from qpclab.instruments.sim.backend import SimVisaLibrary
@@ -197,3 +198,79 @@ def test_a_point_in_a_riser_goes_to_the_centre_of_a_logistic_step():
     assert StepLoss.crossing(2.9, 4.2) == 3 and StepLoss.crossing(3.1, 3.4) is None
     assert StepLoss.crossing(2.2, 4.6) == -1  # across two risers
     assert order_pass([0.3, -0.2, 0.1], position=0.5) == [0.3, 0.1, -0.2]
+
+
+def test_adaptive_run_pauses_for_a_suspender_and_measures_again(tmp_path):
+    """The mixing chamber warms up during an adaptive staircase (the simulator's warm_up fault): the run pauses,
+    measures again from the point the suspension names, the same gate values in the same order, and the loaded
+    data hold each gate value once, none of them taken between the fault and the pause."""
+    from test_suspenders import REMEASURE, base, comments, first_set, lab_file
+
+    path = lab_file(tmp_path, base(mixing_chamber={"ceiling_K": 0.1, "resume_K": 0.03, "every_s": 0}),
+                    [{"instrument": "fridge_ls372", "kind": "warm_up", "after": 25, "peak_K": 0.5}])
+    library = SimVisaLibrary(str(path))
+    library.reset()
+    lab = library.lab
+    data = tmp_path / "adaptive.csv"
+    run = qpclab.run("staircase", station=str(path), data=data, progress=False, step=0.01, **ADAPTIVE)
+    assert run.status == "finished" and run_status(data) == "finished"
+    (suspended,) = comments(data, "Suspended")
+    (over,) = comments(data, "Suspension over")
+    redo = int(suspended.rsplit(" ", 1)[1])
+    assert over.endswith(f"plan point {redo}")
+    text = data.read_text().splitlines()
+    k = text.index(suspended)
+    before = [float(ln.split(",")[0]) for ln in [ln for ln in text[:k] if ln and not ln.startswith("#")][1:]]
+    after = [float(ln.split(",")[0]) for ln in text[k:] if ln and not ln.startswith("#")]
+    assert after[:len(before) - redo] == before[redo:]  # the same points again, in their order
+    (fault,) = [e for e in lab.faults.log if e[2] == "warm_up"]
+    gate = lab.history["gate"]
+    taken_after_fault = [i for i, v in enumerate(before) if first_set(gate, v) > fault[0]]
+    assert len(taken_after_fault) <= 1 and all(i >= redo for i in taken_after_fault)  # paused within a point
+    assert redo <= len(before) - REMEASURE  # the last points before the trip measured again too
+    loaded = load_run(data).data["Gate (V)"].to_numpy()
+    assert len(np.unique(loaded)) == len(loaded) == len(before) + len(after) - (len(before) - redo)
+    check_history(gate, load_station(str(path)).gates["gate"])
+
+
+def wide_bias_lab(tmp_path):
+    """The default lab whose bias source may go to +-4 V (2.4 mV across the sample after the divider): beyond the
+    diamonds' closure at e V = hbar omega_y = 2 meV; the gate ramps at 10 V/s (the test's time, not its physics)."""
+    data = yaml.safe_load(station_path("qpc").read_text())
+    data["station"]["bias"]["limits"] = [-4.0, 4.0]
+    data["station"]["gates"]["gate"]["rate"] = 10.0
+    path = tmp_path / "wide_bias.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_adaptive_bias_map_recovers_lever_arm_and_spacing_with_a_third_of_the_points(tmp_path):
+    """Each bias row sampled by a learner: lever arm and subband spacing from `qpclab analyse` within 5 % of the
+    sample's (samples.yaml: alpha = 0.02 eV/V, hbar omega_y = 2 meV) with at most a third of the grid's points;
+    every gate and bias move within its step, rate and limits; each row's passes go one way each."""
+    station = wide_bias_lab(tmp_path)
+    sample = yaml.safe_load((station_path("qpc").parent / "samples.yaml").read_text())["gaas_split_gate"]
+    library = SimVisaLibrary(str(station))
+    library.reset()
+    grid = {"start": -1.27, "stop": -0.83, "step": 0.005, "bias_start": -2.4, "bias_stop": 2.4, "bias_step": 0.3}
+    qpclab.run("bias-map", station=str(station), data=tmp_path / "map.csv", progress=False, time_constant=1e-4,
+               sampling="adaptive", **grid)
+    spec = load_station(str(station))
+    check_history(library.lab.history["gate"], spec.gates["gate"])
+    check_history(library.lab.history["bias"], spec.bias)
+    df = pd.read_csv(tmp_path / "map.csv", comment="#")
+    grid_points = (round((grid["stop"] - grid["start"]) / grid["step"]) + 1) * (
+        round((grid["bias_stop"] - grid["bias_start"]) / grid["bias_step"]) + 1)
+    print("MAP POINTS", len(df), grid_points)
+    assert len(df) <= grid_points / 3
+    rows = df.groupby("Line", sort=False)
+    assert list(rows.groups) == sorted(rows.groups)  # the bias rows in order: the bias never goes back
+    for _, row in rows:
+        gate = row["Gate (V)"].to_numpy()
+        assert 1 + int(np.sum(np.diff(np.sign(np.diff(gate))) != 0)) <= 6  # a few one-way passes per row
+    report = analyse(tmp_path / "map.csv", tmp_path / "figures", pdf=False)
+    fit = report.values["bias_spectroscopy"]
+    lever = sample["lever_arms_eV_per_V"]["gate"]
+    assert abs(fit.lever.value - lever) <= 0.05 * lever
+    assert abs(fit.mean_spacing_eV.value - sample["hw_y_eV"]) <= 0.05 * sample["hw_y_eV"]
+    assert len(fit.subband_spacings_eV) >= 3
