@@ -20,9 +20,12 @@ limits, read-back) exactly as in a grid.
 The run ends at the first of: every interval's loss at or below the goal (``step``) and every plateau's middle
 measured, the point budget (``max_points``), the time budget (``time_budget``, s, counted on the run's time
 column, so across a resume too). Rows keep the grid's columns, in measured order. A resume feeds the learner the
-rows on disk and asks only new points. At the end the saddle-point fit of all points
-(:class:`~qpclab.analysis.online_fit.OnlineSaddleFit`), with its uncertainties, goes into the file as
-``#Saddle fit:`` comment lines.
+rows on disk and asks only new points. What follows from the points (the staircase's saddle fit) the plan's
+conclusion writes into the file, as for a grid.
+
+A map's rows (``lines``) are sampled one after the other, each by its own sampler (:class:`EdgeSampler`: at a
+finite bias the risers split and half plateaus appear, so no level is assumed), after the row's moves (the bias),
+as a grid's: the slow axis only goes one way.
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ import adaptive
 import pandas as pd
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
-from ..analysis.online_fit import OnlineSaddleFit
 from ..instruments.connect import Lab
 from .axes import Axis
 from .plan import MAX_POINTS, TIME_COLUMN, Line, LinearSweep, Move, Plan, PlanError
@@ -280,7 +282,7 @@ class AdaptivePlan(Plan):
     def __init__(self, *, fast: Axis, fast_column: str, readout: Readout, columns: Sequence[str],
                  bounds: tuple[float, float], upward: bool, backlash: float, sampler: Callable[[], LineSampler],
                  stop: StoppingRule, y_column: str, lines: Sequence[tuple[tuple[Move, ...], Mapping[str, int | float]]],
-                 line_column: str, fit: OnlineSaddleFit | None = None):
+                 line_column: str, conclusion: Callable[[Path, Callable[[str, str], None]], None] | None = None):
         share = stop.max_points // max(1, len(lines))
         if share < 3:
             raise PlanError(f"a point budget of {stop.max_points} is too small for adaptive sampling (at least 3 "
@@ -290,9 +292,10 @@ class AdaptivePlan(Plan):
             raise PlanError("adaptive sampling needs a range: start and stop are equal")
         sweep = LinearSweep(low, high, share - 1)
         super().__init__(fast=fast, fast_column=fast_column, lines=len(lines),
-                         line=lambda k: Line(lines[k][0], sweep, lines[k][1]), readout=readout, columns=columns)
+                         line=lambda k: Line(lines[k][0], sweep, lines[k][1]), readout=readout, columns=columns,
+                         conclusion=conclusion)
         self.bounds, self.upward, self.sampler, self.stop, self.y_column = (low, high), upward, sampler, stop, y_column
-        self.line_column, self.share, self.fit, self.backlash = line_column, share, fit, backlash
+        self.line_column, self.share, self.backlash = line_column, share, backlash
         self.end_reason = ""
 
     def stored_rows(self, data_path: Path) -> pd.DataFrame:
@@ -343,16 +346,11 @@ class AdaptivePlan(Plan):
                                else f"each line's share of the point budget ({self.share} points) spent")
         if self.end_reason:
             note("Adaptive", f"{self.end_reason} after {self.point} points")
-        if self.fit is not None:
-            fitted = self.fit.update()
-            for text in (fitted.text() if fitted else "no fit: fewer than two risers measured").splitlines():
-                note("Saddle fit", text.strip())
 
-    def tell(self, sampler: LineSampler, x: float, y: float) -> None:
+    @staticmethod
+    def tell(sampler: LineSampler, x: float, y: float) -> None:
         if math.isfinite(y):
             sampler.tell(x, y)
-            if self.fit is not None:
-                self.fit.add(x, y)
 
     def _measure_line(self, lab: Lab, sampler: LineSampler, fixed: Mapping, budget: int, control: "RunControl",
               guard: Guard | None) -> bool:

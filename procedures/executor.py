@@ -160,6 +160,7 @@ def execute(plan: Plan, station: Station, writer: RunWriter, control: RunControl
             plan.run(lab, writer, control, start_point, time_offset, data_path, guard)
         else:
             _loop(plan, lab, writer, control, start_point, time_offset, guard)
+        plan.conclude(writer.path, writer.comment)
         if control.should_stop():
             status = "aborted"
     except (Aborted, RampInterrupted, KeyboardInterrupt) as exc:

@@ -88,9 +88,10 @@ def test_adaptive_staircase_matches_dense_grid_with_fewer_points(lab, tmp_path):
     if lab == "qpc":  # the fits (written at the end, and analyse's) agree with the simulated sample (samples.yaml)
         sample = yaml.safe_load((station_path("qpc").parent / "samples.yaml").read_text())["gaas_split_gate"]
         spacing = sample["hw_y_eV"] / sample["lever_arms_eV_per_V"]["gate"]
-        fit = fit_lines(tmp_path / "adaptive.csv")
+        fit, grid_fit = fit_lines(tmp_path / "adaptive.csv"), fit_lines(tmp_path / "dense.csv")
         saddle = report.values["saddle"]
         for pinch, step in ((fit["pinch-off V_p"], fit["step spacing hw_y/a"]),
+                            (grid_fit["pinch-off V_p"], grid_fit["step spacing hw_y/a"]),
                             (saddle.v_pinch.value, saddle.spacing_V.value)):
             assert abs(pinch - sample["v_pinch"]) < 1e-3
             assert abs(step - spacing) < 0.01 * spacing
@@ -99,12 +100,14 @@ def test_adaptive_staircase_matches_dense_grid_with_fewer_points(lab, tmp_path):
 
 
 def fit_lines(path) -> dict[str, float]:
-    """The ``#Saddle fit:`` comment lines of a run file: {quantity: value in V}."""
+    """The ``#Saddle fit:`` comment lines of a run file: {quantity: value in V}; each with an uncertainty."""
     out = {}
     for line in path.read_text().splitlines():
         if line.startswith("#Saddle fit:") and " = " in line and "mV" in line:
             name, _, value = line[len("#Saddle fit:"):].partition(" = ")
-            out[name.strip()] = float(value.split("±")[0]) * 1e-3
+            mean, error = value.replace("mV", "").split("±")
+            assert 0 < float(error) < abs(float(mean))
+            out[name.strip()] = float(mean) * 1e-3
     return out
 
 
@@ -274,3 +277,16 @@ def test_adaptive_bias_map_recovers_lever_arm_and_spacing_with_a_third_of_the_po
     assert abs(fit.lever.value - lever) <= 0.05 * lever
     assert abs(fit.mean_spacing_eV.value - sample["hw_y_eV"]) <= 0.05 * sample["hw_y_eV"]
     assert len(fit.subband_spacings_eV) >= 3
+    # the online estimate (for the window), updated after every row in measured order: there once the rows split
+    # the risers, and at the end within 10 % of the sample's (it skips the full analysis's bias integration)
+    from qpclab.analysis.online_fit import OnlineDiamonds
+
+    online = OnlineDiamonds(load_station(str(station)).circuit)
+    estimates = []
+    for _, row in rows:
+        for x, bias, g in zip(row["Gate (V)"], row["Bias (V)"], row["G/G0"]):
+            online.add(x, bias, g)
+        estimates.append(online.update())
+    assert estimates[0] is None and estimates[-1] is not None
+    assert abs(estimates[-1].lever_eV_per_V - lever) <= 0.1 * lever
+    assert abs(estimates[-1].spacing_eV - sample["hw_y_eV"]) <= 0.1 * sample["hw_y_eV"]
