@@ -81,6 +81,21 @@ def run(time_constant: float = 0.003) -> list[Row]:
     return rows
 
 
+def _seconds(work) -> float:
+    t0 = time.perf_counter()
+    work()
+    return time.perf_counter() - t0
+
+
+def _update_s(online, before) -> float:
+    """The median time of 10 updates of an online fit (``before()`` runs ahead of each, untimed)."""
+    times = []
+    for _ in range(10):
+        before()
+        times.append(_seconds(online.update))
+    return sorted(times)[len(times) // 2]
+
+
 def online_fit(points: int = 10_000) -> Row:
     import numpy as np
 
@@ -94,24 +109,14 @@ def online_fit(points: int = 10_000) -> Row:
     for x, y in zip(gate, g):
         online.add(float(x), float(y))
     online.update()  # the first fit (from the crossings) iterates longer; the per-update cost is the next ones
-    times = []
-    for _ in range(10):
-        online.add(float(gate[0]), float(g[0]))
-        t0 = time.perf_counter()
-        online.update()
-        times.append(time.perf_counter() - t0)
-    update = float(np.median(times))
-    t0 = time.perf_counter()
-    fit_saddle_staircase(gate, g, 0.05)
-    full = time.perf_counter() - t0
+    update = _update_s(online, lambda: online.add(float(gate[0]), float(g[0])))
+    full = _seconds(lambda: fit_saddle_staircase(gate, g, 0.05))
     return Row(f"online saddle fit, one update at {points} points", f"{update * 1e3:.1f} ms",
                f"full fit {full * 1e3:.0f} ms", update / full, "<= 50 ms per update", update <= 0.05)
 
 
 def online_diamonds(points: int = 10_000) -> Row:
     """One update of the bias map's online diamonds estimate with ``points`` points in (a synthetic map)."""
-    import numpy as np
-
     from qpclab.analysis.bias_spectroscopy import fit_bias_spectroscopy
     from qpclab.analysis.online_fit import OnlineDiamonds
     from qpclab.analysis.synthetic import DEFAULT_CIRCUIT, random_qpc, simulate_bias_map
@@ -120,15 +125,8 @@ def online_diamonds(points: int = 10_000) -> Row:
     online = OnlineDiamonds(DEFAULT_CIRCUIT)
     for x, bias, g in zip(df["Gate (V)"], df["Bias (V)"], df["G/G0"]):
         online.add(float(x), float(bias), float(g))
-    times = []
-    for _ in range(10):
-        t0 = time.perf_counter()
-        online.update()
-        times.append(time.perf_counter() - t0)
-    update = float(np.median(times))
-    t0 = time.perf_counter()
-    fit_bias_spectroscopy(df, DEFAULT_CIRCUIT, 0.1)
-    full = time.perf_counter() - t0
+    update = _update_s(online, lambda: None)
+    full = _seconds(lambda: fit_bias_spectroscopy(df, DEFAULT_CIRCUIT, 0.1))
     return Row(f"online diamonds estimate, one update at {len(df)} points", f"{update * 1e3:.1f} ms",
                f"full bias-spectroscopy fit {full * 1e3:.0f} ms", update / full, "<= 50 ms per update",
                update <= 0.05)
