@@ -41,6 +41,7 @@ import adaptive
 import pandas as pd
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
+from ..analysis.io import load_run
 from ..instruments.connect import Lab
 from .axes import Axis
 from .plan import MAX_POINTS, TIME_COLUMN, Line, LinearSweep, Move, Plan, PlanError
@@ -123,20 +124,43 @@ class StepLoss:
         return max(dx, floor)
 
 
-def riser_point(xs: Sequence[float], ys: Sequence[float], i: int) -> float:
+def riser_point(xs: Sequence[float], ys: Sequence[float], i: int, scale: float | None = None) -> float:
     """A new point in the interval (xs[i - 1], xs[i]) of the sorted points (ys in G0): where the riser whose centre
-    it holds is expected to cross its half level, if both ends lie on that riser (a logistic step: its logit is
-    linear in the gate voltage; kept a tenth of the interval from the ends); otherwise the middle."""
+    it holds is expected to cross its half level (a logistic step: its logit is linear in the gate voltage), if both
+    ends lie on that riser, or one does and the riser's logistic ``scale`` (V) is known from the risers measured so
+    far; kept a tenth of the interval from the ends; otherwise the middle."""
     a, b, ya, yb = xs[i - 1], xs[i], ys[i - 1], ys[i]
     k = StepLoss.crossing(ya, yb)
     if k is None or k < 0:
         return 0.5 * (a + b)
     fa, fb = ya - k, yb - k
-    if not (0.05 < fa < 0.95 and 0.05 < fb < 0.95):
+    on_a, on_b = 0.05 < fa < 0.95, 0.05 < fb < 0.95
+    if on_a and on_b:
+        la, lb = _logit(fa), _logit(fb)
+        t = -la / (lb - la)
+    elif scale is not None and (on_a or on_b):
+        centre = a - scale * _logit(fa) if on_a else b - scale * _logit(fb)
+        t = (centre - a) / (b - a)
+    else:
         return 0.5 * (a + b)
-    la, lb = math.log(fa / (1 - fa)), math.log(fb / (1 - fb))
-    t = -la / (lb - la)
     return a + min(max(t, 0.1), 0.9) * (b - a)
+
+
+def riser_scale(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """The logistic scale (V) of the risers, the median over pairs of neighbouring points on the straight middle of a
+    riser (0.1 < G - k < 0.9, the same k); None before there is such a pair."""
+    scales = []
+    for a, b, ya, yb in zip(xs, xs[1:], ys, ys[1:]):
+        k = math.floor(ya)
+        if k == math.floor(yb) and 0.1 < ya - k < 0.9 and 0.1 < yb - k < 0.9 and yb != ya:
+            scale = (b - a) / (_logit(yb - k) - _logit(ya - k))
+            if scale > 0:
+                scales.append(scale)
+    return sorted(scales)[len(scales) // 2] if scales else None
+
+
+def _logit(f: float) -> float:
+    return math.log(f / (1 - f))
 
 
 @dataclass(frozen=True)
@@ -165,9 +189,14 @@ def order_pass(points: Sequence[float], position: float) -> list[float]:
     return ordered
 
 
+#: a plateau's middle needs no point of its own when the two points around it, both on the plateau, differ by at
+#: most this (G0): the value there is read from them (interpolated) as well as from a point
+FLAT_G0 = 0.002
+
+
 def plateau_middles(xs: Sequence[float], ys: Sequence[float], near: float) -> list[float]:
     """The middles between neighbouring riser crossings (G across k + 1/2, interpolated) of the sorted points
-    that have no point within ``near`` (V) yet."""
+    that have no point within ``near`` (V) yet, nor two flat points around them on the plateau (:data:`FLAT_G0`)."""
     crossings = []
     for i in range(1, len(xs)):
         k = StepLoss.crossing(ys[i - 1], ys[i])
@@ -179,7 +208,8 @@ def plateau_middles(xs: Sequence[float], ys: Sequence[float], near: float) -> li
         middle = 0.5 * (a + b)
         j = bisect.bisect(xs, middle)
         nearest = min((abs(xs[i] - middle) for i in (j - 1, j) if 0 <= i < len(xs)), default=math.inf)
-        if nearest > near:
+        flat = 0 < j < len(xs) and a < xs[j - 1] and xs[j] < b and abs(ys[j] - ys[j - 1]) <= FLAT_G0
+        if nearest > near and not flat:
             out.append(middle)
     return out
 
@@ -228,7 +258,8 @@ class StepSampler:
             return plateau_middles(known, values, 0.25 * self.goal)[:left]
         asked, _ = learner.ask(max(1, min(n, left)), tell_pending=False)
         where = [bisect.bisect(known, x) for x in asked]
-        return [riser_point(known, values, i) if 0 < i < len(known) and where.count(i) == 1 else float(x)
+        scale = riser_scale(known, values)
+        return [riser_point(known, values, i, scale) if 0 < i < len(known) and where.count(i) == 1 else float(x)
                 for x, i in zip(asked, where)]
 
 
@@ -300,8 +331,6 @@ class AdaptivePlan(Plan):
 
     def stored_rows(self, data_path: Path) -> pd.DataFrame:
         """The rows on disk, the latest of each plan point (a suspension measures points again)."""
-        from ..analysis.io import load_run
-
         data = load_run(data_path).data
         return data[[self.fast_column, self.y_column, self.line_column]].astype(float)
 
