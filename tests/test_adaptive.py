@@ -31,9 +31,9 @@ ADAPTIVE = {"sampling": "adaptive", "plateau_step": 0.1, "time_constant": 1e-4, 
 STEP = {"qpc": 0.01, "realistic": 0.004}
 CENTRE_TOL_V, PLATEAU_TOL_G0 = 0.5e-3, 0.01
 #: the adaptive run's points over the grid's for the same accuracy. Issue 17 asks for 1/3; measured on this range:
-#: 0.60 (31 / 52) on the default lab (its risers are wide: a 10 mV grid suffices there) and 0.32 (29 / 91) on the
+#: 0.44 (23 / 52) on the default lab (its risers are wide: a 10 mV grid suffices there) and 0.31 (28 / 91) on the
 #: realistic lab
-POINTS_RATIO = {"qpc": 0.65, "realistic": 0.36}
+POINTS_RATIO = {"qpc": 0.5, "realistic": 0.36}
 
 
 def quiet_realistic(tmp_path):
@@ -73,9 +73,9 @@ def test_adaptive_staircase_matches_dense_grid_with_fewer_points(lab, tmp_path):
     centre_error, plateau_error = staircase_errors(reference, a_gate, a_g)
     assert centre_error <= CENTRE_TOL_V and plateau_error <= PLATEAU_TOL_G0
     assert len(a_gate) <= POINTS_RATIO[lab] * grid_needs, (len(a_gate), grid_needs)
-    # measured in passes that each go one way: the gate never jumps back and forth between points
-    turns = np.diff(np.sign(np.diff(a_gate))) != 0
-    assert 1 + int(np.sum(turns)) <= 8
+    # one-way passes, risers refined where the gate is: the gate travels a few times the range, not once per point
+    travel = np.abs(np.diff(a_gate)).sum() / (RANGE["stop"] - RANGE["start"])
+    assert travel <= 3.5  # measured: 2.4 (default lab), 2.8 (realistic)
     assert run_status(tmp_path / "adaptive.csv") == "finished"
     # `qpclab analyse` reads the adaptive file: its plateaus are the dense grid's (G at their middles), every one
     # between the reference's risers found
@@ -253,7 +253,7 @@ def wide_bias_lab(tmp_path):
 def test_adaptive_bias_map_recovers_lever_arm_and_spacing_with_a_third_of_the_points(tmp_path):
     """Each bias row sampled by a learner: lever arm and subband spacing from `qpclab analyse` within 5 % of the
     sample's (samples.yaml: alpha = 0.02 eV/V, hbar omega_y = 2 meV) with at most a third of the grid's points;
-    every gate and bias move within its step, rate and limits; each row's passes go one way each."""
+    every gate and bias move within its step, rate and limits; the gate travels a few times the range per row."""
     station = wide_bias_lab(tmp_path)
     sample = yaml.safe_load((station_path("qpc").parent / "samples.yaml").read_text())["gaas_split_gate"]
     library = SimVisaLibrary(str(station))
@@ -270,9 +270,9 @@ def test_adaptive_bias_map_recovers_lever_arm_and_spacing_with_a_third_of_the_po
     assert len(df) <= grid_points / 3
     rows = df.groupby("Line", sort=False)
     assert list(rows.groups) == sorted(rows.groups)  # the bias rows in order: the bias never goes back
-    for _, row in rows:
-        gate = row["Gate (V)"].to_numpy()
-        assert 1 + int(np.sum(np.diff(np.sign(np.diff(gate))) != 0)) <= 6  # a few one-way passes per row
+    for _, row in rows:  # a few one-way passes per row, risers refined where the gate is
+        travel = np.abs(np.diff(row["Gate (V)"])).sum() / (grid["stop"] - grid["start"])
+        assert travel <= 3.5  # measured: 1.6 - 2.9
     report = analyse(tmp_path / "map.csv", tmp_path / "figures", pdf=False)
     fit = report.values["bias_spectroscopy"]
     lever = sample["lever_arms_eV_per_V"]["gate"]
