@@ -18,8 +18,8 @@ points of a pass is resolved right there (:meth:`LineSampler.now`: short moves w
 logistic scale, learned from the risers measured, puts the point next to a single one on a riser at the expected
 centre: :func:`riser_scale`), so a riser costs a few short moves, not a pass over the range each. A point reached
 against the sweep's direction is approached from the sweep's side (the gate goes ``backlash`` past it first), so a
-device with gate hysteresis shows the same risers as in a grid sweep. Every move goes through the gate's SafeGate (step, rate,
-limits, read-back) exactly as in a grid.
+device with gate hysteresis shows the same risers as in a grid sweep. Every move goes through the gate's SafeGate
+(step, rate, limits, read-back) exactly as in a grid.
 
 The run ends at the first of: every interval's loss at or below the goal (``step``) and every plateau's middle
 measured, the point budget (``max_points``), the time budget (``time_budget``, s, counted on the run's time
