@@ -274,14 +274,16 @@ class StepSampler:
         return [riser_point(known, values, i, scale) if 0 < i < len(known) and where.count(i) == 1 else float(x)
                 for x, i in zip(asked, where)]
 
-
     def now(self, a: float, b: float) -> float | None:
         """Inside an interval wider than a quarter of the riser resolution that holds a riser's centre not pinned yet:
         where the riser is expected to cross (:func:`riser_point`, with the scale learned from the points so far)."""
         a, b = sorted((a, b))
-        ya, yb = self.learner.data[a], self.learner.data[b]
-        if self.learner.neighbors[a][1] != b or b - a <= 0.25 * self.goal or self.loss.pinned_or_flat(ya, yb, b - a):
-            return None  # points between them, already refined, or no riser centre
+        data = self.learner.data
+        if a not in data or b not in data or self.learner.neighbors[a][1] != b or b - a <= 0.25 * self.goal:
+            return None  # a reading that was not a number, points between them, or refined enough
+        ya, yb = data[a], data[b]
+        if self.loss.pinned_or_flat(ya, yb, b - a):
+            return None
         known = sorted(self.learner.data)
         return riser_point([a, b], [ya, yb], 1, riser_scale(known, [self.learner.data[x] for x in known]))
 
@@ -324,9 +326,11 @@ class EdgeSampler:
     def now(self, a: float, b: float) -> float | None:
         """The middle of an interval still too coarse (a riser's: its conductance changes by more than ``rise``)."""
         a, b = sorted((a, b))
-        i, j = bisect.bisect_left(self.xs, a), bisect.bisect_left(self.xs, b)
-        dy = self.ys[j] - self.ys[i]
-        return 0.5 * (a + b) if j == i + 1 and abs(dy) > self.rise and self._coarse(b - a, dy) else None
+        i = bisect.bisect_left(self.xs, a)
+        if not (i + 1 < len(self.xs) and self.xs[i] == a and self.xs[i + 1] == b):
+            return None  # a reading that was not a number, or points between them
+        dy = self.ys[i + 1] - self.ys[i]
+        return 0.5 * (a + b) if abs(dy) > self.rise and self._coarse(b - a, dy) else None
 
     def _coarse(self, dx: float, dy: float) -> bool:
         return dx > 2 * self.step * (1 - 1e-9) and math.hypot(dx / self.plateau_step, dy / self.rise) > 1
