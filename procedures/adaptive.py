@@ -8,21 +8,28 @@ sampled at most ``plateau_step`` apart, and once the risers are pinned each plat
 in its middle, where its value is read. The executor runs this plan with its own per-point loop
 (:meth:`AdaptivePlan.run`), in the calling thread (no process pool around instruments):
 
-    ask a pass of points -> order them along the gate's way -> for each: move (SafeGate), settle, read, write, tell
+    ask a pass of points -> order them along the gate's way -> for each: move (SafeGate), settle, read, write, tell,
+    then refine the interval back to the pass's previous point at once while the gate is there
 
 python-adaptive asks points in the order of their loss, which jumps a gate back and forth across the whole range
 (adaptive issue #443); a pass is therefore asked at once (one point for every interval whose loss is above the goal)
-and measured in order from the end nearer the gate (passes snake: no return sweeps). A point reached against the
-sweep's direction is approached from the sweep's side (the gate goes ``backlash`` past it first), so a device with
-gate hysteresis shows the same risers as in a grid sweep. Every move goes through the gate's SafeGate (step, rate,
-limits, read-back) exactly as in a grid.
+and measured in order from the end nearer the gate (passes snake: no return sweeps). A riser found between two
+points of a pass is resolved right there (:meth:`LineSampler.now`: short moves within the interval; the risers'
+logistic scale, learned from the risers measured, puts the point next to a single one on a riser at the expected
+centre: :func:`riser_scale`), so a riser costs a few short moves, not a pass over the range each. A point reached
+against the sweep's direction is approached from the sweep's side (the gate goes ``backlash`` past it first), so a
+device with gate hysteresis shows the same risers as in a grid sweep. Every move goes through the gate's SafeGate
+(step, rate, limits, read-back) exactly as in a grid.
 
 The run ends at the first of: every interval's loss at or below the goal (``step``) and every plateau's middle
 measured, the point budget (``max_points``), the time budget (``time_budget``, s, counted on the run's time
 column, so across a resume too). Rows keep the grid's columns, in measured order. A resume feeds the learner the
-rows on disk and asks only new points. At the end the saddle-point fit of all points
-(:class:`~qpclab.analysis.online_fit.OnlineSaddleFit`), with its uncertainties, goes into the file as
-``#Saddle fit:`` comment lines.
+rows on disk and asks only new points. What follows from the points (the staircase's saddle fit) the plan's
+conclusion writes into the file, as for a grid.
+
+A map's rows (``lines``) are sampled one after the other, each by its own sampler (:class:`EdgeSampler`: at a
+finite bias the risers split and half plateaus appear, so no level is assumed), after the row's moves (the bias),
+as a grid's: the slow axis only goes one way.
 """
 
 from __future__ import annotations
@@ -32,26 +39,39 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Protocol, Sequence
 
 import adaptive
 import pandas as pd
+from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
-from ..analysis.online_fit import OnlineSaddleFit
+from ..analysis.io import load_run
 from ..instruments.connect import Lab
 from .axes import Axis
-from .plan import Line, LinearSweep, Plan, PlanError
-from .point import PointMeasurer
-from .readouts import Readout
+from .plan import MAX_POINTS, TIME_COLUMN, Line, LinearSweep, Move, Plan, PlanError, SteeredPlan
+from .point import PointMeasurer, line_moves
+from .readouts import Readout, UncuredOverload
+from .suspenders import Guard, Trip
 from .writer import RunWriter
 
 if TYPE_CHECKING:
     from .executor import RunControl
 
-__all__ = ["AdaptivePlan", "StepLoss", "StoppingRule", "order_pass", "riser_point", "SAMPLINGS"]
+__all__ = ["AdaptivePlan", "sampling_parameters", "LineSampler", "StepSampler", "EdgeSampler", "StepLoss",
+           "StoppingRule", "order_pass", "riser_point", "riser_scale", "SAMPLINGS"]
 
 #: the sampling modes a procedure with a ``sampling`` parameter offers
 SAMPLINGS = ("grid", "adaptive")
+
+
+def sampling_parameters(plateau_step_V: float, budget: str):
+    """A procedure's ``sampling``, ``plateau_step`` (V) and ``max_points`` parameters (assign them to those three
+    names); ``budget`` says what a point budget of 0 means."""
+    return (ListParameter("Sampling (adaptive - the step is the resolution on the risers)", choices=list(SAMPLINGS),
+                          default="grid"),
+            FloatParameter("Adaptive - largest spacing on plateaus", units="V", default=plateau_step_V, minimum=1e-6,
+                           maximum=1.0),
+            IntegerParameter(f"Adaptive - point budget (0 = {budget})", default=0, minimum=0, maximum=MAX_POINTS))
 
 
 class StepLoss:
@@ -90,11 +110,12 @@ class StepLoss:
             return None
         return math.ceil(low - 0.5) if levels == 1 else -1
 
-    @staticmethod
-    def pinned(fa: float, fb: float) -> bool:
+    def pinned(self, fa: float, fb: float, dx: float) -> bool:
         """Whether the crossing of 1/2 between two points at fractions fa, fb of a riser (0: the plateau below,
-        1: the one above) is known well from them: both on the riser's straight middle part, or one at 1/2."""
-        return (0.25 <= fa <= 0.75 and 0.25 <= fb <= 0.75) or min(abs(fa - 0.5), abs(fb - 0.5)) <= 0.02
+        1: the one above), dx (V) apart, is known well from them: one at 1/2, or both on the riser's straight middle
+        part within half the riser resolution (a riser need not be symmetric: the 0.7 structure)."""
+        return (0.25 <= fa <= 0.75 and 0.25 <= fb <= 0.75 and dx <= 0.5 * self.step) or \
+            min(abs(fa - 0.5), abs(fb - 0.5)) <= 0.02
 
     def __call__(self, xs: Sequence[float], ys: Sequence[float]) -> float:
         x_span = (self._x[1] - self._x[0]) if self._x else 0.0
@@ -102,26 +123,52 @@ class StepLoss:
         dx = (xs[1] - xs[0]) * x_span
         floor = dx * self.step / self.plateau_step
         ya, yb = ys[0] * (y_span or 1.0), ys[1] * (y_span or 1.0)
+        return floor if self.pinned_or_flat(ya, yb, dx) else max(dx, floor)
+
+    def pinned_or_flat(self, ya: float, yb: float, dx: float) -> bool:
+        """Whether an interval dx (V) wide between G = ya and yb (G0) holds no riser centre, or one already
+        pinned."""
         k = self.crossing(ya, yb)
-        if k is None or (k >= 0 and self.pinned(ya - k, yb - k)):
-            return floor
-        return max(dx, floor)
+        return k is None or (k >= 0 and self.pinned(ya - k, yb - k, dx))
 
 
-def riser_point(xs: Sequence[float], ys: Sequence[float], i: int) -> float:
+def riser_point(xs: Sequence[float], ys: Sequence[float], i: int, scale: float | None = None) -> float:
     """A new point in the interval (xs[i - 1], xs[i]) of the sorted points (ys in G0): where the riser whose centre
-    it holds is expected to cross its half level, if both ends lie on that riser (a logistic step: its logit is
-    linear in the gate voltage; kept a tenth of the interval from the ends); otherwise the middle."""
+    it holds is expected to cross its half level (a logistic step: its logit is linear in the gate voltage), if both
+    ends lie on that riser, or one does and the riser's logistic ``scale`` (V) is known from the risers measured so
+    far; kept a tenth of the interval from the ends; otherwise the middle."""
     a, b, ya, yb = xs[i - 1], xs[i], ys[i - 1], ys[i]
     k = StepLoss.crossing(ya, yb)
     if k is None or k < 0:
         return 0.5 * (a + b)
     fa, fb = ya - k, yb - k
-    if not (0.05 < fa < 0.95 and 0.05 < fb < 0.95):
+    on_a, on_b = 0.05 < fa < 0.95, 0.05 < fb < 0.95
+    if on_a and on_b:
+        la, lb = _logit(fa), _logit(fb)
+        t = -la / (lb - la)
+    elif scale is not None and (on_a or on_b):
+        centre = a - scale * _logit(fa) if on_a else b - scale * _logit(fb)
+        t = (centre - a) / (b - a)
+    else:
         return 0.5 * (a + b)
-    la, lb = math.log(fa / (1 - fa)), math.log(fb / (1 - fb))
-    t = -la / (lb - la)
     return a + min(max(t, 0.1), 0.9) * (b - a)
+
+
+def riser_scale(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """The logistic scale (V) of the risers, the median over pairs of neighbouring points on the straight middle of a
+    riser (0.1 < G - k < 0.9, the same k); None before there is such a pair."""
+    scales = []
+    for a, b, ya, yb in zip(xs, xs[1:], ys, ys[1:]):
+        k = math.floor(ya)
+        if k == math.floor(yb) and 0.1 < ya - k < 0.9 and 0.1 < yb - k < 0.9 and yb != ya:
+            scale = (b - a) / (_logit(yb - k) - _logit(ya - k))
+            if scale > 0:
+                scales.append(scale)
+    return sorted(scales)[len(scales) // 2] if scales else None
+
+
+def _logit(f: float) -> float:
+    return math.log(f / (1 - f))
 
 
 @dataclass(frozen=True)
@@ -150,9 +197,14 @@ def order_pass(points: Sequence[float], position: float) -> list[float]:
     return ordered
 
 
+#: a plateau's middle needs no point of its own when the two points around it, both on the plateau, differ by at
+#: most this (G0): the value there is read from them (interpolated) as well as from a point
+FLAT_G0 = 0.002
+
+
 def plateau_middles(xs: Sequence[float], ys: Sequence[float], near: float) -> list[float]:
     """The middles between neighbouring riser crossings (G across k + 1/2, interpolated) of the sorted points
-    that have no point within ``near`` (V) yet."""
+    that have no point within ``near`` (V) yet, nor two flat points around them on the plateau (:data:`FLAT_G0`)."""
     crossings = []
     for i in range(1, len(xs)):
         k = StepLoss.crossing(ys[i - 1], ys[i])
@@ -164,120 +216,286 @@ def plateau_middles(xs: Sequence[float], ys: Sequence[float], near: float) -> li
         middle = 0.5 * (a + b)
         j = bisect.bisect(xs, middle)
         nearest = min((abs(xs[i] - middle) for i in (j - 1, j) if 0 <= i < len(xs)), default=math.inf)
-        if nearest > near:
+        flat = 0 < j < len(xs) and a < xs[j - 1] and xs[j] < b and abs(ys[j] - ys[j - 1]) <= FLAT_G0
+        if nearest > near and not flat:
             out.append(middle)
     return out
 
 
-class AdaptivePlan(Plan):
-    """One line of at most ``stop.max_points`` points between ``bounds``, asked from a ``Learner1D`` with ``loss``;
-    points are approached upward (``upward``) or downward, from ``backlash`` (V) past them where needed.
+class LineSampler(Protocol):
+    """The learner of one line of an adaptive plan: told the measured points, asked the next pass."""
 
-    As a :class:`Plan` it is the budget's worst case, a grid of ``max_points`` over the bounds: the dry run checks
-    the bounds against the limits and estimates the time of the budget; the executor runs :meth:`run` instead of
-    its grid loop. ``y_column`` is the row column the learner learns (G/G0)."""
+    def tell(self, x: float, y: float) -> None:
+        """A measured point (gate V, the learned column); a point measured again replaces the earlier value."""
 
-    def __init__(self, *, fast: Axis, fast_column: str, readout: Readout, columns: Sequence[str],
-                 bounds: tuple[float, float], upward: bool, backlash: float, loss: StepLoss, stop: StoppingRule,
-                 y_column: str, constants: Mapping[str, int | float], fit: OnlineSaddleFit | None = None):
-        if stop.max_points < 3:
-            raise PlanError(f"a point budget of {stop.max_points} is too small for adaptive sampling (at least 3)")
-        low, high = sorted(bounds)
-        if not high > low:
-            raise PlanError("adaptive sampling needs a range: start and stop are equal")
-        sweep = LinearSweep(low, high, stop.max_points - 1)
-        super().__init__(fast=fast, fast_column=fast_column, lines=1, line=lambda k: Line((), sweep, constants),
-                         readout=readout, columns=columns)
-        self.bounds, self.upward, self.loss, self.stop, self.y_column = (low, high), upward, loss, stop, y_column
-        self.constants = dict(constants)
-        self.fit = fit
-        self.backlash = backlash
-        self.end_reason = ""
+    def next_pass(self, left: int) -> list[float]:
+        """At most ``left`` points to measure next; none: the line is done (its loss goal reached)."""
 
-    def learner(self) -> adaptive.Learner1D:
-        """A fresh learner over the bounds (the function is never called: qpclab measures and tells)."""
-        return adaptive.Learner1D(_measured_by_qpclab, self.bounds, loss_per_interval=self.loss)
+    def now(self, a: float, b: float) -> float | None:
+        """A point to measure at once inside the interval between two measured points ``a`` and ``b``, or None."""
 
-    def tell(self, learner: adaptive.Learner1D, x: float, y: float) -> None:
-        if math.isfinite(y):
-            self.loss.observe(x, y)
-            learner.tell(x, y)
-            if self.fit is not None:
-                self.fit.add(x, y)
 
-    def stored_points(self, data_path: Path, rows: int) -> list[tuple[float, float]]:
-        """The first ``rows`` (gate, y) pairs of a run file (the rows a resume continues after)."""
-        data = pd.read_csv(data_path, comment="#", usecols=[self.fast_column, self.y_column], nrows=rows)
-        return list(zip(data[self.fast_column].astype(float), data[self.y_column].astype(float)))
+class StepSampler:
+    """A staircase's line: :class:`StepLoss` (risers' centres pinned to ``step``, plateaus ``plateau_step`` apart),
+    a point in a riser where its logistic crosses (:func:`riser_point`), then every plateau's middle."""
 
-    def next_pass(self, learner: adaptive.Learner1D, left: int) -> list[float]:
-        """The points of the next pass, at most ``left`` (none: the loss goal is reached). The learner picks the
-        intervals (one point for every interval whose loss is above the goal; the first pass: the plateau spacing
-        over the range); a point alone in an interval across a riser goes where the riser is expected to cross
+    def __init__(self, bounds: tuple[float, float], step: float, plateau_step: float):
+        self.bounds, self.goal, self.loss = bounds, step, StepLoss(step, plateau_step)
+        self.learner = adaptive.Learner1D(_measured_by_qpclab, bounds, loss_per_interval=self.loss)
+
+    def tell(self, x: float, y: float) -> None:
+        self.loss.observe(x, y)
+        if x in self.learner.data:  # measured again (after a suspension): a learner keeps its first value; a new one
+            data = {**self.learner.data, x: y}
+            self.learner = adaptive.Learner1D(_measured_by_qpclab, self.bounds, loss_per_interval=self.loss)
+            for known, value in data.items():
+                self.learner.tell(known, value)
+            return
+        self.learner.tell(x, y)
+
+    def next_pass(self, left: int) -> list[float]:
+        """One point for every interval whose loss is above the goal (the first pass: the plateau spacing over the
+        range); a point alone in an interval across a riser goes where the riser is expected to cross
         (:func:`riser_point`). Once the learner is done, a point in the middle of every plateau between two risers
-        (where its value is read), if none lies within the riser resolution of it."""
+        (where its value is read), if none lies within a quarter of the riser resolution of it."""
+        learner = self.learner
         if not learner.data:
             n = math.ceil((self.bounds[1] - self.bounds[0]) / self.loss.plateau_step) + 1
-        else:
-            n = sum(1 for loss in learner.losses.values() if loss > self.stop.loss_goal)
+        else:  # a bound not measured yet (a run cut off in its first pass) comes first: the learner asks it first
+            n = sum(1 for loss in learner.losses.values() if loss > self.goal)
+            n += sum(1 for bound in self.bounds if bound not in learner.data)
         known = sorted(learner.data)
         values = [learner.data[x] for x in known]
         if n == 0:
-            return plateau_middles(known, values, 0.25 * self.stop.loss_goal)[:left]
+            return plateau_middles(known, values, 0.25 * self.goal)[:left]
         asked, _ = learner.ask(max(1, min(n, left)), tell_pending=False)
         where = [bisect.bisect(known, x) for x in asked]
-        return [riser_point(known, values, i) if 0 < i < len(known) and where.count(i) == 1 else float(x)
+        scale = riser_scale(known, values)
+        return [riser_point(known, values, i, scale) if 0 < i < len(known) and where.count(i) == 1 else float(x)
                 for x, i in zip(asked, where)]
 
+    def now(self, a: float, b: float) -> float | None:
+        """Inside an interval wider than a quarter of the riser resolution that holds a riser's centre not pinned yet:
+        where the riser is expected to cross (:func:`riser_point`, with the scale learned from the points so far)."""
+        a, b = sorted((a, b))
+        data = self.learner.data
+        if a not in data or b not in data or self.learner.neighbors[a][1] != b or b - a <= 0.25 * self.goal:
+            return None  # a reading that was not a number, points between them, or refined enough
+        ya, yb = data[a], data[b]
+        if self.loss.pinned_or_flat(ya, yb, b - a):
+            return None
+        known = sorted(self.learner.data)
+        return riser_point([a, b], [ya, yb], 1, riser_scale(known, [self.learner.data[x] for x in known]))
+
+
+class EdgeSampler:
+    """A line of a map: risers at any level (at a finite bias the risers split and half plateaus appear between
+    them). An interval (dx in V, dy in G0) is split while ``hypot(dx / plateau_step, dy / rise)`` exceeds 1 and it
+    is wider than ``step``: plateaus are sampled ``plateau_step`` apart, a riser of height h gets about h / rise
+    intervals, none narrower than ``step``."""
+
+    def __init__(self, bounds: tuple[float, float], step: float, plateau_step: float, rise_G0: float):
+        if not 0 < step <= plateau_step:
+            raise ValueError(f"the riser resolution {step:g} V must be positive and at most the plateau spacing "
+                             f"{plateau_step:g} V")
+        self.bounds, self.step, self.plateau_step, self.rise = bounds, step, plateau_step, rise_G0
+        self.xs: list[float] = []
+        self.ys: list[float] = []
+
+    def tell(self, x: float, y: float) -> None:
+        i = bisect.bisect_left(self.xs, x)
+        if i < len(self.xs) and self.xs[i] == x:
+            self.ys[i] = y
+        else:
+            self.xs.insert(i, x)
+            self.ys.insert(i, y)
+
+    def next_pass(self, left: int) -> list[float]:
+        """The first pass: the plateau spacing over the range; then the middle of every interval still too coarse
+        (and the first pass's points beyond the points measured, if it was cut off)."""
+        low, high = self.bounds
+        n = math.ceil((high - low) / self.plateau_step) + 1
+        first = [low + (high - low) * k / (n - 1) for k in range(n)]
+        if not self.xs:
+            return first[:left]
+        out = [x for x in first if x < self.xs[0] or x > self.xs[-1]]  # a row cut off in its first pass
+        out += [0.5 * (a + b) for a, b, ya, yb in zip(self.xs, self.xs[1:], self.ys, self.ys[1:])
+               if self._coarse(b - a, yb - ya)]
+        return out[:left]
+
+    def now(self, a: float, b: float) -> float | None:
+        """The middle of an interval still too coarse (a riser's: its conductance changes by more than ``rise``)."""
+        a, b = sorted((a, b))
+        i = bisect.bisect_left(self.xs, a)
+        if not (i + 1 < len(self.xs) and self.xs[i] == a and self.xs[i + 1] == b):
+            return None  # a reading that was not a number, or points between them
+        dy = self.ys[i + 1] - self.ys[i]
+        return 0.5 * (a + b) if abs(dy) > self.rise and self._coarse(b - a, dy) else None
+
+    def _coarse(self, dx: float, dy: float) -> bool:
+        return dx > 2 * self.step * (1 - 1e-9) and math.hypot(dx / self.plateau_step, dy / self.rise) > 1
+
+
+class AdaptivePlan(SteeredPlan):
+    """``lines`` lines (each its moves and constants, as a grid's), the gate values of each asked from its own
+    :class:`LineSampler` (``sampler()`` makes one) between ``bounds``; at most ``stop.max_points`` points in all
+    (each line at most its share). Points are approached upward (``upward``) or downward, from ``backlash`` (V)
+    past them where needed.
+
+    As a :class:`Plan` it is the budget's worst case, a grid of the line's share over the bounds: the dry run checks
+    the bounds and the moves against the limits and estimates the time of the budget; the executor runs :meth:`run`
+    instead of its grid loop. ``y_column`` is the row column the samplers learn (G/G0), ``line_column`` the constant
+    that numbers the lines."""
+
+    def __init__(self, *, fast: Axis, fast_column: str, readout: Readout, columns: Sequence[str],
+                 bounds: tuple[float, float], upward: bool, backlash: float, sampler: Callable[[], LineSampler],
+                 stop: StoppingRule, y_column: str, lines: Sequence[tuple[tuple[Move, ...], Mapping[str, int | float]]],
+                 line_column: str, conclusion: Callable[[Path, Callable[[str, str], None]], None] | None = None):
+        share = stop.max_points // max(1, len(lines))
+        if share < 3:
+            raise PlanError(f"a point budget of {stop.max_points} is too small for adaptive sampling (at least 3 "
+                            f"per line, {len(lines)} line(s))")
+        low, high = sorted(bounds)
+        if not high > low:
+            raise PlanError("adaptive sampling needs a range: start and stop are equal")
+        sweep = LinearSweep(low, high, share - 1)
+        super().__init__(fast=fast, fast_column=fast_column, lines=len(lines),
+                         line=lambda k: Line(lines[k][0], sweep, lines[k][1]), readout=readout, columns=columns,
+                         conclusion=conclusion)
+        self.bounds, self.upward, self.sampler, self.stop, self.y_column = (low, high), upward, sampler, stop, y_column
+        self.line_column, self.share, self.backlash = line_column, share, backlash
+        self.end_reason = ""
+
+    def stored_rows(self, data_path: Path) -> pd.DataFrame:
+        """The rows on disk, the latest of each plan point (a suspension measures points again)."""
+        data = load_run(data_path).data
+        return data[[self.fast_column, self.y_column, self.line_column]].astype(float)
+
     def run(self, lab: Lab, writer: RunWriter, control: "RunControl", start_point: int, time_offset: float,
-            data_path: Path | None) -> None:
-        """The adaptive per-point loop (ask a pass, order it, then per point: move, settle, read, write, tell)."""
-        learner = self.learner()
+            data_path: Path | None, guard: Guard | None = None) -> None:
+        """The adaptive per-point loop: per line its moves, then passes (ask, order, then per point: move, settle,
+        read, write, tell) until its sampler is done or its share spent; between points the suspenders, when due."""
+        stored = pd.DataFrame(columns=[self.fast_column, self.y_column, self.line_column])
         if start_point:
             if data_path is None:
                 raise PlanError("an adaptive run resumes from its file: no file given")
-            for x, y in self.stored_points(data_path, start_point):
-                self.tell(learner, x, y)
-        fast = self.fast
-        move_fast = fast.mover(lab)
+            stored = self.stored_rows(data_path)
+        first = int(stored[self.line_column].max()) if len(stored) else 0
         should_stop, note = control.should_stop, writer.comment
+        self.note = note
         total = self.stop.max_points
-        point = start_point
-        t0 = time.monotonic() - time_offset
-        measure = PointMeasurer(fast, self.fast_column, self.readout, lab, writer, control, t0).measure
-        lab.check_errors()
-        position = next((g.read() for g in lab.outputs() if g.name == fast.output), self.bounds[0])
+        self.point = start_point
+        self.t0 = time.monotonic() - time_offset
+        self.measure = PointMeasurer(self.fast, self.fast_column, self.readout, lab, writer, control, self.t0).measure
+        self.position = next((g.read() for g in lab.outputs() if g.name == self.fast.output), self.bounds[0])
+        done_lines = 0
+        for k in range(first, self.n_lines):
+            line = self.line(k)
+            sampler = self.sampler()
+            mine = stored[stored[self.line_column] == k]
+            for x, y in zip(mine[self.fast_column], mine[self.y_column]):
+                self.tell(sampler, float(x), float(y))
+            fixed = line_moves(line, lab, should_stop)
+            if should_stop():
+                break
+            lab.check_errors()
+            budget = min(total, self.point - len(mine) + self.share)
+            with self.fast.sweeping(lab):
+                line_done = self._measure_line(lab, sampler, fixed, budget, control, guard)
+            lab.check_errors()
+            if self.end_reason or should_stop():
+                break
+            done_lines += line_done
+        if not self.end_reason and not should_stop():
+            self.end_reason = (f"loss goal reached: every riser resolved ({self.stop.loss_goal:g} V), every plateau's "
+                               "middle measured" if done_lines == self.n_lines - first
+                               else f"each line's share of the point budget ({self.share} points) spent")
+        if self.end_reason:
+            note("Adaptive", f"{self.end_reason} after {self.point} points")
+
+    @staticmethod
+    def tell(sampler: LineSampler, x: float, y: float) -> None:
+        if math.isfinite(y):
+            sampler.tell(x, y)
+
+    def _measure_line(self, lab: Lab, sampler: LineSampler, fixed: Mapping, budget: int, control: "RunControl",
+                      guard: Guard | None) -> bool:
+        """One line's passes until its sampler is done (True) or its budget (plan points) is spent. After each point
+        of a pass, the interval back to the pass's previous point is refined at once while the gate is there
+        (:meth:`LineSampler.now`): a riser costs a few short moves, not a pass over the range per refinement."""
+        move_fast, should_stop = self.fast.mover(lab), control.should_stop
         low, high = self.bounds
         sign = 1.0 if self.upward else -1.0
-        with fast.sweeping(lab):
-            while not should_stop():
-                self.end_reason = self.stop.reached(point, time.monotonic() - t0)
-                if self.end_reason:
+        check_at = guard.next_at if guard is not None else math.inf
+        measured: list[float] = []  # this session's gate values on the line, in plan-point order
+        first_point = self.point
+
+        def point(x: float) -> bool:
+            """Measure at x; False if a suspender tripped (the sampler then asks again from what it knows)."""
+            nonlocal check_at
+            if self.backlash and (x - self.position) * sign < 0:  # against the sweep: come from its side
+                move_fast(min(high, max(low, x - sign * self.backlash)), should_stop)
+            try:
+                row = self.measure(x, fixed, self.point)
+            except UncuredOverload as exc:
+                if guard is None or guard.overload is None:
+                    raise
+                trip = Trip(guard.overload, str(exc))
+            else:
+                self.position = row[self.fast_column]
+                self.point += 1
+                measured.append(x)
+                self.tell(sampler, x, float(row[self.y_column]))
+                if control.progress is not None:
+                    control.progress(self.point, self.stop.max_points)
+                trip = guard.check(self.point) if row[TIME_COLUMN] + self.t0 >= check_at else None
+                if guard is not None:
+                    check_at = guard.next_at
+            if trip is not None:
+                self._suspended(lab, sampler, fixed, measured, first_point, trip, control, guard)
+                check_at = guard.next_at
+            return trip is None
+
+        def over() -> bool:
+            return should_stop() or self.point >= budget or bool(
+                self.stop.time_budget_s and time.monotonic() - self.t0 >= self.stop.time_budget_s)
+
+        while not should_stop():
+            self.end_reason = self.stop.reached(self.point, time.monotonic() - self.t0)
+            if self.end_reason or self.point >= budget:
+                return False
+            xs = sampler.next_pass(budget - self.point)
+            if not xs:
+                return True
+            previous = None
+            for x in order_pass(xs, self.position):
+                tripped = not point(x)
+                intervals = [] if previous is None or tripped else [(previous, x)]
+                previous = x
+                while intervals and not over():
+                    a, b = intervals.pop()
+                    z = sampler.now(a, b)
+                    if z is not None:
+                        tripped = not point(z)
+                        if tripped:
+                            break
+                        intervals += [(a, z), (z, b)]
+                if tripped or over():
                     break
-                xs = self.next_pass(learner, total - point)
-                if not xs:
-                    self.end_reason = (f"loss goal reached: every riser resolved ({self.stop.loss_goal:g} V), every "
-                                       "plateau's middle measured")
-                    break
-                for x in order_pass(xs, position):
-                    if self.backlash and (x - position) * sign < 0:  # against the sweep: come from its side
-                        move_fast(min(high, max(low, x - sign * self.backlash)), should_stop)
-                    row = measure(x, self.constants, point)
-                    position = row[self.fast_column]
-                    point += 1
-                    self.tell(learner, x, float(row[self.y_column]))
-                    if control.progress is not None:
-                        control.progress(point, total)
-                    if should_stop() or (self.stop.time_budget_s and
-                                         time.monotonic() - t0 >= self.stop.time_budget_s):
-                        break
-        if self.end_reason:
-            note("Adaptive", f"{self.end_reason} after {point} points")
-        if self.fit is not None:
-            fitted = self.fit.update()
-            for line in (fitted.text() if fitted else "no fit: fewer than two risers measured").splitlines():
-                note("Saddle fit", line.strip())
-        lab.check_errors()
+        return False
+
+    def _suspended(self, lab: Lab, sampler: LineSampler, fixed: Mapping, measured: list[float], first_point: int,
+                   trip: Trip, control: "RunControl", guard: Guard) -> None:
+        """Hold until the suspension is over, then measure again the points since the plan point it names (not
+        before this line's first point of this session), in their order; their new values replace the old."""
+        redo = guard.suspend(trip, self.point, control, self.note, floor=first_point)
+        again = measured[redo - first_point:]
+        control.point = self.point = redo
+        for x in again:
+            row = self.measure(x, fixed, self.point)
+            self.position = row[self.fast_column]
+            self.point += 1
+            self.tell(sampler, x, float(row[self.y_column]))
 
 
 def _measured_by_qpclab(x: float) -> float:

@@ -19,6 +19,7 @@ plan of a trillion points costs no memory: lines are made on demand by ``line(k)
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,8 +30,9 @@ from ..instruments.connect import Lab
 from .axes import Axis
 from .readouts import Readout
 
-if TYPE_CHECKING:  # the executor and the writer import this module
+if TYPE_CHECKING:  # the executor, the writer and the suspenders import this module
     from .executor import RunControl
+    from .suspenders import Guard
     from .writer import RunWriter
 
 __all__ = ["Plan", "SteeredPlan", "Line", "Move", "LinearSweep", "ReversedSweep", "linspace_points", "MAX_POINTS",
@@ -73,10 +75,14 @@ class Plan:
     :param columns: the procedure's DATA_COLUMNS: the plan must fill exactly these
     :param fast_first: before a line's moves, bring the fast axis to the line's first value (maps: the gate never
         sweeps back across the whole range while the slow axis steps)
+    :param conclusion: ``conclusion(data_path, comment)`` writes what follows from the points (a fit) into the file
+        as ``comment(name, text)`` lines once they are measured (:meth:`conclude`)
     """
 
     def __init__(self, *, fast: Axis, fast_column: str, lines: int, line: Callable[[int], Line], readout: Readout,
-                 columns: Sequence[str], fast_first: bool = False):
+                 columns: Sequence[str], fast_first: bool = False,
+                 conclusion: Callable[[Path, Callable[[str, str], None]], None] | None = None):
+        self.conclusion = conclusion
         if lines < 1:
             raise PlanError("the plan has no line")
         self.fast, self.fast_column, self.n_lines, self._line = fast, fast_column, int(lines), line
@@ -103,6 +109,11 @@ class Plan:
             raise PlanError(f"line {k} has {len(line.values)} points, line 0 has {self.points_per_line}")
         return line
 
+    def conclude(self, data_path: Path, comment: Callable[[str, str], None]) -> None:
+        """After the points (a run that ends or is stopped between points): the conclusion, if any."""
+        if self.conclusion is not None:
+            self.conclusion(data_path, comment)
+
     def lines_from(self, point: int) -> Iterator[tuple[int, Line, int]]:
         """(line index, line, first offset to measure) from plan point ``point`` on (resume: the rows on disk)."""
         if not 0 <= point <= self.n_points:
@@ -120,15 +131,18 @@ class Plan:
     held: tuple[str, ...] = ()
 
 
-class SteeredPlan(Plan):
-    """A plan whose points are decided as it measures (``qpclab run tune``): as a :class:`Plan` it is its worst
-    case (the dry run checks its range against the limits and estimates its time); the executor runs :meth:`run`
-    instead of its grid loop, inside the same finaliser (outputs safe, readout closed, ``#Status:`` line)."""
+class SteeredPlan(Plan, metaclass=abc.ABCMeta):
+    """A plan whose points are decided as it measures (adaptive sampling, ``qpclab run tune``): as a :class:`Plan`
+    it is its worst case (the dry run checks its range against the limits and estimates its time); the executor
+    runs :meth:`run` instead of its grid loop, inside the same finaliser (outputs safe, readout closed,
+    ``#Status:`` line)."""
 
+    @abc.abstractmethod
     def run(self, lab: Lab, writer: "RunWriter", control: "RunControl", start_point: int, time_offset: float,
-            data_path: Path | None) -> None:
-        """Measure (every point through :class:`~qpclab.procedures.point.PointMeasurer`) until done."""
-        raise NotImplementedError
+            data_path: Path | None, guard: "Guard | None" = None) -> None:
+        """Measure from plan point ``start_point`` (every point through
+        :class:`~qpclab.procedures.point.PointMeasurer`) until done or stopped, checking ``guard`` (the station's
+        suspenders, if any) between points."""
 
 
 # ---- sweep values ---------------------------------------------------------------------------------------------

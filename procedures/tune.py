@@ -46,6 +46,7 @@ from .executor import RunControl
 from .plan import Line, LinearSweep, PlanError, SteeredPlan, linspace_points
 from .point import PointMeasurer
 from .readouts import ConductanceReadout, Readout
+from .suspenders import Guard
 from .writer import RunWriter
 
 __all__ = ["Tune", "TunePlan", "TuneRefused"]
@@ -120,7 +121,9 @@ class TunePlan(SteeredPlan):
         self.held = held
 
     def run(self, lab: Lab, writer: RunWriter, control: RunControl, start_point: int, time_offset: float,
-            data_path: Path | None) -> None:
+            data_path: Path | None, guard: Guard | None = None) -> None:
+        """The tune (its module docstring's steps); a tune lasts seconds and is not suspended: ``guard`` is not
+        checked (a tripped suspender shows in the next run)."""
         if start_point:
             raise PlanError("a tune is not resumed (the device may have changed since): run qpclab run tune again")
         with self.fast.sweeping(lab):
