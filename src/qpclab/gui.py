@@ -23,8 +23,10 @@ def build_window(name: str, station_file: str = "", directory: str = "data"):
     inputs = cls.parameter_order()
     displays = [a for a in ("gate", "start", "stop", "step") if a in inputs]
     window_cls = LiveMapWindow if spec.maps else LiveWindow
+    # the staircase's plot shows the online saddle-point fit as its points arrive (a grid or an adaptive run)
+    saddle_fit = spec.curves[0] if spec.analysis == "staircase" else None
     window = window_cls(cls, plots=list(spec.curves), maps=list(spec.maps), inputs=inputs, displays=displays,
-                        port=None, inputs_in_scrollarea=True)
+                        slow=spec.slow or None, saddle_fit=saddle_fit, port=None, inputs_in_scrollarea=True)
     window.setWindowTitle(f"qpclab: {name}")
     window.directory = directory
     if station_file:
