@@ -56,6 +56,7 @@ class LiveSaddleFit(QtCore.QObject):
         self.fits = 0                  # fits run so far
         self.cost_s = 0.0              # the last fit's duration
         self._fed = 0
+        self._span = (math.inf, -math.inf)  # the gate range measured
         self._fitted_n = 0
         self._next = 0.0
         self.curve = pg.PlotDataItem(pen=pg.mkPen(color=color, width=1.5, style=QtCore.Qt.PenStyle.DashLine))
@@ -86,6 +87,8 @@ class LiveSaddleFit(QtCore.QObject):
         n, (x, y) = self.live.columns_view((self.x, self.y), start=self._fed)
         for gate, g in zip(x.tolist(), y.tolist()):
             self.online.add(gate, g)
+        if np.isfinite(x).any():
+            self._span = (min(self._span[0], float(np.nanmin(x))), max(self._span[1], float(np.nanmax(x))))
         self._fed = n
         now = time.perf_counter()
         if self.online.n == self._fitted_n or not (force or now >= self._next):
@@ -101,8 +104,7 @@ class LiveSaddleFit(QtCore.QObject):
         return True
 
     def _draw(self, fit: SaddleFit) -> None:
-        xs, _ = self.online.binned()
-        low, high = float(xs.min()), float(xs.max())
+        low, high = self._span
         gates = np.linspace(low, high, 400)
         n_modes = int(math.ceil((high - fit.v_pinch.value) / fit.spacing_V.value) + 3)
         model = saddle_model_G0(gates, fit.v_pinch.value, fit.spacing_V.value, fit.width_V.value, 1.0, 0.0,

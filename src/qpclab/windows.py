@@ -388,7 +388,7 @@ class LiveMapsWidget(_RefreshingWidget):
         x, _, z = self.maps[index]
         label = derivative_label(z, x) if on else z
         self.plots[index].setTitle(label)
-        self.bars[index].axis.setLabel(label)
+        self.bars[index].getAxis("left").setLabel(label)  # where ColorBarItem puts its label
         for item in self.items:
             if item._plot_index == index:
                 item.show_derivative(on)
