@@ -283,3 +283,25 @@ def test_window_adaptive_staircase_draws_sorted_points_and_the_fit_of_the_sample
     assert f"({len(csv)} points)" in text
     assert float(re.search(r"pinch-off (-[\d.]+) ± [\d.]+ mV", text).group(1)) == pytest.approx(-1200.0, abs=1.0)
     window.close()
+
+
+def test_scattered_slow_values_are_drawn_as_points_in_their_colours(qapp):
+    """An adaptive map: the slow value changes at every point, so there are no lines to draw; the points are drawn,
+    each in the colour of its slow value."""
+    rng = np.random.default_rng(11)
+    gate, bias = rng.uniform(-1.0, 0.0, 60), rng.uniform(-4e-3, 4e-3, 60)
+    data = LiveData(MAP_COLUMNS)
+    data.extend({"Gate (V)": gate, "Bias (V)": bias, "G/G0": 2.0 * (gate + 1.0)})
+    lines = LiveLines(data, "Gate (V)", "G/G0", "Bias (V)")
+    plot = pg.PlotItem()
+    lines.add_to(plot)
+    lines.update_data()
+    assert lines.scatter is not None and lines.scatter in plot.items
+    assert not [item for item in plot.items if isinstance(item, pg.PlotDataItem)]
+    points = lines.scatter.points()
+    assert len(points) == 60
+    lo, hi = bias.min(), bias.max()
+    for p, b in zip(points, bias):
+        assert _colour_is(p.brush(), (b - lo) / (hi - lo))
+    np.testing.assert_allclose([p.pos().x() for p in points], gate)
+    np.testing.assert_allclose([p.pos().y() for p in points], 2.0 * (gate + 1.0))

@@ -363,7 +363,13 @@ class LiveLines(QtCore.QObject):
     Rows of the buffer with the same value of column ``slow`` in a row (the lines of a map, the sweeps of a
     staircase) make one line; its colour is ``colormap`` at its value on the scale ``levels`` (the lowest to the
     highest value seen so far: every line is re-coloured when it grows). Only the newest ``max_lines`` lines are
-    drawn (the map shows them all). Add it to a plot with :meth:`add_to`; call :meth:`update_data` on a timer."""
+    drawn (the map shows them all). Add it to a plot with :meth:`add_to`; call :meth:`update_data` on a timer.
+
+    A run whose slow value changes at nearly every point has no lines to draw (an adaptive map's scattered points:
+    after ``SCATTER_AFTER`` lines of fewer than three points on average): it is then drawn as points
+    (``scatter``, a ``pg.ScatterPlotItem``), each in the colour of its slow value."""
+
+    SCATTER_AFTER = 20
 
     def __init__(self, data: LiveData, x: str, y: str, slow: str, colormap: str = "viridis",
                  max_points: int = 4000, max_lines: int = 200, linewidth: float = 1.0, wdg=None):
@@ -376,6 +382,8 @@ class LiveLines(QtCore.QObject):
         self.lines: list[LineCut] = []
         self.values: list[float] = []
         self.levels: tuple[float, float] | None = None
+        self.scatter: pg.ScatterPlotItem | None = None
+        self._scatter_n = -1
         self._consumed = 0
         self._plot: pg.PlotItem | None = None
         self.color = pg.mkColor("k")
@@ -384,15 +392,17 @@ class LiveLines(QtCore.QObject):
     def results(self):
         return getattr(self.live, "results", None)
 
+    def _drawn(self) -> list:
+        return [self.scatter] if self.scatter is not None else self.lines[-self.max_lines:]
+
     def add_to(self, plot: pg.PlotItem) -> None:
         self._plot = plot
-        for line in self.lines[-self.max_lines:]:
-            plot.addItem(line)
+        for item in self._drawn():
+            plot.addItem(item)
 
     def remove_from(self, plot: pg.PlotItem) -> None:
-        for line in self.lines:
-            if line.scene() is not None:
-                plot.removeItem(line)
+        for item in self._drawn():
+            plot.removeItem(item)  # (PlotItem.removeItem ignores an item it does not hold)
         self._plot = None
 
     def set_color(self, color) -> None:  # the lines are coloured by their slow-axis value, not by the run
@@ -400,43 +410,70 @@ class LiveLines(QtCore.QObject):
 
     def colour_of(self, value: float) -> pg.QtGui.QColor:
         """The colour of a line at slow-axis ``value`` on the current scale."""
-        lo, hi = self.levels if self.levels is not None else colour_levels(value, value)
-        t = (value - lo) / (hi - lo) if math.isfinite(value) else 0.0
-        return self.cmap.map(min(1.0, max(0.0, t)), mode="qcolor")
+        return self.colours_of(np.array([value]))[0]
+
+    def colours_of(self, values: np.ndarray) -> list:
+        """The colours (QColor) of slow-axis ``values`` on the current scale (NaN: the scale's low end)."""
+        lo, hi = self.levels if self.levels is not None else colour_levels(float(values[0]), float(values[0]))
+        t = np.nan_to_num(np.clip((np.asarray(values, float) - lo) / (hi - lo), 0.0, 1.0), nan=0.0)
+        return self.cmap.map(t, mode="qcolor")
 
     def _new_line(self, first: int, value: float) -> None:
         if self.lines:
             self.lines[-1].end = first
-            self.lines[-1].update_data()
+            if self.scatter is None:
+                self.lines[-1].update_data()
         line = LineCut(self.live, self.x, self.y, first, max_points=self.max_points, wdg=self.wdg,
                        pen=pg.mkPen(color=self.colour_of(value), width=self.linewidth))
         self.lines.append(line)
         self.values.append(value)
-        if self._plot is not None:
+        if self._plot is not None and self.scatter is None:
             self._plot.addItem(line)
             if len(self.lines) > self.max_lines:
-                old = self.lines[-self.max_lines - 1]
-                if old.scene() is not None:
-                    self._plot.removeItem(old)
+                self._plot.removeItem(self.lines[-self.max_lines - 1])
 
-    def update_data(self, force: bool = False) -> bool:
-        """Split the rows that arrived since the last call into lines, re-colour if the scale grew, draw."""
+    def _split(self) -> bool:
+        """Cut the rows that arrived since the last call into lines. False if none arrived."""
         start = self._consumed
         n, (slow,) = self.live.columns_view((self.slow,), start=start)
-        if len(slow) == 0 and not force:
+        if len(slow) == 0:
             return False
         self._consumed = n
         same = (slow[1:] == slow[:-1]) | (np.isnan(slow[1:]) & np.isnan(slow[:-1]))
-        for i in np.concatenate([[0], np.flatnonzero(~same) + 1]) if len(slow) else ():
+        for i in np.concatenate([[0], np.flatnonzero(~same) + 1]):
             value = float(slow[i])
-            previous = self.values[-1] if self.values else None
-            if i == 0 and previous is not None and (previous == value or math.isnan(previous) and math.isnan(value)):
+            last = self.values[-1] if self.values else None
+            if i == 0 and last is not None and (last == value or math.isnan(last) and math.isnan(value)):
                 continue  # the newest line goes on
             self._new_line(start + int(i), value)
+        return True
+
+    def _to_scatter(self) -> None:
+        if self._plot is not None:
+            for line in self.lines[-self.max_lines:]:
+                self._plot.removeItem(line)
+        self.scatter = pg.ScatterPlotItem(size=5, pen=None)
+        if self._plot is not None:
+            self._plot.addItem(self.scatter)
+
+    def update_data(self, force: bool = False) -> bool:
+        """Split the new rows into lines, re-colour if the scale grew, draw."""
+        if not self._split() and not force:
+            return False
+        if self.scatter is None and len(self.lines) >= self.SCATTER_AFTER and \
+                len(self.live) < 3 * len(self.lines):
+            self._to_scatter()
         finite = [v for v in self.values if math.isfinite(v)]
         levels = colour_levels(min(finite), max(finite)) if finite else None
-        if levels != self.levels:
-            self.levels = levels
+        relevel = levels != self.levels
+        self.levels = levels
+        if self.scatter is not None:
+            n, (x, y, slow) = self.live.columns_view((self.x, self.y, self.slow))
+            if n != self._scatter_n or relevel or force:
+                self.scatter.setData(x=np.array(x), y=np.array(y), brush=self.colours_of(slow))
+                self._scatter_n = n
+            return True
+        if relevel:
             for line, value in zip(self.lines, self.values):
                 line.set_color(self.colour_of(value))
         for line in self.lines[-2:]:
