@@ -14,6 +14,7 @@ from pymeasure.experiment import Procedure
 from conftest import wait_until
 from qpclab.gui import build_window
 from qpclab.instruments.station import default_station_path
+from qpclab.live import LiveCurve, LiveLines, LiveMap
 from qpclab.procedures import PROCEDURES
 from qpclab.procedures.writer import run_status
 
@@ -102,6 +103,7 @@ def test_window_fits_a_laptop_screen_and_runs_and_aborts(name, qapp, tmp_path, s
     items = [item for item in experiment.curve_list if item is not None]  # the log tab has no plot item
     assert items
     wait_until(qapp, lambda: all(_drawn(item) > 0 for item in items), 60)
+    assert not any(item.scattered for item in items if isinstance(item, LiveMap))  # a grid run: on its grid
     assert window.manager.is_running()
     window.abort_button.click()
     wait_until(qapp, lambda: not window.manager.is_running(), 120)
@@ -111,8 +113,6 @@ def test_window_fits_a_laptop_screen_and_runs_and_aborts(name, qapp, tmp_path, s
 
 def _drawn(item) -> int:
     """Points (or map pixels) a live plot item shows."""
-    from qpclab.live import LiveCurve, LiveLines, LiveMap
-
     if isinstance(item, LiveMap):
         return item.filled()
     if isinstance(item, LiveLines):

@@ -305,3 +305,24 @@ def test_scattered_slow_values_are_drawn_as_points_in_their_colours(qapp):
         assert _colour_is(p.brush(), (b - lo) / (hi - lo))
     np.testing.assert_allclose([p.pos().x() for p in points], gate)
     np.testing.assert_allclose([p.pos().y() for p in points], 2.0 * (gate + 1.0))
+
+
+def test_zooming_into_line_cuts_shows_every_point_in_view(qapp):
+    """Long lines are decimated for drawing; zoomed in, each line shows all its points in view."""
+    n = 20_000
+    gate = np.linspace(-1.0, 0.0, n)
+    data = LiveData(MAP_COLUMNS)
+    data.extend({"Gate (V)": np.tile(gate, 2), "Bias (V)": np.repeat([0.0, 1e-3], n),
+                 "G/G0": np.concatenate([np.cos(9 * gate), np.sin(9 * gate)])})
+    lines = LiveLines(data, "Gate (V)", "G/G0", "Bias (V)", max_points=1000)
+    plot = pg.PlotItem()
+    lines.add_to(plot)
+    lines.update_data()
+    assert all(line.displayed_points() <= 1000 + 64 for line in lines.lines)
+    plot.setXRange(-0.5, -0.47, padding=0)  # 600 points of each line in view
+    lines.update_data()
+    inside = (gate >= -0.5) & (gate <= -0.47)
+    for line, f in zip(lines.lines, (np.cos, np.sin)):
+        x, y = line.getData()
+        assert len(x) == inside.sum() + 2  # every point in view and one neighbour each side
+        np.testing.assert_allclose(y, f(9 * x))

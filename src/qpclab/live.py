@@ -457,8 +457,10 @@ class LiveLines(QtCore.QObject):
             self._plot.addItem(self.scatter)
 
     def update_data(self, force: bool = False) -> bool:
-        """Split the new rows into lines, re-colour if the scale grew, draw."""
-        if not self._split() and not force:
+        """Split the new rows into lines, re-colour if the scale grew, draw (every drawn line when the view is
+        zoomed: each shows the points in view afresh)."""
+        zoomed = self._plot is not None and not self._plot.vb.autoRangeEnabled()[0]
+        if not self._split() and not force and not zoomed:
             return False
         if self.scatter is None and len(self.lines) >= self.SCATTER_AFTER and \
                 len(self.live) < 3 * len(self.lines):
@@ -476,7 +478,7 @@ class LiveLines(QtCore.QObject):
         if relevel:
             for line, value in zip(self.lines, self.values):
                 line.set_color(self.colour_of(value))
-        for line in self.lines[-2:]:
+        for line in self.lines[-self.max_lines:] if zoomed else self.lines[-2:]:
             line.update_data(force)
         return True
 
