@@ -10,9 +10,13 @@ written (the file writing is untouched, see :mod:`qpclab.windows`), and the plot
   (so spikes, steps and the envelope of noise survive, and x need not be monotonic: up-and-down sweeps and
   repeats work). Complete blocks are cached, so a refresh only processes the points that arrived since the last
   one. When the user zooms in, the points in view are decimated afresh (exact when few enough).
+- :class:`LiveLines` draws a run's line cuts (the lines of a map, the sweeps of a staircase), each a
+  :class:`LineCut` in the colour of its slow-axis value; a line whose x goes back and forth (an adaptive run) is
+  drawn sorted by x.
 - :class:`LiveMap` shows a 2D map on its grid (fast and slow axis values known before the run) as horizontal
   strips of ``pg.ImageItem``; a refresh writes only the new points and re-renders only the strips they touched.
-  The colour scale grows to the data range (all strips are re-coloured only when it does).
+  The colour scale grows to the data range (all strips are re-coloured only when it does). It shows z or its
+  derivative along the fast axis (:func:`gate_derivative`); an adaptive map's scattered points are triangulated.
 - :func:`add_g0_grid` draws dashed horizontal lines at integer multiples of G0 on a plot of G/G0.
 
 Everything here except :class:`LiveData` must be used in the Qt GUI thread. :class:`LiveData` is written from

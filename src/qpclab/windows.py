@@ -4,9 +4,13 @@
 pymeasure) with:
 
 - a tab of several live curves at once (``plots=[(x column, y column), ...]``; a y column in G0 gets dashed lines
-  at integer G0), each drawn by :class:`qpclab.live.LiveCurve`;
+  at integer G0), each drawn by :class:`qpclab.live.LiveCurve`, or with ``slow=COLUMN`` as line cuts coloured by
+  that column's value with a colour bar (:class:`qpclab.live.LiveLines`; an adaptive run's line drawn sorted by x);
+  ``saddle_fit=(gate column, G/G0 column)`` adds the online saddle-point fit to that plot
+  (:class:`qpclab.live_fits.LiveSaddleFit`);
 - for maps, a tab of live images (``maps=[(x column, y column, z column), ...]``) drawn by
-  :class:`qpclab.live.LiveMap` on the grid the procedure will visit;
+  :class:`qpclab.live.LiveMap` on the grid the procedure will visit (scattered points of an adaptive map
+  triangulated onto it), each with a choice of z or its derivative along the fast axis (dG/dV_g);
 - qpclab procedures run through qpclab's one executor and writer (:func:`qpclab.procedures.runner.run_procedure`),
   exactly as from the command line: same file format and names (``<procedure>-<date>-<time>.csv`` in the window's
   folder), ``#Status:`` line, safe exits; every row goes to the run's :class:`qpclab.live.LiveData` after the
