@@ -60,6 +60,11 @@ def kind_of(run) -> str:
     return detect_kind(run.data.columns)
 
 
+def sampled_adaptively(run) -> bool:
+    """Whether the run's points came from a learner (``sampling = adaptive`` in its ``#Plan:`` record)."""
+    return run.plan.get("parameters", {}).get("sampling") == "adaptive"
+
+
 def detect_kind(columns) -> str:
     """Measurement kind from the data columns (files that record no qpclab procedure)."""
     c = set(columns)
@@ -149,6 +154,13 @@ def analyse(path: str | Path, out_dir: str | Path | None = None, *, lever_eV_per
 
     circuit = run.require_circuit()
     excitation = run.excitation_V
+    if kind == "bias map" and sampled_adaptively(run):  # rows of their own gate values: onto the grid of the step
+        from .scattered import rows_on_grid
+
+        step = float(run.plan["parameters"]["step"])
+        run.data = rows_on_grid(run.data, "Bias (V)", "Gate (V)", step)
+        rep.sections.append(f"note: adaptive sampling: each bias row interpolated linearly onto a {step * 1e3:g} mV "
+                            "gate grid")
 
     if kind == "shot noise":
         from .conductance import add_conductance, qpc_bias_V
@@ -189,7 +201,15 @@ def analyse(path: str | Path, out_dir: str | Path | None = None, *, lever_eV_per
         from .plateaus import find_plateaus
         from .saddle_fit import fit_saddle_staircase
 
-        plats = _try(rep, "plateaus", lambda: find_plateaus(d["Gate (V)"], d["G/G0"]))
+        adaptive = sampled_adaptively(run)
+        if adaptive:  # a few points per plateau, risers resolved: plateaus between riser crossings, fit of all points
+            from .online_fit import fit_scattered_staircase
+            from .steps import plateaus_between_risers
+
+            rep.sections.append("note: adaptive sampling: plateaus between the risers' crossings of (n + 1/2) G0, "
+                                "the saddle fit of every point (voltages)")
+        find = plateaus_between_risers if adaptive else find_plateaus
+        plats = _try(rep, "plateaus", lambda: find(d["Gate (V)"], d["G/G0"]))
         if plats:
             lines = ["Plateaus (G0):", "   n   from (V)    to (V)   width (mV)   mean G/G0   deviation   std   slope (G0/V)"]
             for p in plats:
@@ -198,10 +218,10 @@ def analyse(path: str | Path, out_dir: str | Path | None = None, *, lever_eV_per
             rep.sections.append("\n".join(lines))
             rep.values["plateaus"] = plats
         t = 0.05 if temperature_K is None else float(temperature_K)
-        fit = _try(rep, "saddle-point fit", lambda: fit_saddle_staircase(d["Gate (V)"], d["G/G0"], t,
-                                                                         lever_eV_per_V=lever))
+        fit = _try(rep, "saddle-point fit", lambda: fit_scattered_staircase(d["Gate (V)"], d["G/G0"]) if adaptive
+                   else fit_saddle_staircase(d["Gate (V)"], d["G/G0"], t, lever_eV_per_V=lever))
         if fit is not None:
-            if temperature_K is None:
+            if temperature_K is None and not adaptive:
                 fit.notes.append("temperature not given (--temperature): 0.05 K assumed")
             rep.sections.append(fit.text())
             rep.values["saddle"] = fit

@@ -8,6 +8,8 @@ are judged by the same rule:
   transconductance, and unlike a numerical derivative it does not amplify the noise of closely spaced points;
 - a **plateau value** is the conductance at a gate voltage, interpolated linearly between the two nearest points.
 
+:func:`plateaus_between_risers` is the plateau finder for points that are not a uniform grid (an adaptive run puts a
+few points on each plateau, where :func:`qpclab.analysis.plateaus.find_plateaus` wants flat runs of several).
 :func:`staircase_reference` finds the risers of a dense trace (peaks of the smoothed transconductance) and their
 levels; :func:`step_centres` and :func:`plateau_values` then measure any other trace of the same device against it.
 """
@@ -19,10 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .io import AnalysisError
-from .plateaus import step_positions
+from .plateaus import Plateau, step_positions
 
 __all__ = ["sorted_trace", "step_centres", "plateau_values", "plateau_middles", "StaircaseReference",
-           "staircase_reference", "staircase_errors", "grid_points_needed"]
+           "staircase_reference", "staircase_errors", "grid_points_needed", "level_crossings",
+           "plateaus_between_risers"]
 
 
 def sorted_trace(gate_V, g_G0) -> tuple[np.ndarray, np.ndarray]:
@@ -115,3 +118,50 @@ def grid_points_needed(gate_V, g_G0, reference: StaircaseReference, centre_tol_V
             break
         needed = x[::k].size
     return needed
+
+
+def level_crossings(gate_V, g_G0, level: float) -> np.ndarray:
+    """The gate voltages where the sorted trace crosses ``level`` (G0), up or down, interpolated linearly."""
+    x, y = sorted_trace(gate_V, g_G0)
+    below = y < level
+    i = np.flatnonzero(below[:-1] != below[1:])
+    return x[i] + (level - y[i]) * (x[i + 1] - x[i]) / (y[i + 1] - y[i])
+
+
+def plateaus_between_risers(gate_V, g_G0, *, unit: float = 1.0) -> list[Plateau]:
+    """The plateaus of a staircase sampled anywhere (no flat runs of points needed): riser k is where G crosses
+    (k + 1/2) ``unit`` (the mean of its crossings, if noise makes several); plateau k lies between risers k - 1 and
+    k, and its statistics come from the points in the middle half between them (the risers' tails left out), or
+    from G interpolated at its middle if no point lies there. The plateau after the last riser is reported when the
+    trace goes on for at least half a riser spacing past it.
+
+    Raises:
+        AnalysisError: fewer than 3 points, or fewer than two risers (no plateau between risers).
+    """
+    x, y = sorted_trace(gate_V, g_G0)
+    top = int(np.floor(np.max(y) / unit - 0.5))
+    centres = []
+    for k in range(top + 1):
+        at = level_crossings(x, y, (k + 0.5) * unit)
+        if at.size:
+            centres.append((k, float(np.mean(at))))
+    if len(centres) < 2:
+        raise AnalysisError(f"plateau finding: {len(centres)} riser(s) (crossings of (k + 1/2) x {unit:g} G0): a "
+                            f"plateau between risers needs at least two")
+    bounds = [(k + 1, a, b) for (k, a), (_, b) in zip(centres, centres[1:])]
+    last_k, last = centres[-1]
+    spacing = last - centres[-2][1]
+    if x[-1] - last >= 0.5 * spacing:
+        bounds.append((last_k + 1, last, min(x[-1], last + spacing)))
+    out = []
+    for k, a, b in bounds:
+        lo, hi = a + 0.25 * (b - a), b - 0.25 * (b - a)
+        inside = (x >= lo) & (x <= hi)
+        xs, ys = x[inside], y[inside]
+        if xs.size == 0:
+            xs, ys = np.array([0.5 * (a + b)]), np.interp([0.5 * (a + b)], x, y)
+        slope = float(np.polyfit(xs, ys, 1)[0]) if xs.size >= 3 else 0.0
+        out.append(Plateau(index=k * unit, start_V=float(lo), stop_V=float(hi), mean_G0=float(np.mean(ys)),
+                           std_G0=float(np.std(ys, ddof=1)) if ys.size > 1 else 0.0, slope_G0_per_V=slope,
+                           n_points=int(inside.sum())))
+    return out

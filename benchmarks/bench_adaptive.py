@@ -6,8 +6,9 @@ within 0.5 mV and plateau values within 0.01 G0 are found from every k-th point 
 the adaptive staircase run at the same lock-in time constant, and their wall times (ramps and settling included)
 are compared.
 
-The online saddle fit: the time of one update with 10,000 points in (issue 17: at most 50 ms), against the full
-fit of the same points (qpclab.analysis.saddle_fit).
+The online saddle fit and the online diamonds estimate of a bias map: the time of one update with 10,000 points in
+(issue 17: at most 50 ms), against the full fit of the same points (qpclab.analysis.saddle_fit,
+qpclab.analysis.bias_spectroscopy).
 
     python benchmarks/bench_adaptive.py [--time-constant 0.003]
 """
@@ -80,6 +81,21 @@ def run(time_constant: float = 0.003) -> list[Row]:
     return rows
 
 
+def _seconds(work) -> float:
+    t0 = time.perf_counter()
+    work()
+    return time.perf_counter() - t0
+
+
+def _update_s(online, before) -> float:
+    """The median time of 10 updates of an online fit (``before()`` runs ahead of each, untimed)."""
+    times = []
+    for _ in range(10):
+        before()
+        times.append(_seconds(online.update))
+    return sorted(times)[len(times) // 2]
+
+
 def online_fit(points: int = 10_000) -> Row:
     import numpy as np
 
@@ -93,18 +109,27 @@ def online_fit(points: int = 10_000) -> Row:
     for x, y in zip(gate, g):
         online.add(float(x), float(y))
     online.update()  # the first fit (from the crossings) iterates longer; the per-update cost is the next ones
-    times = []
-    for _ in range(10):
-        online.add(float(gate[0]), float(g[0]))
-        t0 = time.perf_counter()
-        online.update()
-        times.append(time.perf_counter() - t0)
-    update = float(np.median(times))
-    t0 = time.perf_counter()
-    fit_saddle_staircase(gate, g, 0.05)
-    full = time.perf_counter() - t0
+    update = _update_s(online, lambda: online.add(float(gate[0]), float(g[0])))
+    full = _seconds(lambda: fit_saddle_staircase(gate, g, 0.05))
     return Row(f"online saddle fit, one update at {points} points", f"{update * 1e3:.1f} ms",
                f"full fit {full * 1e3:.0f} ms", update / full, "<= 50 ms per update", update <= 0.05)
+
+
+def online_diamonds(points: int = 10_000) -> Row:
+    """One update of the bias map's online diamonds estimate with ``points`` points in (a synthetic map)."""
+    from qpclab.analysis.bias_spectroscopy import fit_bias_spectroscopy
+    from qpclab.analysis.online_fit import OnlineDiamonds
+    from qpclab.analysis.synthetic import DEFAULT_CIRCUIT, random_qpc, simulate_bias_map
+
+    df = simulate_bias_map(random_qpc(17), n_gate=points // 50, n_bias=50, seed=17)
+    online = OnlineDiamonds(DEFAULT_CIRCUIT)
+    for x, bias, g in zip(df["Gate (V)"], df["Bias (V)"], df["G/G0"]):
+        online.add(float(x), float(bias), float(g))
+    update = _update_s(online, lambda: None)
+    full = _seconds(lambda: fit_bias_spectroscopy(df, DEFAULT_CIRCUIT, 0.1))
+    return Row(f"online diamonds estimate, one update at {len(df)} points", f"{update * 1e3:.1f} ms",
+               f"full bias-spectroscopy fit {full * 1e3:.0f} ms", update / full, "<= 50 ms per update",
+               update <= 0.05)
 
 
 def main() -> int:
@@ -112,7 +137,7 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--time-constant", type=float, default=0.003, help="lock-in time constant, s (default 0.003)")
-    rows = [online_fit()] + run(ap.parse_args().time_constant)
+    rows = [online_fit(), online_diamonds()] + run(ap.parse_args().time_constant)
     print("\n".join([HEADER] + [r.markdown() for r in rows]))
     return 0
 

@@ -20,9 +20,12 @@ limits, read-back) exactly as in a grid.
 The run ends at the first of: every interval's loss at or below the goal (``step``) and every plateau's middle
 measured, the point budget (``max_points``), the time budget (``time_budget``, s, counted on the run's time
 column, so across a resume too). Rows keep the grid's columns, in measured order. A resume feeds the learner the
-rows on disk and asks only new points. At the end the saddle-point fit of all points
-(:class:`~qpclab.analysis.online_fit.OnlineSaddleFit`), with its uncertainties, goes into the file as
-``#Saddle fit:`` comment lines.
+rows on disk and asks only new points. What follows from the points (the staircase's saddle fit) the plan's
+conclusion writes into the file, as for a grid.
+
+A map's rows (``lines``) are sampled one after the other, each by its own sampler (:class:`EdgeSampler`: at a
+finite bias the risers split and half plateaus appear, so no level is assumed), after the row's moves (the bias),
+as a grid's: the slow axis only goes one way.
 """
 
 from __future__ import annotations
@@ -32,26 +35,38 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Protocol, Sequence
 
 import adaptive
 import pandas as pd
+from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
-from ..analysis.online_fit import OnlineSaddleFit
 from ..instruments.connect import Lab
 from .axes import Axis
-from .plan import Line, LinearSweep, Plan, PlanError
-from .point import PointMeasurer
-from .readouts import Readout
+from .plan import MAX_POINTS, TIME_COLUMN, Line, LinearSweep, Move, Plan, PlanError
+from .point import PointMeasurer, line_moves
+from .readouts import Readout, UncuredOverload
+from .suspenders import Guard, Trip
 from .writer import RunWriter
 
 if TYPE_CHECKING:
     from .executor import RunControl
 
-__all__ = ["AdaptivePlan", "StepLoss", "StoppingRule", "order_pass", "riser_point", "SAMPLINGS"]
+__all__ = ["AdaptivePlan", "sampling_parameters", "LineSampler", "StepSampler", "EdgeSampler", "StepLoss", "StoppingRule", "order_pass",
+           "riser_point", "SAMPLINGS"]
 
 #: the sampling modes a procedure with a ``sampling`` parameter offers
 SAMPLINGS = ("grid", "adaptive")
+
+
+def sampling_parameters(plateau_step_V: float, budget: str):
+    """A procedure's ``sampling``, ``plateau_step`` (V) and ``max_points`` parameters (assign them to those three
+    names); ``budget`` says what a point budget of 0 means."""
+    return (ListParameter("Sampling (adaptive - the step is the resolution on the risers)", choices=list(SAMPLINGS),
+                          default="grid"),
+            FloatParameter("Adaptive - largest spacing on plateaus", units="V", default=plateau_step_V, minimum=1e-6,
+                           maximum=1.0),
+            IntegerParameter(f"Adaptive - point budget (0 = {budget})", default=0, minimum=0, maximum=MAX_POINTS))
 
 
 class StepLoss:
@@ -169,115 +184,230 @@ def plateau_middles(xs: Sequence[float], ys: Sequence[float], near: float) -> li
     return out
 
 
-class AdaptivePlan(Plan):
-    """One line of at most ``stop.max_points`` points between ``bounds``, asked from a ``Learner1D`` with ``loss``;
-    points are approached upward (``upward``) or downward, from ``backlash`` (V) past them where needed.
+class LineSampler(Protocol):
+    """The learner of one line of an adaptive plan: told the measured points, asked the next pass."""
 
-    As a :class:`Plan` it is the budget's worst case, a grid of ``max_points`` over the bounds: the dry run checks
-    the bounds against the limits and estimates the time of the budget; the executor runs :meth:`run` instead of
-    its grid loop. ``y_column`` is the row column the learner learns (G/G0)."""
+    def tell(self, x: float, y: float) -> None:
+        """A measured point (gate V, the learned column); a point measured again replaces the earlier value."""
 
-    def __init__(self, *, fast: Axis, fast_column: str, readout: Readout, columns: Sequence[str],
-                 bounds: tuple[float, float], upward: bool, backlash: float, loss: StepLoss, stop: StoppingRule,
-                 y_column: str, constants: Mapping[str, int | float], fit: OnlineSaddleFit | None = None):
-        if stop.max_points < 3:
-            raise PlanError(f"a point budget of {stop.max_points} is too small for adaptive sampling (at least 3)")
-        low, high = sorted(bounds)
-        if not high > low:
-            raise PlanError("adaptive sampling needs a range: start and stop are equal")
-        sweep = LinearSweep(low, high, stop.max_points - 1)
-        super().__init__(fast=fast, fast_column=fast_column, lines=1, line=lambda k: Line((), sweep, constants),
-                         readout=readout, columns=columns)
-        self.bounds, self.upward, self.loss, self.stop, self.y_column = (low, high), upward, loss, stop, y_column
-        self.constants = dict(constants)
-        self.fit = fit
-        self.backlash = backlash
-        self.end_reason = ""
+    def next_pass(self, left: int) -> list[float]:
+        """At most ``left`` points to measure next; none: the line is done (its loss goal reached)."""
 
-    def learner(self) -> adaptive.Learner1D:
-        """A fresh learner over the bounds (the function is never called: qpclab measures and tells)."""
-        return adaptive.Learner1D(_measured_by_qpclab, self.bounds, loss_per_interval=self.loss)
 
-    def tell(self, learner: adaptive.Learner1D, x: float, y: float) -> None:
-        if math.isfinite(y):
-            self.loss.observe(x, y)
-            learner.tell(x, y)
-            if self.fit is not None:
-                self.fit.add(x, y)
+class StepSampler:
+    """A staircase's line: :class:`StepLoss` (risers' centres pinned to ``step``, plateaus ``plateau_step`` apart),
+    a point in a riser where its logistic crosses (:func:`riser_point`), then every plateau's middle."""
 
-    def stored_points(self, data_path: Path, rows: int) -> list[tuple[float, float]]:
-        """The first ``rows`` (gate, y) pairs of a run file (the rows a resume continues after)."""
-        data = pd.read_csv(data_path, comment="#", usecols=[self.fast_column, self.y_column], nrows=rows)
-        return list(zip(data[self.fast_column].astype(float), data[self.y_column].astype(float)))
+    def __init__(self, bounds: tuple[float, float], step: float, plateau_step: float):
+        self.bounds, self.goal, self.loss = bounds, step, StepLoss(step, plateau_step)
+        self.learner = adaptive.Learner1D(_measured_by_qpclab, bounds, loss_per_interval=self.loss)
 
-    def next_pass(self, learner: adaptive.Learner1D, left: int) -> list[float]:
-        """The points of the next pass, at most ``left`` (none: the loss goal is reached). The learner picks the
-        intervals (one point for every interval whose loss is above the goal; the first pass: the plateau spacing
-        over the range); a point alone in an interval across a riser goes where the riser is expected to cross
+    def tell(self, x: float, y: float) -> None:
+        self.loss.observe(x, y)
+        if x in self.learner.data:  # measured again (after a suspension): a learner keeps its first value; a new one
+            data = {**self.learner.data, x: y}
+            self.learner = adaptive.Learner1D(_measured_by_qpclab, self.bounds, loss_per_interval=self.loss)
+            for known, value in data.items():
+                self.learner.tell(known, value)
+            return
+        self.learner.tell(x, y)
+
+    def next_pass(self, left: int) -> list[float]:
+        """One point for every interval whose loss is above the goal (the first pass: the plateau spacing over the
+        range); a point alone in an interval across a riser goes where the riser is expected to cross
         (:func:`riser_point`). Once the learner is done, a point in the middle of every plateau between two risers
-        (where its value is read), if none lies within the riser resolution of it."""
+        (where its value is read), if none lies within a quarter of the riser resolution of it."""
+        learner = self.learner
         if not learner.data:
             n = math.ceil((self.bounds[1] - self.bounds[0]) / self.loss.plateau_step) + 1
         else:
-            n = sum(1 for loss in learner.losses.values() if loss > self.stop.loss_goal)
+            n = sum(1 for loss in learner.losses.values() if loss > self.goal)
         known = sorted(learner.data)
         values = [learner.data[x] for x in known]
         if n == 0:
-            return plateau_middles(known, values, 0.25 * self.stop.loss_goal)[:left]
+            return plateau_middles(known, values, 0.25 * self.goal)[:left]
         asked, _ = learner.ask(max(1, min(n, left)), tell_pending=False)
         where = [bisect.bisect(known, x) for x in asked]
         return [riser_point(known, values, i) if 0 < i < len(known) and where.count(i) == 1 else float(x)
                 for x, i in zip(asked, where)]
 
+
+class EdgeSampler:
+    """A line of a map: risers at any level (at a finite bias the risers split and half plateaus appear between
+    them). An interval (dx in V, dy in G0) is split while ``hypot(dx / plateau_step, dy / rise)`` exceeds 1 and it
+    is wider than ``step``: plateaus are sampled ``plateau_step`` apart, a riser of height h gets about h / rise
+    intervals, none narrower than ``step``."""
+
+    def __init__(self, bounds: tuple[float, float], step: float, plateau_step: float, rise_G0: float):
+        if not 0 < step <= plateau_step:
+            raise ValueError(f"the riser resolution {step:g} V must be positive and at most the plateau spacing "
+                             f"{plateau_step:g} V")
+        self.bounds, self.step, self.plateau_step, self.rise = bounds, step, plateau_step, rise_G0
+        self.xs: list[float] = []
+        self.ys: list[float] = []
+
+    def tell(self, x: float, y: float) -> None:
+        i = bisect.bisect_left(self.xs, x)
+        if i < len(self.xs) and self.xs[i] == x:
+            self.ys[i] = y
+        else:
+            self.xs.insert(i, x)
+            self.ys.insert(i, y)
+
+    def next_pass(self, left: int) -> list[float]:
+        """The first pass: the plateau spacing over the range; then the middle of every interval still too coarse."""
+        if not self.xs:
+            low, high = self.bounds
+            n = math.ceil((high - low) / self.plateau_step) + 1
+            return [low + (high - low) * k / (n - 1) for k in range(n)][:left]
+        out = []
+        for a, b, ya, yb in zip(self.xs, self.xs[1:], self.ys, self.ys[1:]):
+            dx = b - a
+            if dx > 2 * self.step * (1 - 1e-9) and math.hypot(dx / self.plateau_step, (yb - ya) / self.rise) > 1:
+                out.append(0.5 * (a + b))
+        return out[:left]
+
+
+class AdaptivePlan(Plan):
+    """``lines`` lines (each its moves and constants, as a grid's), the gate values of each asked from its own
+    :class:`LineSampler` (``sampler()`` makes one) between ``bounds``; at most ``stop.max_points`` points in all
+    (each line at most its share). Points are approached upward (``upward``) or downward, from ``backlash`` (V)
+    past them where needed.
+
+    As a :class:`Plan` it is the budget's worst case, a grid of the line's share over the bounds: the dry run checks
+    the bounds and the moves against the limits and estimates the time of the budget; the executor runs :meth:`run`
+    instead of its grid loop. ``y_column`` is the row column the samplers learn (G/G0), ``line_column`` the constant
+    that numbers the lines."""
+
+    def __init__(self, *, fast: Axis, fast_column: str, readout: Readout, columns: Sequence[str],
+                 bounds: tuple[float, float], upward: bool, backlash: float, sampler: Callable[[], LineSampler],
+                 stop: StoppingRule, y_column: str, lines: Sequence[tuple[tuple[Move, ...], Mapping[str, int | float]]],
+                 line_column: str, conclusion: Callable[[Path, Callable[[str, str], None]], None] | None = None):
+        share = stop.max_points // max(1, len(lines))
+        if share < 3:
+            raise PlanError(f"a point budget of {stop.max_points} is too small for adaptive sampling (at least 3 "
+                            f"per line, {len(lines)} line(s))")
+        low, high = sorted(bounds)
+        if not high > low:
+            raise PlanError("adaptive sampling needs a range: start and stop are equal")
+        sweep = LinearSweep(low, high, share - 1)
+        super().__init__(fast=fast, fast_column=fast_column, lines=len(lines),
+                         line=lambda k: Line(lines[k][0], sweep, lines[k][1]), readout=readout, columns=columns,
+                         conclusion=conclusion)
+        self.bounds, self.upward, self.sampler, self.stop, self.y_column = (low, high), upward, sampler, stop, y_column
+        self.line_column, self.share, self.backlash = line_column, share, backlash
+        self.end_reason = ""
+
+    def stored_rows(self, data_path: Path) -> pd.DataFrame:
+        """The rows on disk, the latest of each plan point (a suspension measures points again)."""
+        from ..analysis.io import load_run
+
+        data = load_run(data_path).data
+        return data[[self.fast_column, self.y_column, self.line_column]].astype(float)
+
     def run(self, lab: Lab, writer: RunWriter, control: "RunControl", start_point: int, time_offset: float,
-            data_path: Path | None) -> None:
-        """The adaptive per-point loop (ask a pass, order it, then per point: move, settle, read, write, tell)."""
-        learner = self.learner()
+            data_path: Path | None, guard: Guard | None = None) -> None:
+        """The adaptive per-point loop: per line its moves, then passes (ask, order, then per point: move, settle,
+        read, write, tell) until its sampler is done or its share spent; between points the suspenders, when due."""
+        stored = pd.DataFrame(columns=[self.fast_column, self.y_column, self.line_column])
         if start_point:
             if data_path is None:
                 raise PlanError("an adaptive run resumes from its file: no file given")
-            for x, y in self.stored_points(data_path, start_point):
-                self.tell(learner, x, y)
-        fast = self.fast
-        move_fast = fast.mover(lab)
+            stored = self.stored_rows(data_path)
+        first = int(stored[self.line_column].max()) if len(stored) else 0
         should_stop, note = control.should_stop, writer.comment
+        self.note = note
         total = self.stop.max_points
-        point = start_point
-        t0 = time.monotonic() - time_offset
-        measure = PointMeasurer(fast, self.fast_column, self.readout, lab, writer, control, t0).measure
-        lab.check_errors()
-        position = next((g.read() for g in lab.outputs() if g.name == fast.output), self.bounds[0])
+        self.point = start_point
+        self.t0 = time.monotonic() - time_offset
+        self.measure = PointMeasurer(self.fast, self.fast_column, self.readout, lab, writer, control, self.t0).measure
+        self.position = next((g.read() for g in lab.outputs() if g.name == self.fast.output), self.bounds[0])
+        done_lines = 0
+        for k in range(first, self.n_lines):
+            line = self.line(k)
+            sampler = self.sampler()
+            mine = stored[stored[self.line_column] == k]
+            for x, y in zip(mine[self.fast_column], mine[self.y_column]):
+                self.tell(sampler, float(x), float(y))
+            fixed = line_moves(line, lab, should_stop)
+            if should_stop():
+                break
+            lab.check_errors()
+            budget = min(total, self.point - len(mine) + self.share)
+            with self.fast.sweeping(lab):
+                line_done = self._measure_line(lab, sampler, fixed, budget, control, guard)
+            lab.check_errors()
+            if self.end_reason or should_stop():
+                break
+            done_lines += line_done
+        if not self.end_reason and not should_stop():
+            self.end_reason = (f"loss goal reached: every riser resolved ({self.stop.loss_goal:g} V), every plateau's "
+                               "middle measured" if done_lines == self.n_lines - first
+                               else f"each line's share of the point budget ({self.share} points) spent")
+        if self.end_reason:
+            note("Adaptive", f"{self.end_reason} after {self.point} points")
+
+    @staticmethod
+    def tell(sampler: LineSampler, x: float, y: float) -> None:
+        if math.isfinite(y):
+            sampler.tell(x, y)
+
+    def _measure_line(self, lab: Lab, sampler: LineSampler, fixed: Mapping, budget: int, control: "RunControl",
+              guard: Guard | None) -> bool:
+        """One line's passes until its sampler is done (True) or its budget (plan points) is spent."""
+        move_fast, should_stop = self.fast.mover(lab), control.should_stop
         low, high = self.bounds
         sign = 1.0 if self.upward else -1.0
-        with fast.sweeping(lab):
-            while not should_stop():
-                self.end_reason = self.stop.reached(point, time.monotonic() - t0)
-                if self.end_reason:
-                    break
-                xs = self.next_pass(learner, total - point)
-                if not xs:
-                    self.end_reason = (f"loss goal reached: every riser resolved ({self.stop.loss_goal:g} V), every "
-                                       "plateau's middle measured")
-                    break
-                for x in order_pass(xs, position):
-                    if self.backlash and (x - position) * sign < 0:  # against the sweep: come from its side
-                        move_fast(min(high, max(low, x - sign * self.backlash)), should_stop)
-                    row = measure(x, self.constants, point)
-                    position = row[self.fast_column]
-                    point += 1
-                    self.tell(learner, x, float(row[self.y_column]))
+        check_at = guard.next_at if guard is not None else math.inf
+        measured: list[float] = []  # this session's gate values on the line, in plan-point order
+        first_point = self.point
+        while not should_stop():
+            self.end_reason = self.stop.reached(self.point, time.monotonic() - self.t0)
+            if self.end_reason or self.point >= budget:
+                return False
+            xs = sampler.next_pass(budget - self.point)
+            if not xs:
+                return True
+            for x in order_pass(xs, self.position):
+                if self.backlash and (x - self.position) * sign < 0:  # against the sweep: come from its side
+                    move_fast(min(high, max(low, x - sign * self.backlash)), should_stop)
+                try:
+                    row = self.measure(x, fixed, self.point)
+                except UncuredOverload as exc:
+                    if guard is None or guard.overload is None:
+                        raise
+                    trip = Trip(guard.overload, str(exc))
+                else:
+                    self.position = row[self.fast_column]
+                    self.point += 1
+                    measured.append(x)
+                    self.tell(sampler, x, float(row[self.y_column]))
                     if control.progress is not None:
-                        control.progress(point, total)
-                    if should_stop() or (self.stop.time_budget_s and
-                                         time.monotonic() - t0 >= self.stop.time_budget_s):
-                        break
-        if self.end_reason:
-            note("Adaptive", f"{self.end_reason} after {point} points")
-        if self.fit is not None:
-            fitted = self.fit.update()
-            for line in (fitted.text() if fitted else "no fit: fewer than two risers measured").splitlines():
-                note("Saddle fit", line.strip())
-        lab.check_errors()
+                        control.progress(self.point, self.stop.max_points)
+                    trip = guard.check(self.point) if row[TIME_COLUMN] + self.t0 >= check_at else None
+                    if guard is not None:
+                        check_at = guard.next_at
+                if trip is not None:
+                    self._suspended(lab, sampler, fixed, measured, first_point, trip, control, guard)
+                    check_at = guard.next_at
+                    break  # the sampler asks again from what it knows now
+                if should_stop() or (self.stop.time_budget_s and
+                                     time.monotonic() - self.t0 >= self.stop.time_budget_s):
+                    break
+        return False
+
+    def _suspended(self, lab: Lab, sampler: LineSampler, fixed: Mapping, measured: list[float], first_point: int,
+                   trip: Trip, control: "RunControl", guard: Guard) -> None:
+        """Hold until the suspension is over, then measure again the points since the plan point it names (not
+        before this line's first point of this session), in their order; their new values replace the old."""
+        redo = guard.suspend(trip, self.point, control, self.note, floor=first_point)
+        again = measured[redo - first_point:]
+        control.point = self.point = redo
+        for x in again:
+            row = self.measure(x, fixed, self.point)
+            self.position = row[self.fast_column]
+            self.point += 1
+            self.tell(sampler, x, float(row[self.y_column]))
 
 
 def _measured_by_qpclab(x: float) -> float:

@@ -34,7 +34,7 @@ from ..instruments.station import Station
 from .adaptive import AdaptivePlan
 from .dryrun import check_limits  # the same limit walk as the dry run, from the read-back values
 from .plan import TIME_COLUMN, Plan
-from .point import PointMeasurer
+from .point import PointMeasurer, line_moves
 from .readouts import UncuredOverload
 from .suspenders import Guard, SuspensionTimeout, Trip, config_for, suspenders_for
 from .writer import RunWriteError, RunWriter
@@ -157,9 +157,10 @@ def execute(plan: Plan, station: Station, writer: RunWriter, control: RunControl
         guard = Guard(cfg, active, lab, start_point) if active else None
         control.phase = "measuring"
         if isinstance(plan, AdaptivePlan):  # its points come from a learner: its own loop, this finaliser
-            plan.run(lab, writer, control, start_point, time_offset, data_path)
+            plan.run(lab, writer, control, start_point, time_offset, data_path, guard)
         else:
             _loop(plan, lab, writer, control, start_point, time_offset, guard)
+        plan.conclude(writer.path, writer.comment)
         if control.should_stop():
             status = "aborted"
     except (Aborted, RampInterrupted, KeyboardInterrupt) as exc:
@@ -243,11 +244,7 @@ def _walk(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_po
         values = line.values
         if plan.fast_first:
             fast.move(lab, values[offset], should_stop)  # to the line's start before the slow moves
-        fixed = dict(line.constants)
-        for move in line.moves:
-            reached = move.axis.move(lab, move.value, should_stop)
-            if move.column:
-                fixed[move.column] = reached
+        fixed = line_moves(line, lab, should_stop)
         if should_stop():
             break
         lab.check_errors()

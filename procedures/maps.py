@@ -16,6 +16,7 @@ from __future__ import annotations
 from pymeasure.experiment import BooleanParameter, FloatParameter, Parameter
 
 from ..instruments.station import Station
+from .adaptive import AdaptivePlan, EdgeSampler, StoppingRule, sampling_parameters
 from .axes import Axis, GateAxis, axis_for
 from .base import LockInProcedure, ParameterError, check_value
 from .plan import Line, Move, Plan, linspace_points
@@ -110,13 +111,41 @@ class GateGateMap(GateMap):
 
 
 class BiasMap(GateMap):
-    """Gate x source-drain bias (bias spectroscopy). Bias values are at the bias source (V), before the divider."""
+    """Gate x source-drain bias (bias spectroscopy). Bias values are at the bias source (V), before the divider.
+
+    ``sampling = adaptive``: each bias row's gate values come from a learner (:class:`EdgeSampler`): the risers and
+    their split branches resolved down to ``step``, the plateaus ``plateau_step`` apart; at most ``max_points`` in
+    all (0: the grid's), each row its share."""
 
     bias_start, bias_stop, bias_step = _slow_range("Bias", "V", -1.0, 1.0, 0.1, 10.0)
+    sampling, plateau_step, max_points = sampling_parameters(0.04, "the grid's")
 
     SLOW_KIND = "bias"
     SLOW_PREFIX = "bias"
     SLOW_COLUMN = "Bias (V)"
+    #: an adaptive row: a riser's interval is split while its conductance changes by more than this (G0)
+    RISE_G0 = 0.4
+
+    def validate(self) -> None:
+        super().validate()
+        if self.sampling == "adaptive" and self.plateau_step < self.step:
+            raise ParameterError("plateau_step", self.plateau_step, f"the plateau spacing must be at least the step "
+                                 f"({self.step:g} V)")
+
+    def plan(self, station: Station) -> Plan:
+        if self.sampling != "adaptive":
+            return super().plan(station)
+        fast, slow = self.fast_values(), self.slow_values()
+        bounds = (min(self.start, self.stop), max(self.start, self.stop))
+        slow_axis = self.slow_axis(station)
+        return AdaptivePlan(fast=GateAxis(station, self.gate), fast_column="Gate (V)",
+                            readout=ConductanceReadout(self.lockin_settings(), station.circuit),
+                            columns=self.DATA_COLUMNS, bounds=bounds, upward=self.start <= self.stop, backlash=0.0,
+                            sampler=lambda: EdgeSampler(bounds, self.step, self.plateau_step, self.RISE_G0),
+                            stop=StoppingRule(self.step, self.max_points or len(fast) * len(slow)),
+                            y_column="G/G0", line_column="Line",
+                            lines=[((Move(slow_axis, value, self.SLOW_COLUMN),), {"Line": k})
+                                   for k, value in enumerate(slow)])
 
 
 class FieldMap(GateMap):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator, Mapping
 
 from .axes import Axis
@@ -67,10 +68,14 @@ class Plan:
     :param columns: the procedure's DATA_COLUMNS: the plan must fill exactly these
     :param fast_first: before a line's moves, bring the fast axis to the line's first value (maps: the gate never
         sweeps back across the whole range while the slow axis steps)
+    :param conclusion: ``conclusion(data_path, comment)`` writes what follows from the points (a fit) into the file
+        as ``comment(name, text)`` lines once they are measured (:meth:`conclude`)
     """
 
     def __init__(self, *, fast: Axis, fast_column: str, lines: int, line: Callable[[int], Line], readout: Readout,
-                 columns: Sequence[str], fast_first: bool = False):
+                 columns: Sequence[str], fast_first: bool = False,
+                 conclusion: Callable[[Path, Callable[[str, str], None]], None] | None = None):
+        self.conclusion = conclusion
         if lines < 1:
             raise PlanError("the plan has no line")
         self.fast, self.fast_column, self.n_lines, self._line = fast, fast_column, int(lines), line
@@ -96,6 +101,11 @@ class Plan:
         if len(line.values) != self.points_per_line:
             raise PlanError(f"line {k} has {len(line.values)} points, line 0 has {self.points_per_line}")
         return line
+
+    def conclude(self, data_path: Path, comment: Callable[[str, str], None]) -> None:
+        """After the points (a run that ends or is stopped between points): the conclusion, if any."""
+        if self.conclusion is not None:
+            self.conclusion(data_path, comment)
 
     def lines_from(self, point: int) -> Iterator[tuple[int, Line, int]]:
         """(line index, line, first offset to measure) from plan point ``point`` on (resume: the rows on disk)."""

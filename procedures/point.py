@@ -4,18 +4,29 @@ through :class:`PointMeasurer`."""
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from ..instruments.connect import Lab
 from .axes import Axis
-from .plan import TIME_COLUMN
+from .plan import TIME_COLUMN, Line
 from .readouts import Readout
 from .writer import RunWriter
 
 if TYPE_CHECKING:  # the executor imports this module
     from .executor import RunControl
 
-__all__ = ["PointMeasurer"]
+__all__ = ["PointMeasurer", "line_moves"]
+
+
+def line_moves(line: Line, lab: Lab, should_stop: Callable[[], bool]) -> dict:
+    """Make a line's moves in order (each safely); returns the line's fixed columns: its constants and the values
+    its moves reached."""
+    fixed = dict(line.constants)
+    for move in line.moves:
+        reached = move.axis.move(lab, move.value, should_stop)
+        if move.column:
+            fixed[move.column] = reached
+    return fixed
 
 
 class PointMeasurer:

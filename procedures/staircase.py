@@ -8,21 +8,28 @@ time constant and filter slope), read X and Y together, and convert to conductan
 resolved to ``step``, the plateaus at most ``plateau_step`` apart (points reached against the sweep approached from
 ``backlash`` past them: gate hysteresis), until the loss goal, the point budget
 (``max_points``; 0: the points of a grid at ``step``) or the time budget (``time_budget``, s; 0: none).
+
+Either way, once the points are in, the saddle-point fit of all of them, with its uncertainties, goes into the file as
+``#Saddle fit:`` lines (:func:`write_saddle_fit`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Callable
+
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter, Parameter
 
-from ..analysis.online_fit import OnlineSaddleFit
+from ..analysis.io import AnalysisError, load_run
+from ..analysis.online_fit import fit_scattered_staircase
 from ..instruments.station import Station
-from .adaptive import SAMPLINGS, AdaptivePlan, StepLoss, StoppingRule
+from .adaptive import AdaptivePlan, StepSampler, StoppingRule, sampling_parameters
 from .axes import GateAxis
 from .base import LockInProcedure, ParameterError, check_value
 from .plan import Line, Plan, linspace_points
 from .readouts import ConductanceReadout
 
-__all__ = ["Staircase"]
+__all__ = ["Staircase", "write_saddle_fit"]
 
 DIRECTIONS = {"up": (False,), "down": (True,), "up and down": (False, True)}
 
@@ -36,12 +43,7 @@ class Staircase(LockInProcedure):
     step = FloatParameter("Step", units="V", default=0.002, minimum=1e-6, maximum=1.0)
     direction = ListParameter("Direction", choices=list(DIRECTIONS), default="up")
     repeats = IntegerParameter("Repeats", default=1, minimum=1, maximum=10000)
-    sampling = ListParameter("Sampling (adaptive - the step is the resolution on the risers)", choices=list(SAMPLINGS),
-                             default="grid")
-    plateau_step = FloatParameter("Adaptive - largest spacing on plateaus", units="V", default=0.04, minimum=1e-6,
-                                  maximum=1.0)
-    max_points = IntegerParameter("Adaptive - point budget (0 = the grid's at the step)", default=0, minimum=0,
-                                  maximum=10_000_000)
+    sampling, plateau_step, max_points = sampling_parameters(0.04, "the grid's at the step")
     backlash = FloatParameter("Adaptive - approach points against the sweep from this far past", units="V",
                               default=0.01, minimum=0.0, maximum=1.0)
     time_budget = FloatParameter("Adaptive - time budget (0 = none)", units="s", default=0.0, minimum=0.0,
@@ -69,15 +71,29 @@ class Staircase(LockInProcedure):
         up = linspace_points(self.start, self.stop, self.step)
         if self.sampling == "adaptive":
             budget = self.max_points or len(up)
+            bounds = (min(self.start, self.stop), max(self.start, self.stop))
             return AdaptivePlan(fast=GateAxis(station, self.gate), fast_column="Gate (V)",
                                 readout=ConductanceReadout(self.lockin_settings(), station.circuit),
-                                columns=self.DATA_COLUMNS, bounds=(self.start, self.stop),
+                                columns=self.DATA_COLUMNS, bounds=bounds,
                                 upward=(self.start <= self.stop) == (self.direction == "up"),
                                 backlash=self.backlash,
-                                loss=StepLoss(self.step, self.plateau_step),
+                                sampler=lambda: StepSampler(bounds, self.step, self.plateau_step),
                                 stop=StoppingRule(self.step, budget, self.time_budget), y_column="G/G0",
-                                constants={"Sweep": 0}, fit=OnlineSaddleFit(0.0))
+                                lines=[((), {"Sweep": 0})], line_column="Sweep", conclusion=write_saddle_fit)
         pattern = [up[::-1] if down else up for down in DIRECTIONS[self.direction]]
         return Plan(fast=GateAxis(station, self.gate), fast_column="Gate (V)", lines=self.repeats * len(pattern),
                     line=lambda k: Line((), pattern[k % len(pattern)], {"Sweep": k}),
-                    readout=ConductanceReadout(self.lockin_settings(), station.circuit), columns=self.DATA_COLUMNS)
+                    readout=ConductanceReadout(self.lockin_settings(), station.circuit), columns=self.DATA_COLUMNS,
+                    conclusion=write_saddle_fit)
+
+
+def write_saddle_fit(data_path: Path, comment: Callable[[str, str], None]) -> None:
+    """The saddle-point fit (voltages, one standard deviation) of every point in the file, as ``#Saddle fit:``
+    lines (:func:`qpclab.analysis.online_fit.fit_scattered_staircase`: any sampling, any order)."""
+    data = load_run(data_path).data
+    try:
+        text = fit_scattered_staircase(data["Gate (V)"], data["G/G0"]).text()
+    except AnalysisError as exc:
+        text = f"no fit: {exc}"
+    for line in text.splitlines():
+        comment("Saddle fit", line.strip())

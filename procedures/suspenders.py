@@ -423,10 +423,11 @@ class Guard:
         clear = self._clear_at[trip.suspender] if trip.suspender in self._due else point  # overload: this point
         return max(0, min(point - self.cfg.remeasure, clear))
 
-    def suspend(self, trip: Trip, point: int, control, note: Callable[[str, str], None]) -> int:
+    def suspend(self, trip: Trip, point: int, control, note: Callable[[str, str], None], floor: int = 0) -> int:
         """Hold until every condition has been clear for ``settle_s`` (or the user resumes); returns the plan
-        point to continue from. Raises Aborted (stop), SuspensionTimeout (longer than ``max_s``)."""
-        redo = self.redo_from(trip, point)
+        point to continue from (not before ``floor``: an adaptive line measures only its own points again).
+        Raises Aborted (stop), SuspensionTimeout (longer than ``max_s``)."""
+        redo = max(floor, self.redo_from(trip, point))
         what = f"{trip.suspender.name} {trip.reading}: {trip.suspender.limit()}"
         line = f"{_stamp()} {what}; measuring again from plan point {redo}"
         note("Suspended", line)

@@ -14,6 +14,8 @@ import pytest
 import yaml
 
 import qpclab
+from qpclab.analysis.io import load_run
+from qpclab.analysis.report import analyse
 from qpclab.analysis.steps import grid_points_needed, staircase_errors, staircase_reference
 from qpclab.instruments.sim.backend import SimVisaLibrary
 from qpclab.instruments.station import load_station
@@ -76,21 +78,36 @@ def test_adaptive_staircase_matches_dense_grid_with_fewer_points(lab, tmp_path):
     turns = np.diff(np.sign(np.diff(a_gate))) != 0
     assert 1 + int(np.sum(turns)) <= 8
     assert run_status(tmp_path / "adaptive.csv") == "finished"
-    if lab == "qpc":  # the fit written at the end agrees with the simulated sample (samples.yaml), not with itself
+    # `qpclab analyse` reads the adaptive file: its plateaus are the dense grid's (G at their middles), every one
+    # between the reference's risers found
+    report = analyse(tmp_path / "adaptive.csv", tmp_path / "figures", pdf=False)
+    plateaus = report.values["plateaus"]
+    dense_at = np.interp([p.center_V for p in plateaus], np.sort(gate), g[np.argsort(gate)])
+    assert np.max(np.abs([p.mean_G0 for p in plateaus] - dense_at)) <= PLATEAU_TOL_G0
+    assert len(plateaus) >= len(reference.centres) - 1
+    if lab == "qpc":  # the fits (written at the end, and analyse's) agree with the simulated sample (samples.yaml)
         sample = yaml.safe_load((station_path("qpc").parent / "samples.yaml").read_text())["gaas_split_gate"]
-        fit = fit_lines(tmp_path / "adaptive.csv")
-        assert abs(fit["pinch-off V_p"] - sample["v_pinch"]) < 1e-3
         spacing = sample["hw_y_eV"] / sample["lever_arms_eV_per_V"]["gate"]
-        assert abs(fit["step spacing hw_y/a"] - spacing) < 0.01 * spacing
+        fit, grid_fit = fit_lines(tmp_path / "adaptive.csv"), fit_lines(tmp_path / "dense.csv")
+        saddle = report.values["saddle"]
+        for pinch, step in ((fit["pinch-off V_p"], fit["step spacing hw_y/a"]),
+                            (grid_fit["pinch-off V_p"], grid_fit["step spacing hw_y/a"]),
+                            (saddle.v_pinch.value, saddle.spacing_V.value)):
+            assert abs(pinch - sample["v_pinch"]) < 1e-3
+            assert abs(step - spacing) < 0.01 * spacing
+        assert [p.index for p in plateaus[:4]] == [1, 2, 3, 4]
+        assert all(abs(p.mean_G0 - p.index) <= PLATEAU_TOL_G0 for p in plateaus[:4])  # flat plateaus: hw_y = 4 hw_x
 
 
 def fit_lines(path) -> dict[str, float]:
-    """The ``#Saddle fit:`` comment lines of a run file: {quantity: value in V}."""
+    """The ``#Saddle fit:`` comment lines of a run file: {quantity: value in V}; each with an uncertainty."""
     out = {}
     for line in path.read_text().splitlines():
         if line.startswith("#Saddle fit:") and " = " in line and "mV" in line:
             name, _, value = line[len("#Saddle fit:"):].partition(" = ")
-            out[name.strip()] = float(value.split("±")[0]) * 1e-3
+            mean, error = value.replace("mV", "").split("±")
+            assert 0 < float(error) < abs(float(mean))
+            out[name.strip()] = float(mean) * 1e-3
     return out
 
 
@@ -184,3 +201,92 @@ def test_a_point_in_a_riser_goes_to_the_centre_of_a_logistic_step():
     assert StepLoss.crossing(2.9, 4.2) == 3 and StepLoss.crossing(3.1, 3.4) is None
     assert StepLoss.crossing(2.2, 4.6) == -1  # across two risers
     assert order_pass([0.3, -0.2, 0.1], position=0.5) == [0.3, 0.1, -0.2]
+
+
+def test_adaptive_run_pauses_for_a_suspender_and_measures_again(tmp_path):
+    """The mixing chamber warms up during an adaptive staircase (the simulator's warm_up fault): the run pauses,
+    measures again from the point the suspension names, the same gate values in the same order, and the loaded
+    data hold each gate value once, none of them taken between the fault and the pause."""
+    from test_suspenders import REMEASURE, base, comments, first_set, lab_file
+
+    path = lab_file(tmp_path, base(mixing_chamber={"ceiling_K": 0.1, "resume_K": 0.03, "every_s": 0}),
+                    [{"instrument": "fridge_ls372", "kind": "warm_up", "after": 25, "peak_K": 0.5}])
+    library = SimVisaLibrary(str(path))
+    library.reset()
+    lab = library.lab
+    data = tmp_path / "adaptive.csv"
+    run = qpclab.run("staircase", station=str(path), data=data, progress=False, step=0.01, **ADAPTIVE)
+    assert run.status == "finished" and run_status(data) == "finished"
+    (suspended,) = comments(data, "Suspended")
+    (over,) = comments(data, "Suspension over")
+    redo = int(suspended.rsplit(" ", 1)[1])
+    assert over.endswith(f"plan point {redo}")
+    text = data.read_text().splitlines()
+    k = text.index(suspended)
+    before = [float(ln.split(",")[0]) for ln in [ln for ln in text[:k] if ln and not ln.startswith("#")][1:]]
+    after = [float(ln.split(",")[0]) for ln in text[k:] if ln and not ln.startswith("#")]
+    assert after[:len(before) - redo] == before[redo:]  # the same points again, in their order
+    (fault,) = [e for e in lab.faults.log if e[2] == "warm_up"]
+    gate = lab.history["gate"]
+    taken_after_fault = [i for i, v in enumerate(before) if first_set(gate, v) > fault[0]]
+    assert len(taken_after_fault) <= 1 and all(i >= redo for i in taken_after_fault)  # paused within a point
+    assert redo <= len(before) - REMEASURE  # the last points before the trip measured again too
+    loaded = load_run(data).data["Gate (V)"].to_numpy()
+    assert len(np.unique(loaded)) == len(loaded) == len(before) + len(after) - (len(before) - redo)
+    check_history(gate, load_station(str(path)).gates["gate"])
+
+
+def wide_bias_lab(tmp_path):
+    """The default lab whose bias source may go to +-4 V (2.4 mV across the sample after the divider): beyond the
+    diamonds' closure at e V = hbar omega_y = 2 meV; the gate ramps at 10 V/s (the test's time, not its physics)."""
+    data = yaml.safe_load(station_path("qpc").read_text())
+    data["station"]["bias"]["limits"] = [-4.0, 4.0]
+    data["station"]["gates"]["gate"]["rate"] = 10.0
+    path = tmp_path / "wide_bias.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_adaptive_bias_map_recovers_lever_arm_and_spacing_with_a_third_of_the_points(tmp_path):
+    """Each bias row sampled by a learner: lever arm and subband spacing from `qpclab analyse` within 5 % of the
+    sample's (samples.yaml: alpha = 0.02 eV/V, hbar omega_y = 2 meV) with at most a third of the grid's points;
+    every gate and bias move within its step, rate and limits; each row's passes go one way each."""
+    station = wide_bias_lab(tmp_path)
+    sample = yaml.safe_load((station_path("qpc").parent / "samples.yaml").read_text())["gaas_split_gate"]
+    library = SimVisaLibrary(str(station))
+    library.reset()
+    grid = {"start": -1.27, "stop": -0.83, "step": 0.005, "bias_start": -2.4, "bias_stop": 2.4, "bias_step": 0.3}
+    qpclab.run("bias-map", station=str(station), data=tmp_path / "map.csv", progress=False, time_constant=1e-4,
+               sampling="adaptive", **grid)
+    spec = load_station(str(station))
+    check_history(library.lab.history["gate"], spec.gates["gate"])
+    check_history(library.lab.history["bias"], spec.bias)
+    df = pd.read_csv(tmp_path / "map.csv", comment="#")
+    grid_points = (round((grid["stop"] - grid["start"]) / grid["step"]) + 1) * (
+        round((grid["bias_stop"] - grid["bias_start"]) / grid["bias_step"]) + 1)
+    print("MAP POINTS", len(df), grid_points)
+    assert len(df) <= grid_points / 3
+    rows = df.groupby("Line", sort=False)
+    assert list(rows.groups) == sorted(rows.groups)  # the bias rows in order: the bias never goes back
+    for _, row in rows:
+        gate = row["Gate (V)"].to_numpy()
+        assert 1 + int(np.sum(np.diff(np.sign(np.diff(gate))) != 0)) <= 6  # a few one-way passes per row
+    report = analyse(tmp_path / "map.csv", tmp_path / "figures", pdf=False)
+    fit = report.values["bias_spectroscopy"]
+    lever = sample["lever_arms_eV_per_V"]["gate"]
+    assert abs(fit.lever.value - lever) <= 0.05 * lever
+    assert abs(fit.mean_spacing_eV.value - sample["hw_y_eV"]) <= 0.05 * sample["hw_y_eV"]
+    assert len(fit.subband_spacings_eV) >= 3
+    # the online estimate (for the window), updated after every row in measured order: there once the rows split
+    # the risers, and at the end within 10 % of the sample's (it skips the full analysis's bias integration)
+    from qpclab.analysis.online_fit import OnlineDiamonds
+
+    online = OnlineDiamonds(load_station(str(station)).circuit)
+    estimates = []
+    for _, row in rows:
+        for x, bias, g in zip(row["Gate (V)"], row["Bias (V)"], row["G/G0"]):
+            online.add(x, bias, g)
+        estimates.append(online.update())
+    assert estimates[0] is None and estimates[-1] is not None
+    assert abs(estimates[-1].lever_eV_per_V - lever) <= 0.1 * lever
+    assert abs(estimates[-1].spacing_eV - sample["hw_y_eV"]) <= 0.1 * sample["hw_y_eV"]
