@@ -326,3 +326,77 @@ def test_zooming_into_line_cuts_shows_every_point_in_view(qapp):
         x, y = line.getData()
         assert len(x) == inside.sum() + 2  # every point in view and one neighbour each side
         np.testing.assert_allclose(y, f(9 * x))
+
+
+def test_bias_map_shows_the_online_diamonds_of_a_known_map(qapp, tmp_path):
+    """A bias map written here from the riser-splitting rule (each riser splits into two half risers e V / alpha
+    apart in gate voltage) with lever arm 20 meV/V and subband spacing 2 meV: the map's corner gives them."""
+    from qpclab.analysis.circuit import MeasurementCircuit
+    from qpclab.windows import LiveMapsWidget
+
+    lever, spacing_V, width_V, divider = 0.02, 0.1, 0.02, 1e-3
+    gates = np.linspace(-1.35, -0.85, 251)
+    biases = np.linspace(-2.0, 2.0, 21)  # at the source: up to 2 mV at the QPC, where the diamonds close
+
+    def conductance(g, b):
+        split = np.abs(b) * divider / lever  # V of gate between a riser's two branches
+
+        def riser(u):
+            return 1.0 / (1.0 + np.exp(-2 * np.pi * u / width_V))
+
+        return sum(0.5 * (riser(g - (-1.2 + n * spacing_V) + split / 2) + riser(g - (-1.2 + n * spacing_V) - split / 2))
+                   for n in range(6))
+
+    z = conductance(*np.meshgrid(gates, biases))
+    data = LiveData(MAP_COLUMNS)
+    circuit = MeasurementCircuit(bias_divider=divider, series_resistance_ohm=0.0)
+    widget = LiveMapsWidget("maps", [("Gate (V)", "Bias (V)", "G/G0")], grid=lambda p: (gates, biases),
+                            diamonds=("Gate (V)", "Bias (V)", "G/G0"), circuit=lambda procedure: circuit)
+    widget.timer.stop()
+    items = widget.new_curve(_results(tmp_path, data))
+    for item in items:
+        widget.load(item)
+    (estimate,) = [item for item in items if not isinstance(item, LiveMap)]
+    assert "waiting" in estimate.text.toPlainText() and estimate.text.parentItem() is widget.plots[0].vb
+    # the map is measured from zero bias outward, as a diamond grows
+    for j in np.argsort(np.abs(biases), kind="stable"):
+        data.extend({"Gate (V)": gates, "Bias (V)": np.full(len(gates), biases[j]), "G/G0": z[j]})
+        estimate.update_data(force=True)
+    text = estimate.text.toPlainText()
+    assert float(re.search(r"lever arm ([\d.]+) meV/V", text).group(1)) == pytest.approx(lever * 1e3, rel=0.05)
+    assert float(re.search(r"subband spacing ([\d.]+) meV", text).group(1)) == pytest.approx(lever * spacing_V * 1e3,
+                                                                                           rel=0.05)
+    assert float(re.search(r"risers ([\d.]+) mV apart", text).group(1)) == pytest.approx(spacing_V * 1e3, rel=0.02)
+    assert f"({len(gates) * len(biases)} points" in text
+    widget.close()
+
+
+def test_window_bias_map_dgdv_is_the_gradient_of_the_file(qapp, tmp_path, sim_library):
+    """`qpclab gui` for the bias map, a small grid run on the packaged lab: with dG/dV_g chosen, the image is
+    numpy.gradient along the gate of the file's own rows; the line cuts are one per bias; the diamonds' estimate
+    is on the map."""
+    import pandas as pd
+
+    from qpclab.gui import build_window
+    from qpclab.live_fits import LiveDiamonds
+
+    window = build_window("bias-map", directory=str(tmp_path))
+    window.map_widget.choosers[0].setCurrentIndex(1)  # chosen before the run: the run's map starts so
+    proc = window.make_procedure()
+    proc.set_values(start=-1.25, stop=-1.05, step=0.01, bias_start=-0.5, bias_stop=0.5, bias_step=0.5,
+                    time_constant=1e-4)
+    window.queue(procedure=proc)
+    experiment = window.manager.experiments[0]
+    wait_until(qapp, lambda: proc.status == Procedure.FINISHED and not window.manager.is_running(), 120)
+    window.map_widget.refresh()
+    window.plot_widget.refresh()
+    csv = pd.read_csv(experiment.data_filename, comment="#")
+    table = csv.pivot_table(index="Bias (V)", columns="Gate (V)", values="G/G0")
+    live_map = next(c for c in experiment.curve_list if isinstance(c, LiveMap))
+    assert live_map.derivative and not live_map.scattered
+    expected = np.gradient(table.to_numpy(), table.columns.to_numpy(), axis=1)
+    np.testing.assert_allclose(live_map.shown, expected, rtol=1e-4, atol=1e-4)
+    lines = next(c for c in experiment.curve_list if isinstance(c, LiveLines))
+    assert lines.values == list(csv["Bias (V)"].drop_duplicates())
+    assert any(isinstance(c, LiveDiamonds) for c in experiment.curve_list)
+    window.close()

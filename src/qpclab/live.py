@@ -36,9 +36,8 @@ from pyqtgraph.Qt import QtCore
 from scipy.interpolate import LinearNDInterpolator
 from scipy.spatial import QhullError
 
-__all__ = ["LiveData", "LiveCurve", "LineCut", "LiveLines", "LiveMap", "colour_levels", "minmax_decimate", "add_g0_grid", "is_g0_column",
-           "nearest_index",
-           "local_step", "gate_derivative", "derivative_label"]
+__all__ = ["LiveData", "LiveCurve", "LineCut", "LiveLines", "LiveMap", "colour_levels", "minmax_decimate",
+           "add_g0_grid", "is_g0_column", "nearest_index", "local_step", "gate_derivative", "derivative_label"]
 
 
 class LiveData:

@@ -11,6 +11,8 @@ pymeasure) with:
 - for maps, a tab of live images (``maps=[(x column, y column, z column), ...]``) drawn by
   :class:`qpclab.live.LiveMap` on the grid the procedure will visit (scattered points of an adaptive map
   triangulated onto it), each with a choice of z or its derivative along the fast axis (dG/dV_g);
+  ``diamonds=(gate, bias, G/G0)`` adds the online estimate of a bias map's diamonds
+  (:class:`qpclab.live_fits.LiveDiamonds`);
 - qpclab procedures run through qpclab's one executor and writer (:func:`qpclab.procedures.runner.run_procedure`),
   exactly as from the command line: same file format and names (``<procedure>-<date>-<time>.csv`` in the window's
   folder), ``#Status:`` line, safe exits; every row goes to the run's :class:`qpclab.live.LiveData` after the
@@ -47,8 +49,9 @@ from pymeasure.experiment import Procedure, Results
 from pymeasure.experiment.results import CSVFormatter
 from pymeasure.experiment.workers import Worker
 
+from .analysis.circuit import MeasurementCircuit
 from .live import LiveCurve, LiveData, LiveLines, LiveMap, add_g0_grid, derivative_label, is_g0_column
-from .live_fits import LiveSaddleFit
+from .live_fits import LiveDiamonds, LiveSaddleFit
 
 log = logging.getLogger(__name__)
 
@@ -323,15 +326,22 @@ class LiveMapsWidget(_RefreshingWidget):
     """Live 2D maps, one plot with a colour bar per (x column, y column, z column); the newest run on top.
 
     Above the plots, one choice per map (``choosers``): the z column itself or its derivative along the fast axis
-    (dG/dV_g for a conductance map against a gate: what bias spectroscopy reads)."""
+    (dG/dV_g for a conductance map against a gate: what bias spectroscopy reads).
+
+    ``diamonds``: the (gate, bias, G/G0) map that shows the online estimate of the diamonds
+    (:class:`qpclab.live_fits.LiveDiamonds`) with the circuit ``circuit(procedure)`` (default: the circuit of the
+    procedure's station)."""
 
     def __init__(self, name, maps: Sequence[tuple[str, str, str]], grid: GridFunction | None = None,
-                 refresh_s: float = 0.2, colormap: str = "viridis", parent=None):
+                 refresh_s: float = 0.2, colormap: str = "viridis", diamonds: tuple[str, str, str] | None = None,
+                 circuit: Callable[[object], MeasurementCircuit] | None = None, parent=None):
         super().__init__(name, refresh_s, parent)
         if not maps:
             raise ValueError("LiveMapsWidget needs at least one (x column, y column, z column) triple")
         self.maps = [tuple(m) for m in maps]
         self.grid = grid
+        self.diamonds = tuple(diamonds) if diamonds else None
+        self.circuit = circuit or _station_circuit
         self.colormap = colormap
         self.bars: list[pg.ColorBarItem] = []
         self.derivative = [False] * len(self.maps)
@@ -384,6 +394,10 @@ class LiveMapsWidget(_RefreshingWidget):
             if self.derivative[i]:
                 item.show_derivative(True)
             items.append(item)
+            if self.diamonds == (x, y, z):
+                estimate = LiveDiamonds(data, x, y, z, self.circuit(results.procedure), wdg=self)
+                estimate._plot_index = i
+                items.append(estimate)
         return items
 
     def show_derivative(self, index: int, on: bool) -> None:
@@ -394,7 +408,7 @@ class LiveMapsWidget(_RefreshingWidget):
         self.plots[index].setTitle(label)
         self.bars[index].getAxis("left").setLabel(label)  # where ColorBarItem puts its label
         for item in self.items:
-            if item._plot_index == index:
+            if item._plot_index == index and isinstance(item, LiveMap):
                 item.show_derivative(on)
                 self._show_levels(item)
         if self.choosers[index].currentIndex() != int(on):
@@ -407,11 +421,20 @@ class LiveMapsWidget(_RefreshingWidget):
         item.update_data(force=True)
         self._show_levels(item)
 
-    def _show_levels(self, item: LiveMap) -> None:
+    def _show_levels(self, item) -> None:
         bar = self.bars[item._plot_index]
-        if item.levels is not None and tuple(bar.levels()) != tuple(item.levels):
+        if isinstance(item, LiveMap) and item.levels is not None and tuple(bar.levels()) != tuple(item.levels):
             bar.setLevels(values=item.levels, update_items=False)
 
+
+def _station_circuit(procedure) -> MeasurementCircuit:
+    """The measurement circuit of a qpclab procedure's station (its station file, or the packaged lab)."""
+    from .procedures.base import QPCProcedure
+
+    if not isinstance(procedure, QPCProcedure):
+        raise ValueError(f"{type(procedure).__name__} is not a qpclab procedure: give the window the circuit "
+                         "(circuit=) for the online diamonds")
+    return procedure.load_station().circuit
 
 
 class LiveWindow(ManagedWindowBase):
@@ -428,6 +451,7 @@ class LiveWindow(ManagedWindowBase):
     :param slow: the column telling line cuts apart (a map's slow axis, a staircase's sweep): each line of the
         curve plots in the colour of its value, with a colour bar (None: each run in its browser colour)
     :param saddle_fit: the (gate column, G/G0 column) plot that shows the online saddle-point fit (None: none)
+    :param diamonds: the (gate, bias, G/G0) map that shows the online estimate of the diamonds (None: none)
     :param port: ZMQ publisher port for remote listeners (None: no socket is opened)
     :param kwargs: passed to pymeasure's ``ManagedWindowBase`` (inputs, displays, sequencer, ...)
     """
@@ -437,14 +461,15 @@ class LiveWindow(ManagedWindowBase):
     def __init__(self, procedure_class, plots: Sequence[tuple[str, str]] | None = None,
                  maps: Sequence[tuple[str, str, str]] = (), grid: GridFunction | None = None,
                  refresh_s: float = 0.2, g0_lines: int = 20, max_points: int = 4000, slow: str | None = None,
-                 saddle_fit: tuple[str, str] | None = None, port: int | None = None, log_fmt=None,
+                 saddle_fit: tuple[str, str] | None = None, diamonds: tuple[str, str, str] | None = None,
+                 port: int | None = None, log_fmt=None,
                  log_datefmt=None, **kwargs):
         columns = list(procedure_class.DATA_COLUMNS)
         if plots is None:
             plots = [(columns[0], columns[1])]
         plots = [tuple(p) for p in plots]
         maps = [tuple(m) for m in maps]
-        for spec in plots + maps + [(slow,) if slow else (), tuple(saddle_fit or ())]:
+        for spec in plots + maps + [(slow,) if slow else (), tuple(saddle_fit or ()), tuple(diamonds or ())]:
             for column in spec:
                 if column not in columns:
                     raise ValueError(f"{procedure_class.__name__} has no data column {column!r}; "
@@ -455,7 +480,8 @@ class LiveWindow(ManagedWindowBase):
         self.plot_widget = LivePlotsWidget("Live plots", plots, refresh_s=refresh_s, g0_lines=g0_lines,
                                            max_points=max_points, slow=slow,
                                            saddle_fit=saddle_fit) if plots else None
-        self.map_widget = LiveMapsWidget("Maps", maps, grid=grid, refresh_s=refresh_s) if maps else None
+        self.map_widget = LiveMapsWidget("Maps", maps, grid=grid, refresh_s=refresh_s,
+                                         diamonds=diamonds) if maps else None
         ordered = [self.map_widget, self.plot_widget] if self.maps_first else [self.plot_widget, self.map_widget]
         widgets = tuple(w for w in ordered if w is not None)
         kwargs["widget_list"] = tuple(kwargs.get("widget_list", ())) + widgets + (self.log_widget,)
