@@ -189,7 +189,7 @@ def test_adaptive_map_points_are_triangulated_onto_the_image(qapp):
     rng = np.random.default_rng(7)
     gates = np.linspace(-1.0, 0.0, 51)
     biases = np.linspace(-4e-3, 4e-3, 21)
-    corners_g, corners_b = np.array([-1.0, 0.0, -1.0, 0.0]), np.array([-4e-3, -4e-3, 4e-3, 4e-3])
+    corners_g, corners_b = np.array([-1.0, -1.0, 0.0, 0.0]), np.array([-4e-3, 4e-3, -4e-3, 4e-3])
     pg_, pb = rng.uniform(-1.0, 0.0, 200), rng.uniform(-4e-3, 4e-3, 200)
     xg, xb = np.concatenate([corners_g, pg_]), np.concatenate([corners_b, pb])
 
@@ -200,7 +200,7 @@ def test_adaptive_map_points_are_triangulated_onto_the_image(qapp):
     live = LiveMap(data, "Gate (V)", "Bias (V)", "G/G0", gates, biases, scatter_period_s=1e9)
     data.extend({"Gate (V)": xg[:2], "Bias (V)": xb[:2], "G/G0": plane(xg[:2], xb[:2])})
     live.update_data()
-    assert not live.scattered and live.filled() == 2  # two corners: on the grid, each in its pixel
+    assert not live.scattered and live.filled() == 2  # two corners (two rows): on the grid, each in its pixel
     data.extend({"Gate (V)": xg[2:], "Bias (V)": xb[2:], "G/G0": plane(xg[2:], xb[2:])})
     live.update_data()
     assert live.scattered
@@ -399,4 +399,40 @@ def test_window_bias_map_dgdv_is_the_gradient_of_the_file(qapp, tmp_path, sim_li
     lines = next(c for c in experiment.curve_list if isinstance(c, LiveLines))
     assert lines.values == list(csv["Bias (V)"].drop_duplicates())
     assert any(isinstance(c, LiveDiamonds) for c in experiment.curve_list)
+    window.close()
+
+
+def test_window_adaptive_bias_map_draws_its_rows_sorted_and_triangulates_the_map(qapp, tmp_path, sim_library):
+    """An adaptive bias map in the window: each bias row's line cut is the file's points of that row sorted by gate,
+    and the image holds the linear interpolation of the file's points on their triangulation (scipy's griddata,
+    here) at the pixel centres."""
+    import pandas as pd
+    from scipy.interpolate import griddata
+
+    from qpclab.gui import build_window
+
+    window = build_window("bias-map", directory=str(tmp_path))
+    proc = window.make_procedure()
+    proc.set_values(start=-1.25, stop=-1.05, step=0.005, bias_start=-0.5, bias_stop=0.5, bias_step=0.5,
+                    time_constant=1e-4, sampling="adaptive")
+    window.queue(procedure=proc)
+    experiment = window.manager.experiments[0]
+    wait_until(qapp, lambda: proc.status == Procedure.FINISHED and not window.manager.is_running(), 120)
+    live_map = next(c for c in experiment.curve_list if isinstance(c, LiveMap))
+    live_map.update_data(force=True)
+    csv = pd.read_csv(experiment.data_filename, comment="#")
+    assert live_map.scattered
+    gates, biases = proc.map_grid()
+    g, b = np.meshgrid(np.unique(gates), np.unique(biases))
+    expected = griddata(csv[["Gate (V)", "Bias (V)"]].to_numpy(), csv["G/G0"].to_numpy(), (g, b), method="linear",
+                        rescale=True)
+    np.testing.assert_allclose(live_map.image, expected, rtol=1e-5, atol=1e-6)
+    lines = next(c for c in experiment.curve_list if isinstance(c, LiveLines))
+    window.plot_widget.refresh()
+    assert lines.values == list(csv["Bias (V)"].drop_duplicates())
+    for line, (_, row) in zip(lines.lines, csv.groupby("Bias (V)", sort=False)):
+        x, y = line.getData()
+        order = np.argsort(row["Gate (V)"].to_numpy(), kind="stable")
+        np.testing.assert_allclose(x, row["Gate (V)"].to_numpy()[order])
+        np.testing.assert_allclose(y, row["G/G0"].to_numpy()[order])
     window.close()

@@ -548,10 +548,11 @@ class LiveMap(QtCore.QObject):
     (``slope``, :func:`gate_derivative`: computed for the rows that received points, as they arrive; a partial line
     has the slope of its measured part). Each has its own colour scale, grown to its data range.
 
-    A map whose points fall between the grid's nodes (an adaptive map: a point more than a quarter step from every
-    node) becomes ``scattered``: the image is then the linear interpolation on the Delaunay triangulation of all
-    points so far (pixels outside their hull stay empty), recomputed when points have arrived, at most every
-    ``scatter_period_s`` and never more often than ten times its own cost (so the plot never slows the run)."""
+    A map whose points are not measured as a grid's (an adaptive map: a point more than a quarter step from every
+    node, or two points in a row of the image with unmeasured pixels between them) becomes ``scattered``: the image
+    is then the linear interpolation on the Delaunay triangulation of all points so far (pixels outside their hull
+    stay empty), recomputed when points have arrived, at most every ``scatter_period_s`` and never more often than
+    ten times its own cost (so the plot never slows the run)."""
 
     def __init__(self, data: LiveData, x: str, y: str, z: str, x_values: Sequence[float],
                  y_values: Sequence[float], colormap: str = "viridis", strip_rows: int | None = None,
@@ -574,6 +575,7 @@ class LiveMap(QtCore.QObject):
         self.scatter_period_s = float(scatter_period_s)
         self._scatter_n, self._next_scatter = -1, 0.0
         self._quarter = (0.25 * local_step(self.x_axis), 0.25 * local_step(self.y_axis))
+        self._last = np.empty(0, dtype=np.intp)  # (row, column) of the last point placed
         # strips of about 64k pixels: a refresh re-renders only the strips that received points
         self.strip_rows = int(strip_rows or max(1, min(ny, 65536 // max(nx, 1))))
         self.cmap = pg.colormap.get(colormap)
@@ -684,10 +686,14 @@ class LiveMap(QtCore.QObject):
         ok = okx & oky
         self.off_grid += int(len(ok) - ok.sum())
         ix, iy, zz = ix[ok], iy[ok], z[ok]
-        if not self.scattered:
+        if not self.scattered and len(ix):
             qx, qy = self._quarter
             between = (np.abs(x[ok] - self.x_axis[ix]) > qx[ix]) | (np.abs(y[ok] - self.y_axis[iy]) > qy[iy])
-            self.scattered = bool(between.any())
+            # a grid's line goes from pixel to pixel; a jump within a row leaves pixels between unmeasured
+            rows, cols = np.concatenate([self._last[:1], iy]), np.concatenate([self._last[1:], ix])
+            jumps = (rows[1:] == rows[:-1]) & (np.abs(np.diff(cols)) > 1)
+            self.scattered = bool(between.any() or jumps.any())
+            self._last = np.array([iy[-1], ix[-1]])
         if self.scattered:
             rows = np.arange(self.image.shape[0]) if self._interpolate(force) else np.empty(0, dtype=int)
         else:
