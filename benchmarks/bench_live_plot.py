@@ -8,7 +8,7 @@ points is included, not only the data handling). Both sides use an 800 x 600 plo
 - qpclab: ``LivePlotsWidget`` / ``LiveMapsWidget`` (:mod:`qpclab.windows`) fed by a ``LiveData`` buffer; the curve
   plot as ``qpclab gui staircase`` sets it up: line cuts coloured by the sweep, and the online saddle-point fit
   (throttled: it runs at most every second, so most refreshes do not fit; its own cost and its share of the GUI
-  thread's time are printed below the table).
+  thread's time are printed below the table, with the cost of triangulating an adaptive map's scattered points).
 - pymeasure 0.16: ``PlotWidget`` with its ``ResultsCurve`` (re-reads the new lines of the CSV, skipping the
   old ones, and sets the whole data) and ``ImageWidget`` with its ``ResultsImage`` (loops over every row of the
   data in Python on every refresh). Their CSV files are written here in pymeasure's format (header + lines).
@@ -289,6 +289,30 @@ def bench_online_fit(n: int, repeats: int = 5) -> tuple[float, float]:
     return cost, cost / max(fit.period_s, cost / fit.budget)
 
 
+def bench_scattered_map(n: int, nx: int = 400, ny: int = 100, repeats: int = 5) -> tuple[float, float]:
+    """(median time of one triangulation of an adaptive map's n scattered points onto an nx x ny image, s; its
+    share of the GUI thread's time at the map's throttle: cost / max(period, 20 cost))."""
+    from qpclab.live import LiveData, LiveMap
+
+    _app()
+    rng = np.random.default_rng(2)
+    x_values, y_values = np.linspace(-1.4, 0.0, nx), np.linspace(-2e-3, 2e-3, ny)
+    live = LiveData(MAP_COLUMNS)
+    gate, bias = rng.uniform(-1.4, 0.0, n), rng.uniform(-2e-3, 2e-3, n)
+    live.extend({"Gate (V)": gate, "Bias (V)": bias, "G/G0": np.clip((gate + 1.4) * 8 + 1500 * np.abs(bias), 0, 12)})
+    item = LiveMap(live, "Gate (V)", "Bias (V)", "G/G0", x_values, y_values)
+    item.update_data(force=True)
+    assert item.scattered
+    times = []
+    for _ in range(repeats):
+        live.extend({"Gate (V)": [-0.7], "Bias (V)": [0.0], "G/G0": [5.6]})
+        t0 = time.perf_counter()
+        item.update_data(force=True)
+        times.append(time.perf_counter() - t0)
+    cost = statistics.median(times)
+    return cost, cost / max(item.scatter_period_s, 20 * cost)
+
+
 def run(full_pymeasure_map: bool = False, sizes=(10_000, 100_000, 1_000_000)) -> list[tuple]:
     """Rows (name, qpclab time s, pymeasure time s, ratio pymeasure/qpclab), two per case: the whole refresh
     (data update + render) and the data update alone."""
@@ -323,5 +347,9 @@ if __name__ == "__main__":
     for n in (10_000, 1_000_000):
         cost, share = bench_online_fit(n)
         print(f"\nonline saddle fit in the window at {n:.0e} points: {cost * 1e3:.1f} ms per update, "
+              f"{share:.1%} of the GUI thread's time at its throttle")
+    for n in (1_000, 10_000):
+        cost, share = bench_scattered_map(n)
+        print(f"adaptive map of {n:.0e} scattered points triangulated onto 400 x 100 pixels: {cost * 1e3:.1f} ms, "
               f"{share:.1%} of the GUI thread's time at its throttle")
     print(f"\n(total {time.perf_counter() - t0:.0f} s; medians of repeats; pymeasure's refresh period is 200 ms)")

@@ -551,12 +551,12 @@ class LiveMap(QtCore.QObject):
     A map whose points are not measured as a grid's (an adaptive map: a point more than a quarter step from every
     node, or two points in a row of the image with unmeasured pixels between them) becomes ``scattered``: the image
     is then the linear interpolation on the Delaunay triangulation of all points so far (pixels outside their hull
-    stay empty), recomputed when points have arrived, at most every ``scatter_period_s`` and never more often than
-    ten times its own cost (so the plot never slows the run)."""
+    stay empty), recomputed when points have arrived, at most every ``scatter_period_s`` and at most 5 % of the
+    time (the next waits twenty times the last one's cost), so the plot never slows the run."""
 
     def __init__(self, data: LiveData, x: str, y: str, z: str, x_values: Sequence[float],
                  y_values: Sequence[float], colormap: str = "viridis", strip_rows: int | None = None,
-                 scatter_period_s: float = 0.5, wdg=None):
+                 scatter_period_s: float = 1.0, wdg=None):
         super().__init__()
         self.live = data
         self.x, self.y, self.z = x, y, z
@@ -670,7 +670,7 @@ class LiveMap(QtCore.QObject):
             ok = okx & oky
             self.image[iy[ok], ix[ok]] = z[ok]
         self._scatter_n = n
-        self._next_scatter = now + max(self.scatter_period_s, 10 * (time.perf_counter() - now))
+        self._next_scatter = now + max(self.scatter_period_s, 20 * (time.perf_counter() - now))
         return True
 
     def update_data(self, force: bool = False) -> bool:
