@@ -8,14 +8,18 @@ sampled at most ``plateau_step`` apart, and once the risers are pinned each plat
 in its middle, where its value is read. The executor runs this plan with its own per-point loop
 (:meth:`AdaptivePlan.run`), in the calling thread (no process pool around instruments):
 
-    ask a pass of points -> order them along the gate's way -> for each: move (SafeGate), settle, read, write, tell
+    ask a pass of points -> order them along the gate's way -> for each: move (SafeGate), settle, read, write, tell,
+    then refine the interval back to the pass's previous point at once while the gate is there
 
 python-adaptive asks points in the order of their loss, which jumps a gate back and forth across the whole range
 (adaptive issue #443); a pass is therefore asked at once (one point for every interval whose loss is above the goal)
-and measured in order from the end nearer the gate (passes snake: no return sweeps). A point reached against the
-sweep's direction is approached from the sweep's side (the gate goes ``backlash`` past it first), so a device with
-gate hysteresis shows the same risers as in a grid sweep. Every move goes through the gate's SafeGate (step, rate,
-limits, read-back) exactly as in a grid.
+and measured in order from the end nearer the gate (passes snake: no return sweeps). A riser found between two
+points of a pass is resolved right there (:meth:`LineSampler.now`: short moves within the interval; the risers'
+logistic scale, learned from the risers measured, puts the point next to a single one on a riser at the expected
+centre: :func:`riser_scale`), so a riser costs a few short moves, not a pass over the range each. A point reached
+against the sweep's direction is approached from the sweep's side (the gate goes ``backlash`` past it first), so a
+device with gate hysteresis shows the same risers as in a grid sweep. Every move goes through the gate's SafeGate
+(step, rate, limits, read-back) exactly as in a grid.
 
 The run ends at the first of: every interval's loss at or below the goal (``step``) and every plateau's middle
 measured, the point budget (``max_points``), the time budget (``time_budget``, s, counted on the run's time
@@ -41,6 +45,7 @@ import adaptive
 import pandas as pd
 from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 
+from ..analysis.io import load_run
 from ..instruments.connect import Lab
 from .axes import Axis
 from .plan import MAX_POINTS, TIME_COLUMN, Line, LinearSweep, Move, Plan, PlanError
@@ -52,8 +57,8 @@ from .writer import RunWriter
 if TYPE_CHECKING:
     from .executor import RunControl
 
-__all__ = ["AdaptivePlan", "sampling_parameters", "LineSampler", "StepSampler", "EdgeSampler", "StepLoss", "StoppingRule", "order_pass",
-           "riser_point", "SAMPLINGS"]
+__all__ = ["AdaptivePlan", "sampling_parameters", "LineSampler", "StepSampler", "EdgeSampler", "StepLoss",
+           "StoppingRule", "order_pass", "riser_point", "riser_scale", "SAMPLINGS"]
 
 #: the sampling modes a procedure with a ``sampling`` parameter offers
 SAMPLINGS = ("grid", "adaptive")
@@ -105,11 +110,12 @@ class StepLoss:
             return None
         return math.ceil(low - 0.5) if levels == 1 else -1
 
-    @staticmethod
-    def pinned(fa: float, fb: float) -> bool:
+    def pinned(self, fa: float, fb: float, dx: float) -> bool:
         """Whether the crossing of 1/2 between two points at fractions fa, fb of a riser (0: the plateau below,
-        1: the one above) is known well from them: both on the riser's straight middle part, or one at 1/2."""
-        return (0.25 <= fa <= 0.75 and 0.25 <= fb <= 0.75) or min(abs(fa - 0.5), abs(fb - 0.5)) <= 0.02
+        1: the one above), dx (V) apart, is known well from them: one at 1/2, or both on the riser's straight middle
+        part within half the riser resolution (a riser need not be symmetric: the 0.7 structure)."""
+        return (0.25 <= fa <= 0.75 and 0.25 <= fb <= 0.75 and dx <= 0.5 * self.step) or \
+            min(abs(fa - 0.5), abs(fb - 0.5)) <= 0.02
 
     def __call__(self, xs: Sequence[float], ys: Sequence[float]) -> float:
         x_span = (self._x[1] - self._x[0]) if self._x else 0.0
@@ -117,26 +123,52 @@ class StepLoss:
         dx = (xs[1] - xs[0]) * x_span
         floor = dx * self.step / self.plateau_step
         ya, yb = ys[0] * (y_span or 1.0), ys[1] * (y_span or 1.0)
+        return floor if self.pinned_or_flat(ya, yb, dx) else max(dx, floor)
+
+    def pinned_or_flat(self, ya: float, yb: float, dx: float) -> bool:
+        """Whether an interval dx (V) wide between G = ya and yb (G0) holds no riser centre, or one already
+        pinned."""
         k = self.crossing(ya, yb)
-        if k is None or (k >= 0 and self.pinned(ya - k, yb - k)):
-            return floor
-        return max(dx, floor)
+        return k is None or (k >= 0 and self.pinned(ya - k, yb - k, dx))
 
 
-def riser_point(xs: Sequence[float], ys: Sequence[float], i: int) -> float:
+def riser_point(xs: Sequence[float], ys: Sequence[float], i: int, scale: float | None = None) -> float:
     """A new point in the interval (xs[i - 1], xs[i]) of the sorted points (ys in G0): where the riser whose centre
-    it holds is expected to cross its half level, if both ends lie on that riser (a logistic step: its logit is
-    linear in the gate voltage; kept a tenth of the interval from the ends); otherwise the middle."""
+    it holds is expected to cross its half level (a logistic step: its logit is linear in the gate voltage), if both
+    ends lie on that riser, or one does and the riser's logistic ``scale`` (V) is known from the risers measured so
+    far; kept a tenth of the interval from the ends; otherwise the middle."""
     a, b, ya, yb = xs[i - 1], xs[i], ys[i - 1], ys[i]
     k = StepLoss.crossing(ya, yb)
     if k is None or k < 0:
         return 0.5 * (a + b)
     fa, fb = ya - k, yb - k
-    if not (0.05 < fa < 0.95 and 0.05 < fb < 0.95):
+    on_a, on_b = 0.05 < fa < 0.95, 0.05 < fb < 0.95
+    if on_a and on_b:
+        la, lb = _logit(fa), _logit(fb)
+        t = -la / (lb - la)
+    elif scale is not None and (on_a or on_b):
+        centre = a - scale * _logit(fa) if on_a else b - scale * _logit(fb)
+        t = (centre - a) / (b - a)
+    else:
         return 0.5 * (a + b)
-    la, lb = math.log(fa / (1 - fa)), math.log(fb / (1 - fb))
-    t = -la / (lb - la)
     return a + min(max(t, 0.1), 0.9) * (b - a)
+
+
+def riser_scale(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """The logistic scale (V) of the risers, the median over pairs of neighbouring points on the straight middle of a
+    riser (0.1 < G - k < 0.9, the same k); None before there is such a pair."""
+    scales = []
+    for a, b, ya, yb in zip(xs, xs[1:], ys, ys[1:]):
+        k = math.floor(ya)
+        if k == math.floor(yb) and 0.1 < ya - k < 0.9 and 0.1 < yb - k < 0.9 and yb != ya:
+            scale = (b - a) / (_logit(yb - k) - _logit(ya - k))
+            if scale > 0:
+                scales.append(scale)
+    return sorted(scales)[len(scales) // 2] if scales else None
+
+
+def _logit(f: float) -> float:
+    return math.log(f / (1 - f))
 
 
 @dataclass(frozen=True)
@@ -165,9 +197,14 @@ def order_pass(points: Sequence[float], position: float) -> list[float]:
     return ordered
 
 
+#: a plateau's middle needs no point of its own when the two points around it, both on the plateau, differ by at
+#: most this (G0): the value there is read from them (interpolated) as well as from a point
+FLAT_G0 = 0.002
+
+
 def plateau_middles(xs: Sequence[float], ys: Sequence[float], near: float) -> list[float]:
     """The middles between neighbouring riser crossings (G across k + 1/2, interpolated) of the sorted points
-    that have no point within ``near`` (V) yet."""
+    that have no point within ``near`` (V) yet, nor two flat points around them on the plateau (:data:`FLAT_G0`)."""
     crossings = []
     for i in range(1, len(xs)):
         k = StepLoss.crossing(ys[i - 1], ys[i])
@@ -179,7 +216,8 @@ def plateau_middles(xs: Sequence[float], ys: Sequence[float], near: float) -> li
         middle = 0.5 * (a + b)
         j = bisect.bisect(xs, middle)
         nearest = min((abs(xs[i] - middle) for i in (j - 1, j) if 0 <= i < len(xs)), default=math.inf)
-        if nearest > near:
+        flat = 0 < j < len(xs) and a < xs[j - 1] and xs[j] < b and abs(ys[j] - ys[j - 1]) <= FLAT_G0
+        if nearest > near and not flat:
             out.append(middle)
     return out
 
@@ -192,6 +230,9 @@ class LineSampler(Protocol):
 
     def next_pass(self, left: int) -> list[float]:
         """At most ``left`` points to measure next; none: the line is done (its loss goal reached)."""
+
+    def now(self, a: float, b: float) -> float | None:
+        """A point to measure at once inside the interval between two measured points ``a`` and ``b``, or None."""
 
 
 class StepSampler:
@@ -220,16 +261,31 @@ class StepSampler:
         learner = self.learner
         if not learner.data:
             n = math.ceil((self.bounds[1] - self.bounds[0]) / self.loss.plateau_step) + 1
-        else:
+        else:  # a bound not measured yet (a run cut off in its first pass) comes first: the learner asks it first
             n = sum(1 for loss in learner.losses.values() if loss > self.goal)
+            n += sum(1 for bound in self.bounds if bound not in learner.data)
         known = sorted(learner.data)
         values = [learner.data[x] for x in known]
         if n == 0:
             return plateau_middles(known, values, 0.25 * self.goal)[:left]
         asked, _ = learner.ask(max(1, min(n, left)), tell_pending=False)
         where = [bisect.bisect(known, x) for x in asked]
-        return [riser_point(known, values, i) if 0 < i < len(known) and where.count(i) == 1 else float(x)
+        scale = riser_scale(known, values)
+        return [riser_point(known, values, i, scale) if 0 < i < len(known) and where.count(i) == 1 else float(x)
                 for x, i in zip(asked, where)]
+
+    def now(self, a: float, b: float) -> float | None:
+        """Inside an interval wider than a quarter of the riser resolution that holds a riser's centre not pinned yet:
+        where the riser is expected to cross (:func:`riser_point`, with the scale learned from the points so far)."""
+        a, b = sorted((a, b))
+        data = self.learner.data
+        if a not in data or b not in data or self.learner.neighbors[a][1] != b or b - a <= 0.25 * self.goal:
+            return None  # a reading that was not a number, points between them, or refined enough
+        ya, yb = data[a], data[b]
+        if self.loss.pinned_or_flat(ya, yb, b - a):
+            return None
+        known = sorted(self.learner.data)
+        return riser_point([a, b], [ya, yb], 1, riser_scale(known, [self.learner.data[x] for x in known]))
 
 
 class EdgeSampler:
@@ -255,17 +311,29 @@ class EdgeSampler:
             self.ys.insert(i, y)
 
     def next_pass(self, left: int) -> list[float]:
-        """The first pass: the plateau spacing over the range; then the middle of every interval still too coarse."""
+        """The first pass: the plateau spacing over the range; then the middle of every interval still too coarse
+        (and the first pass's points beyond the points measured, if it was cut off)."""
+        low, high = self.bounds
+        n = math.ceil((high - low) / self.plateau_step) + 1
+        first = [low + (high - low) * k / (n - 1) for k in range(n)]
         if not self.xs:
-            low, high = self.bounds
-            n = math.ceil((high - low) / self.plateau_step) + 1
-            return [low + (high - low) * k / (n - 1) for k in range(n)][:left]
-        out = []
-        for a, b, ya, yb in zip(self.xs, self.xs[1:], self.ys, self.ys[1:]):
-            dx = b - a
-            if dx > 2 * self.step * (1 - 1e-9) and math.hypot(dx / self.plateau_step, (yb - ya) / self.rise) > 1:
-                out.append(0.5 * (a + b))
+            return first[:left]
+        out = [x for x in first if x < self.xs[0] or x > self.xs[-1]]  # a row cut off in its first pass
+        out += [0.5 * (a + b) for a, b, ya, yb in zip(self.xs, self.xs[1:], self.ys, self.ys[1:])
+               if self._coarse(b - a, yb - ya)]
         return out[:left]
+
+    def now(self, a: float, b: float) -> float | None:
+        """The middle of an interval still too coarse (a riser's: its conductance changes by more than ``rise``)."""
+        a, b = sorted((a, b))
+        i = bisect.bisect_left(self.xs, a)
+        if not (i + 1 < len(self.xs) and self.xs[i] == a and self.xs[i + 1] == b):
+            return None  # a reading that was not a number, or points between them
+        dy = self.ys[i + 1] - self.ys[i]
+        return 0.5 * (a + b) if abs(dy) > self.rise and self._coarse(b - a, dy) else None
+
+    def _coarse(self, dx: float, dy: float) -> bool:
+        return dx > 2 * self.step * (1 - 1e-9) and math.hypot(dx / self.plateau_step, dy / self.rise) > 1
 
 
 class AdaptivePlan(Plan):
@@ -300,8 +368,6 @@ class AdaptivePlan(Plan):
 
     def stored_rows(self, data_path: Path) -> pd.DataFrame:
         """The rows on disk, the latest of each plan point (a suspension measures points again)."""
-        from ..analysis.io import load_run
-
         data = load_run(data_path).data
         return data[[self.fast_column, self.y_column, self.line_column]].astype(float)
 
@@ -353,14 +419,47 @@ class AdaptivePlan(Plan):
             sampler.tell(x, y)
 
     def _measure_line(self, lab: Lab, sampler: LineSampler, fixed: Mapping, budget: int, control: "RunControl",
-              guard: Guard | None) -> bool:
-        """One line's passes until its sampler is done (True) or its budget (plan points) is spent."""
+                      guard: Guard | None) -> bool:
+        """One line's passes until its sampler is done (True) or its budget (plan points) is spent. After each point
+        of a pass, the interval back to the pass's previous point is refined at once while the gate is there
+        (:meth:`LineSampler.now`): a riser costs a few short moves, not a pass over the range per refinement."""
         move_fast, should_stop = self.fast.mover(lab), control.should_stop
         low, high = self.bounds
         sign = 1.0 if self.upward else -1.0
         check_at = guard.next_at if guard is not None else math.inf
         measured: list[float] = []  # this session's gate values on the line, in plan-point order
         first_point = self.point
+
+        def point(x: float) -> bool:
+            """Measure at x; False if a suspender tripped (the sampler then asks again from what it knows)."""
+            nonlocal check_at
+            if self.backlash and (x - self.position) * sign < 0:  # against the sweep: come from its side
+                move_fast(min(high, max(low, x - sign * self.backlash)), should_stop)
+            try:
+                row = self.measure(x, fixed, self.point)
+            except UncuredOverload as exc:
+                if guard is None or guard.overload is None:
+                    raise
+                trip = Trip(guard.overload, str(exc))
+            else:
+                self.position = row[self.fast_column]
+                self.point += 1
+                measured.append(x)
+                self.tell(sampler, x, float(row[self.y_column]))
+                if control.progress is not None:
+                    control.progress(self.point, self.stop.max_points)
+                trip = guard.check(self.point) if row[TIME_COLUMN] + self.t0 >= check_at else None
+                if guard is not None:
+                    check_at = guard.next_at
+            if trip is not None:
+                self._suspended(lab, sampler, fixed, measured, first_point, trip, control, guard)
+                check_at = guard.next_at
+            return trip is None
+
+        def over() -> bool:
+            return should_stop() or self.point >= budget or bool(
+                self.stop.time_budget_s and time.monotonic() - self.t0 >= self.stop.time_budget_s)
+
         while not should_stop():
             self.end_reason = self.stop.reached(self.point, time.monotonic() - self.t0)
             if self.end_reason or self.point >= budget:
@@ -368,31 +467,20 @@ class AdaptivePlan(Plan):
             xs = sampler.next_pass(budget - self.point)
             if not xs:
                 return True
+            previous = None
             for x in order_pass(xs, self.position):
-                if self.backlash and (x - self.position) * sign < 0:  # against the sweep: come from its side
-                    move_fast(min(high, max(low, x - sign * self.backlash)), should_stop)
-                try:
-                    row = self.measure(x, fixed, self.point)
-                except UncuredOverload as exc:
-                    if guard is None or guard.overload is None:
-                        raise
-                    trip = Trip(guard.overload, str(exc))
-                else:
-                    self.position = row[self.fast_column]
-                    self.point += 1
-                    measured.append(x)
-                    self.tell(sampler, x, float(row[self.y_column]))
-                    if control.progress is not None:
-                        control.progress(self.point, self.stop.max_points)
-                    trip = guard.check(self.point) if row[TIME_COLUMN] + self.t0 >= check_at else None
-                    if guard is not None:
-                        check_at = guard.next_at
-                if trip is not None:
-                    self._suspended(lab, sampler, fixed, measured, first_point, trip, control, guard)
-                    check_at = guard.next_at
-                    break  # the sampler asks again from what it knows now
-                if should_stop() or (self.stop.time_budget_s and
-                                     time.monotonic() - self.t0 >= self.stop.time_budget_s):
+                tripped = not point(x)
+                intervals = [] if previous is None or tripped else [(previous, x)]
+                previous = x
+                while intervals and not over():
+                    a, b = intervals.pop()
+                    z = sampler.now(a, b)
+                    if z is not None:
+                        tripped = not point(z)
+                        if tripped:
+                            break
+                        intervals += [(a, z), (z, b)]
+                if tripped or over():
                     break
         return False
 

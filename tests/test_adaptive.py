@@ -31,8 +31,9 @@ ADAPTIVE = {"sampling": "adaptive", "plateau_step": 0.1, "time_constant": 1e-4, 
 STEP = {"qpc": 0.01, "realistic": 0.004}
 CENTRE_TOL_V, PLATEAU_TOL_G0 = 0.5e-3, 0.01
 #: the adaptive run's points over the grid's for the same accuracy. Issue 17 asks for 1/3; measured on this range:
-#: 0.60 on the default lab (its risers are wide: a 10 mV grid suffices there) and 0.36 on the realistic lab
-POINTS_RATIO = {"qpc": 0.65, "realistic": 0.4}
+#: 0.44 (23 / 52) on the default lab (its risers are wide: a 10 mV grid suffices there) and 0.31 (28 / 91) on the
+#: realistic lab
+POINTS_RATIO = {"qpc": 0.5, "realistic": 0.36}
 
 
 def quiet_realistic(tmp_path):
@@ -71,12 +72,10 @@ def test_adaptive_staircase_matches_dense_grid_with_fewer_points(lab, tmp_path):
     a_gate, a_g = staircase_data(tmp_path / "adaptive.csv")
     centre_error, plateau_error = staircase_errors(reference, a_gate, a_g)
     assert centre_error <= CENTRE_TOL_V and plateau_error <= PLATEAU_TOL_G0
-    # issue 17 asks for a third; measured here: 0.71 (default lab) and 0.62 (realistic) of the grid's points
-    print("POINTS", lab, len(a_gate), grid_needs, centre_error, plateau_error)
-    assert len(a_gate) <= 0.75 * grid_needs, (len(a_gate), grid_needs)
-    # measured in passes that each go one way: the gate never jumps back and forth between points
-    turns = np.diff(np.sign(np.diff(a_gate))) != 0
-    assert 1 + int(np.sum(turns)) <= 8
+    assert len(a_gate) <= POINTS_RATIO[lab] * grid_needs, (len(a_gate), grid_needs)
+    # one-way passes, risers refined where the gate is: the gate travels a few times the range, not once per point
+    travel = np.abs(np.diff(a_gate)).sum() / (RANGE["stop"] - RANGE["start"])
+    assert travel <= 3.5  # measured: 2.4 (default lab), 2.8 (realistic)
     assert run_status(tmp_path / "adaptive.csv") == "finished"
     # `qpclab analyse` reads the adaptive file: its plateaus are the dense grid's (G at their middles), every one
     # between the reference's risers found
@@ -189,7 +188,7 @@ def test_adaptive_stopping_rules_and_refusals(tmp_path):
 def test_a_point_in_a_riser_goes_to_the_centre_of_a_logistic_step():
     """Two points on the straight-ish part of an exact logistic step 3 -> 4 G0 (centre -0.9 V, scale 4 mV): the new
     point is the analytic centre; with an end on a plateau, the middle; a pass goes one way from the nearer end."""
-    from qpclab.procedures.adaptive import StepLoss, order_pass, riser_point
+    from qpclab.procedures.adaptive import StepLoss, order_pass, riser_point, riser_scale
 
     def g(v):
         return 3 + 1 / (1 + math.exp(-(v + 0.9) / 0.004))
@@ -198,6 +197,10 @@ def test_a_point_in_a_riser_goes_to_the_centre_of_a_logistic_step():
     ys = [g(v) for v in xs]
     assert riser_point(xs, ys, 2) == pytest.approx(-0.9, abs=1e-9)
     assert riser_point(xs, ys, 1) == pytest.approx(0.5 * (xs[0] + xs[1]))  # g(-0.93) lies on the plateau
+    # the riser's scale, from two points on its middle, puts a point next to one on the riser at the centre too
+    assert riser_scale([-0.905, -0.897], [g(-0.905), g(-0.897)]) == pytest.approx(0.004)
+    assert riser_point([-0.91, -0.85], [g(-0.91), g(-0.85)], 1, 0.004) == pytest.approx(-0.9, abs=1e-9)
+    assert riser_point([-0.91, -0.85], [g(-0.91), g(-0.85)], 1) == pytest.approx(-0.88)  # scale unknown: the middle
     assert StepLoss.crossing(2.9, 4.2) == 3 and StepLoss.crossing(3.1, 3.4) is None
     assert StepLoss.crossing(2.2, 4.6) == -1  # across two risers
     assert order_pass([0.3, -0.2, 0.1], position=0.5) == [0.3, 0.1, -0.2]
@@ -250,7 +253,7 @@ def wide_bias_lab(tmp_path):
 def test_adaptive_bias_map_recovers_lever_arm_and_spacing_with_a_third_of_the_points(tmp_path):
     """Each bias row sampled by a learner: lever arm and subband spacing from `qpclab analyse` within 5 % of the
     sample's (samples.yaml: alpha = 0.02 eV/V, hbar omega_y = 2 meV) with at most a third of the grid's points;
-    every gate and bias move within its step, rate and limits; each row's passes go one way each."""
+    every gate and bias move within its step, rate and limits; the gate travels a few times the range per row."""
     station = wide_bias_lab(tmp_path)
     sample = yaml.safe_load((station_path("qpc").parent / "samples.yaml").read_text())["gaas_split_gate"]
     library = SimVisaLibrary(str(station))
@@ -264,13 +267,12 @@ def test_adaptive_bias_map_recovers_lever_arm_and_spacing_with_a_third_of_the_po
     df = pd.read_csv(tmp_path / "map.csv", comment="#")
     grid_points = (round((grid["stop"] - grid["start"]) / grid["step"]) + 1) * (
         round((grid["bias_stop"] - grid["bias_start"]) / grid["bias_step"]) + 1)
-    print("MAP POINTS", len(df), grid_points)
     assert len(df) <= grid_points / 3
     rows = df.groupby("Line", sort=False)
     assert list(rows.groups) == sorted(rows.groups)  # the bias rows in order: the bias never goes back
-    for _, row in rows:
-        gate = row["Gate (V)"].to_numpy()
-        assert 1 + int(np.sum(np.diff(np.sign(np.diff(gate))) != 0)) <= 6  # a few one-way passes per row
+    for _, row in rows:  # a few one-way passes per row, risers refined where the gate is
+        travel = np.abs(np.diff(row["Gate (V)"])).sum() / (grid["stop"] - grid["start"])
+        assert travel <= 3.5  # measured: 1.6 - 2.9
     report = analyse(tmp_path / "map.csv", tmp_path / "figures", pdf=False)
     fit = report.values["bias_spectroscopy"]
     lever = sample["lever_arms_eV_per_V"]["gate"]
@@ -290,3 +292,40 @@ def test_adaptive_bias_map_recovers_lever_arm_and_spacing_with_a_third_of_the_po
     assert estimates[0] is None and estimates[-1] is not None
     assert abs(estimates[-1].lever_eV_per_V - lever) <= 0.1 * lever
     assert abs(estimates[-1].spacing_eV - sample["hw_y_eV"]) <= 0.1 * sample["hw_y_eV"]
+
+
+def test_adaptive_bias_map_cut_off_resumes_in_its_row(tmp_path):
+    """An adaptive map cut off in its second row resumes in that row: the rows on disk stay, no (row, gate) point is
+    measured twice, the rows follow each other in order across the resume (the bias never goes back)."""
+    import threading
+
+    from qpclab.procedures.maps import BiasMap
+    from qpclab.procedures.runner import resume_run, run_procedure
+
+    proc = BiasMap()
+    proc.station_file = str(station_path("qpc"))
+    proc.start, proc.stop, proc.step, proc.time_constant = -1.25, -0.95, 0.01, 1e-4
+    proc.bias_start, proc.bias_stop, proc.bias_step, proc.sampling = -0.8, 0.8, 0.8, "adaptive"
+    stop = threading.Event()
+    seen = []
+
+    def on_point(row):
+        seen.append(row)
+        if len(seen) == 20:  # inside the second row
+            stop.set()
+
+    data = tmp_path / "map.csv"
+    first = run_procedure(proc, data, progress=False, stop_event=stop, on_point=on_point)
+    assert first.status == "aborted"
+    # what a SIGKILL at that moment leaves: every row written, no closing lines (an aborted run is not resumed)
+    lines = data.read_text().splitlines(keepends=True)
+    last_row = max(i for i, line in enumerate(lines) if not line.startswith("#"))
+    data.write_text("".join(lines[:last_row + 1]))
+    before = pd.read_csv(data, comment="#")
+    assert before["Line"].iloc[-1] == 1
+    assert resume_run(data, progress=False).status == "finished"
+    after = pd.read_csv(data, comment="#")
+    pd.testing.assert_frame_equal(after.iloc[:len(before)], before)
+    assert not after.duplicated(["Line", "Gate (V)"]).any()
+    assert np.all(np.diff(after["Line"]) >= 0) and set(after["Line"]) == {0, 1, 2}
+    assert after["Bias (V)"].groupby(after["Line"]).nunique().eq(1).all()
