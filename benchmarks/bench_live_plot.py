@@ -344,9 +344,10 @@ if __name__ == "__main__":
     t0 = time.perf_counter()
     rows = run(full_pymeasure_map="--full-pymeasure-map" in sys.argv)
     print(markdown(rows))
+    print()
     for n in (10_000, 1_000_000):
         cost, share = bench_online_fit(n)
-        print(f"\nonline saddle fit in the window at {n:.0e} points: {cost * 1e3:.1f} ms per update, "
+        print(f"online saddle fit in the window at {n:.0e} points: {cost * 1e3:.1f} ms per update, "
               f"{share:.1%} of the GUI thread's time at its throttle")
     for n in (1_000, 10_000):
         cost, share = bench_scattered_map(n)
