@@ -5,7 +5,10 @@ A refresh is what the plot's timer does while a run goes on: new points have arr
 the widget is rendered (``QWidget.grab()``: the whole plot painted into a pixmap, so the cost of drawing the
 points is included, not only the data handling). Both sides use an 800 x 600 plot of the same data.
 
-- qpclab: ``LivePlotsWidget`` / ``LiveMapsWidget`` (:mod:`qpclab.windows`) fed by a ``LiveData`` buffer.
+- qpclab: ``LivePlotsWidget`` / ``LiveMapsWidget`` (:mod:`qpclab.windows`) fed by a ``LiveData`` buffer; the curve
+  plot as ``qpclab gui staircase`` sets it up: line cuts coloured by the sweep, and the online saddle-point fit
+  (throttled: it runs at most every second, so most refreshes do not fit; its own cost and its share of the GUI
+  thread's time are printed below the table, with the cost of triangulating an adaptive map's scattered points).
 - pymeasure 0.16: ``PlotWidget`` with its ``ResultsCurve`` (re-reads the new lines of the CSV, skipping the
   old ones, and sets the whole data) and ``ImageWidget`` with its ``ResultsImage`` (loops over every row of the
   data in Python on every refresh). Their CSV files are written here in pymeasure's format (header + lines).
@@ -69,11 +72,12 @@ def _procedures():
     return BenchCurve, BenchMap
 
 
-def _staircase(n: int, start: int = 0, seed: int = 1) -> dict[str, np.ndarray]:
-    """n points of a noisy conductance staircase (the rows start..start+n of one long sweep)."""
+def _staircase(n: int, start: int = 0, seed: int = 1, total: int = 1_000_000) -> dict[str, np.ndarray]:
+    """n points of a noisy conductance staircase (the rows start..start+n of one sweep of ``total`` points from
+    -1.4 V to 0 V)."""
     rng = np.random.default_rng(seed + start)
     k = np.arange(start, start + n)
-    gate = -1.4 + 1.4 * k / 1e6
+    gate = -1.4 + 1.4 * k / total
     g = np.clip((gate + 1.4) * 10, 0, None)
     g = np.floor(g) + 1 / (1 + np.exp(-(g % 1 - 0.5) * 30)) + 0.01 * rng.standard_normal(n)
     return {"Gate (V)": gate, "X (V)": g * 0.03, "Y (V)": 1e-4 * rng.standard_normal(n), "G (S)": g * 7.748e-5,
@@ -146,7 +150,8 @@ def bench_curve(n: int, tmp: Path, repeats: int = 9):
     live.extend(data)
     results.live_data = live
 
-    ours = LivePlotsWidget("bench", [("Gate (V)", "G/G0")], g0_lines=12)
+    ours = LivePlotsWidget("bench", [("Gate (V)", "G/G0")], g0_lines=12, slow="Sweep",
+                           saddle_fit=("Gate (V)", "G/G0"))
     ours.timer.stop()
     ours.resize(*SIZE)
     for curve in ours.new_curve(results):
@@ -262,6 +267,52 @@ def bench_map(tmp: Path, nx: int = 1000, ny: int = 1000, repeats: int = 9, full_
              "as above: its cost does not depend on the values")]
 
 
+def bench_online_fit(n: int, repeats: int = 5) -> tuple[float, float]:
+    """(median time of one online saddle-fit update in the window at n points, s; its share of the GUI thread's
+    time at the fit's throttle: cost / max(period, cost / budget))."""
+    from qpclab.live import LiveData
+    from qpclab.live_fits import LiveSaddleFit
+
+    _app()
+    data = _staircase(n, total=n)  # the whole staircase (14 risers) in n points
+    live = LiveData(CURVE_COLUMNS)
+    live.extend(data)
+    fit = LiveSaddleFit(live, "Gate (V)", "G/G0")
+    fit.update_data(force=True)  # the first fit (from the crossings, longer): not timed
+    times = []
+    for i in range(repeats):
+        live.extend(_staircase(BLOCK, start=n + i * BLOCK, total=n))
+        t0 = time.perf_counter()
+        fit.update_data(force=True)
+        times.append(time.perf_counter() - t0)
+    cost = statistics.median(times)
+    return cost, cost / max(fit.period_s, cost / fit.budget)
+
+
+def bench_scattered_map(n: int, nx: int = 400, ny: int = 100, repeats: int = 5) -> tuple[float, float]:
+    """(median time of one triangulation of an adaptive map's n scattered points onto an nx x ny image, s; its
+    share of the GUI thread's time at the map's throttle: cost / max(period, 20 cost))."""
+    from qpclab.live import LiveData, LiveMap
+
+    _app()
+    rng = np.random.default_rng(2)
+    x_values, y_values = np.linspace(-1.4, 0.0, nx), np.linspace(-2e-3, 2e-3, ny)
+    live = LiveData(MAP_COLUMNS)
+    gate, bias = rng.uniform(-1.4, 0.0, n), rng.uniform(-2e-3, 2e-3, n)
+    live.extend({"Gate (V)": gate, "Bias (V)": bias, "G/G0": np.clip((gate + 1.4) * 8 + 1500 * np.abs(bias), 0, 12)})
+    item = LiveMap(live, "Gate (V)", "Bias (V)", "G/G0", x_values, y_values)
+    item.update_data(force=True)
+    assert item.scattered
+    times = []
+    for _ in range(repeats):
+        live.extend({"Gate (V)": [-0.7], "Bias (V)": [0.0], "G/G0": [5.6]})
+        t0 = time.perf_counter()
+        item.update_data(force=True)
+        times.append(time.perf_counter() - t0)
+    cost = statistics.median(times)
+    return cost, cost / max(item.scatter_period_s, 20 * cost)
+
+
 def run(full_pymeasure_map: bool = False, sizes=(10_000, 100_000, 1_000_000)) -> list[tuple]:
     """Rows (name, qpclab time s, pymeasure time s, ratio pymeasure/qpclab), two per case: the whole refresh
     (data update + render) and the data update alone."""
@@ -293,4 +344,13 @@ if __name__ == "__main__":
     t0 = time.perf_counter()
     rows = run(full_pymeasure_map="--full-pymeasure-map" in sys.argv)
     print(markdown(rows))
+    print()
+    for n in (10_000, 1_000_000):
+        cost, share = bench_online_fit(n)
+        print(f"online saddle fit in the window at {n:.0e} points: {cost * 1e3:.1f} ms per update, "
+              f"{share:.1%} of the GUI thread's time at its throttle")
+    for n in (1_000, 10_000):
+        cost, share = bench_scattered_map(n)
+        print(f"adaptive map of {n:.0e} scattered points triangulated onto 400 x 100 pixels: {cost * 1e3:.1f} ms, "
+              f"{share:.1%} of the GUI thread's time at its throttle")
     print(f"\n(total {time.perf_counter() - t0:.0f} s; medians of repeats; pymeasure's refresh period is 200 ms)")

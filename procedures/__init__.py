@@ -15,13 +15,15 @@ __all__ = ["PROCEDURES", "ProcedureEntry", "procedure_class", "entry", "register
 @dataclass(frozen=True)
 class ProcedureEntry:
     """``ref``: "module:Class" in qpclab.procedures; ``curves``: live (x, y) plots; ``maps``: live (x, y, z) maps;
-    ``analysis``: the report's kind of measurement (qpclab.analysis.report)."""
+    ``analysis``: the report's kind of measurement (qpclab.analysis.report); ``slow``: the column that tells the
+    line cuts of the live curves apart (each line coloured by its value; "": one colour per run)."""
 
     ref: str
     curves: tuple[tuple[str, str], ...]
     maps: tuple[tuple[str, str, str], ...]
     analysis: str
     cls: type | None = None  #: a procedure registered from outside qpclab (:func:`register`)
+    slow: str = ""
 
     @property
     def class_path(self) -> str:
@@ -32,15 +34,16 @@ class ProcedureEntry:
 
 
 PROCEDURES: dict[str, ProcedureEntry] = {
-    "staircase": ProcedureEntry("staircase:Staircase", (("Gate (V)", "G/G0"),), (), "staircase"),
+    "staircase": ProcedureEntry("staircase:Staircase", (("Gate (V)", "G/G0"),), (), "staircase", slow="Sweep"),
     "gate-gate-map": ProcedureEntry("maps:GateGateMap", (("Gate (V)", "G/G0"),),
-                                    (("Gate (V)", "Gate 2 (V)", "G/G0"),), "gate map"),
+                                    (("Gate (V)", "Gate 2 (V)", "G/G0"),), "gate map", slow="Gate 2 (V)"),
     "bias-map": ProcedureEntry("maps:BiasMap", (("Gate (V)", "G/G0"),), (("Gate (V)", "Bias (V)", "G/G0"),),
-                               "bias map"),
+                               "bias map", slow="Bias (V)"),
     "field-map": ProcedureEntry("maps:FieldMap", (("Gate (V)", "G/G0"),), (("Gate (V)", "Field (T)", "G/G0"),),
-                                "field map"),
+                                "field map", slow="Field (T)"),
     "temperature-map": ProcedureEntry("maps:TemperatureMap", (("Gate (V)", "G/G0"),),
-                                      (("Gate (V)", "Temperature (K)", "G/G0"),), "temperature map"),
+                                      (("Gate (V)", "Temperature (K)", "G/G0"),), "temperature map",
+                                      slow="Temperature (K)"),
     "shot-noise": ProcedureEntry("noise:ShotNoise", (("Bias (V)", "PSD (V^2/Hz)"), ("Bias (V)", "G/G0")), (),
                                  "shot noise"),
     "noise-vs-gate": ProcedureEntry("noise:NoiseVsGate", (("Gate (V)", "PSD (V^2/Hz)"), ("Gate (V)", "G/G0")), (),

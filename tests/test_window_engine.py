@@ -14,6 +14,7 @@ from pymeasure.experiment import Procedure
 from conftest import wait_until
 from qpclab.gui import build_window
 from qpclab.instruments.station import default_station_path
+from qpclab.live import LiveCurve, LiveLines, LiveMap
 from qpclab.procedures import PROCEDURES
 from qpclab.procedures.writer import run_status
 
@@ -73,6 +74,10 @@ def test_window_run_with_a_full_disk_stops_safely_and_shows_the_error(qapp, tmp_
     window.close()
 
 
+#: inputs set before queueing in the laptop-screen test (shot noise: no pinch-off reference, few averages)
+QUICK_INPUTS = {"gate-gate-map": {}, "shot-noise": {"measure_reference": False, "averages": 2}}
+
+
 @pytest.mark.parametrize("name", ["gate-gate-map", "shot-noise"])  # the longest parameter lists
 def test_window_fits_a_laptop_screen_and_runs_and_aborts(name, qapp, tmp_path, sim_library):
     from pymeasure.display.Qt import QtCore
@@ -88,13 +93,32 @@ def test_window_fits_a_laptop_screen_and_runs_and_aborts(name, qapp, tmp_path, s
         box = QtCore.QRect(corner, button.size())
         assert screen.contains(box) and button.isVisible(), f"{button.text()} is off the screen: {box}"
     assert window.inputs.findChildren(QtWidgets.QScrollArea)  # the parameter panel scrolls
+    for attr, value in QUICK_INPUTS[name].items():  # typed into the panel: a first point within seconds
+        getattr(window.inputs, attr).setValue(value)
     window.queue_button.click()
     wait_until(qapp, window.manager.is_running, 30)
+    experiment = window.manager.experiments[0]
+    # shown: the run is in the browser, and its points are drawn in every plot (on the plots' own timer)
+    assert window.browser.topLevelItemCount() == 1
+    items = [item for item in experiment.curve_list if item is not None]  # the log tab has no plot item
+    assert items
+    wait_until(qapp, lambda: all(_drawn(item) > 0 for item in items), 60)
+    assert not any(item.scattered for item in items if isinstance(item, LiveMap))  # a grid run: on its grid
+    assert window.manager.is_running()
     window.abort_button.click()
     wait_until(qapp, lambda: not window.manager.is_running(), 120)
-    experiment = window.manager.experiments[0]
     assert run_status(experiment.data_filename) == "aborted"
     window.close()
+
+
+def _drawn(item) -> int:
+    """Points (or map pixels) a live plot item shows."""
+    if isinstance(item, LiveMap):
+        return item.filled()
+    if isinstance(item, LiveLines):
+        return sum(line.displayed_points() for line in item.lines)
+    assert isinstance(item, LiveCurve), type(item)
+    return item.displayed_points()
 
 
 def _layout(path) -> list[str]:

@@ -23,8 +23,13 @@ def build_window(name: str, station_file: str = "", directory: str = "data"):
     inputs = cls.parameter_order()
     displays = [a for a in ("gate", "start", "stop", "step") if a in inputs]
     window_cls = LiveMapWindow if spec.maps else LiveWindow
+    # online fits as the points arrive (a grid or an adaptive run): the staircase's saddle-point fit on its plot,
+    # the bias map's diamonds on the map
+    saddle_fit = spec.curves[0] if spec.analysis == "staircase" else None
+    diamonds = spec.maps[0] if spec.analysis == "bias map" else None
     window = window_cls(cls, plots=list(spec.curves), maps=list(spec.maps), inputs=inputs, displays=displays,
-                        port=None, inputs_in_scrollarea=True)
+                        slow=spec.slow or None, saddle_fit=saddle_fit, diamonds=diamonds, port=None,
+                        inputs_in_scrollarea=True)
     window.setWindowTitle(f"qpclab: {name}")
     window.directory = directory
     if station_file:

@@ -10,9 +10,13 @@ written (the file writing is untouched, see :mod:`qpclab.windows`), and the plot
   (so spikes, steps and the envelope of noise survive, and x need not be monotonic: up-and-down sweeps and
   repeats work). Complete blocks are cached, so a refresh only processes the points that arrived since the last
   one. When the user zooms in, the points in view are decimated afresh (exact when few enough).
+- :class:`LiveLines` draws a run's line cuts (the lines of a map, the sweeps of a staircase), each a
+  :class:`LineCut` in the colour of its slow-axis value; a line whose x goes back and forth (an adaptive run) is
+  drawn sorted by x.
 - :class:`LiveMap` shows a 2D map on its grid (fast and slow axis values known before the run) as horizontal
   strips of ``pg.ImageItem``; a refresh writes only the new points and re-renders only the strips they touched.
-  The colour scale grows to the data range (all strips are re-coloured only when it does).
+  The colour scale grows to the data range (all strips are re-coloured only when it does). It shows z or its
+  derivative along the fast axis (:func:`gate_derivative`); an adaptive map's scattered points are triangulated.
 - :func:`add_g0_grid` draws dashed horizontal lines at integer multiples of G0 on a plot of G/G0.
 
 Everything here except :class:`LiveData` must be used in the Qt GUI thread. :class:`LiveData` is written from
@@ -23,14 +27,17 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pyqtgraph as pg
 from pyqtgraph.Qt import QtCore
+from scipy.interpolate import LinearNDInterpolator
+from scipy.spatial import QhullError
 
-__all__ = ["LiveData", "LiveCurve", "LiveMap", "minmax_decimate", "add_g0_grid", "is_g0_column",
-           "nearest_index"]
+__all__ = ["LiveData", "LiveCurve", "LineCut", "LiveLines", "LiveMap", "colour_levels", "minmax_decimate",
+           "add_g0_grid", "is_g0_column", "nearest_index", "local_step", "gate_derivative", "derivative_label"]
 
 
 class LiveData:
@@ -209,6 +216,12 @@ class LiveCurve(pg.PlotDataItem):
         self._by = np.empty(0)
         self._shown_n = -1
 
+    def add_to(self, plot: pg.PlotItem) -> None:
+        plot.addItem(self)
+
+    def remove_from(self, plot: pg.PlotItem) -> None:
+        plot.removeItem(self)
+
     def set_columns(self, x: str | None = None, y: str | None = None) -> None:
         if x is not None:
             self.x = x
@@ -228,9 +241,16 @@ class LiveCurve(pg.PlotDataItem):
         lo, hi = vb.viewRange()[0]
         return float(lo), float(hi)
 
+    def _view(self) -> tuple[int, np.ndarray, np.ndarray]:
+        """(points, x, y): the rows this curve draws, as views of the buffer."""
+        n, (x, y) = self.live.columns_view((self.x, self.y))
+        return n, x, y
+
     def update_data(self, force: bool = False) -> bool:
         """Bring the drawn curve up to date with the buffer. Returns True if it changed."""
-        n, (x, y) = self.live.columns_view((self.x, self.y))
+        return self._draw(*self._view(), force)
+
+    def _draw(self, n: int, x: np.ndarray, y: np.ndarray, force: bool) -> bool:
         zoom = self._zoomed_range()
         if zoom is not None:
             key = (n, zoom)
@@ -285,9 +305,198 @@ class LiveCurve(pg.PlotDataItem):
         return 0 if xs is None else len(xs)
 
 
+class LineCut(LiveCurve):
+    """One line of a run: the rows ``first`` to ``end`` of the buffer (``end`` None while the line still grows).
+
+    A line measured in order along x (a grid's line, up or down) is drawn as :class:`LiveCurve` draws (decimated
+    by blocks, incrementally). A line whose x goes back and forth (an adaptive run's passes) is drawn sorted by x,
+    so the curve never zig-zags in measured order (decimated after sorting when it is long)."""
+
+    def __init__(self, data: LiveData, x: str, y: str, first: int, **kwargs):
+        super().__init__(data, x, y, **kwargs)
+        self.first = int(first)
+        self.end: int | None = None
+        self.sorted = False      # drawn sorted by x (its x is not monotonic)
+        self._direction = 0.0    # +1 rising, -1 falling, 0 not known yet
+        self._checked = 0        # points whose order is known
+
+    def _view(self) -> tuple[int, np.ndarray, np.ndarray]:
+        n, (x, y) = self.live.columns_view((self.x, self.y), start=self.first)
+        if self.end is not None:
+            stop = self.end - self.first
+            x, y = x[:stop], y[:stop]
+        return len(x), x, y
+
+    def _check_order(self, x: np.ndarray) -> None:
+        steps = np.diff(x[max(0, self._checked - 1):])
+        self._checked = len(x)
+        signs = np.sign(steps[np.isfinite(steps) & (steps != 0)])
+        if self._direction:
+            signs = np.concatenate([[self._direction], signs])
+        if len(signs):
+            self._direction = float(signs[0])
+            self.sorted = bool(np.any(signs != signs[0]))
+
+    def update_data(self, force: bool = False) -> bool:
+        n, x, y = self._view()
+        if not self.sorted:
+            self._check_order(x)
+        if not self.sorted:
+            return self._draw(n, x, y, force)
+        if n == self._shown_n and not force:
+            return False
+        order = np.argsort(x, kind="stable")
+        xs, ys = minmax_decimate(x[order], y[order], self.max_points)
+        self.setData(xs, ys, connect="finite")
+        self._shown_n = n
+        return True
+
+
+def colour_levels(lo: float, hi: float) -> tuple[float, float]:
+    """The colour scale for values from lo to hi: (lo, hi), widened around a single value (lo == hi)."""
+    if hi > lo:
+        return lo, hi
+    half = 0.5 * abs(lo) or 0.5
+    return lo - half, lo + half
+
+
+class LiveLines(QtCore.QObject):
+    """The line cuts of a run, each its own curve (:class:`LineCut`) coloured by its slow-axis value.
+
+    Rows of the buffer with the same value of column ``slow`` in a row (the lines of a map, the sweeps of a
+    staircase) make one line; its colour is ``colormap`` at its value on the scale ``levels`` (the lowest to the
+    highest value seen so far: every line is re-coloured when it grows). Only the newest ``max_lines`` lines are
+    drawn (the map shows them all). Add it to a plot with :meth:`add_to`; call :meth:`update_data` on a timer.
+
+    A run whose slow value changes at nearly every point has no lines to draw (an adaptive map's scattered points:
+    after ``SCATTER_AFTER`` lines of fewer than three points on average): it is then drawn as points
+    (``scatter``, a ``pg.ScatterPlotItem``), each in the colour of its slow value."""
+
+    SCATTER_AFTER = 20
+
+    def __init__(self, data: LiveData, x: str, y: str, slow: str, colormap: str = "viridis",
+                 max_points: int = 4000, max_lines: int = 200, linewidth: float = 1.0, wdg=None):
+        super().__init__()
+        self.live = data
+        self.x, self.y, self.slow = x, y, slow
+        self.wdg = wdg
+        self.cmap = pg.colormap.get(colormap)
+        self.max_points, self.max_lines, self.linewidth = int(max_points), int(max_lines), float(linewidth)
+        self.lines: list[LineCut] = []
+        self.values: list[float] = []
+        self.levels: tuple[float, float] | None = None
+        self.scatter: pg.ScatterPlotItem | None = None
+        self._scatter_n = -1
+        self._consumed = 0
+        self._plot: pg.PlotItem | None = None
+        self.color = pg.mkColor("k")
+
+    @property
+    def results(self):
+        return getattr(self.live, "results", None)
+
+    def _drawn(self) -> list:
+        return [self.scatter] if self.scatter is not None else self.lines[-self.max_lines:]
+
+    def add_to(self, plot: pg.PlotItem) -> None:
+        self._plot = plot
+        for item in self._drawn():
+            plot.addItem(item)
+
+    def remove_from(self, plot: pg.PlotItem) -> None:
+        for item in self._drawn():
+            plot.removeItem(item)  # (PlotItem.removeItem ignores an item it does not hold)
+        self._plot = None
+
+    def set_color(self, color) -> None:  # the lines are coloured by their slow-axis value, not by the run
+        pass
+
+    def colour_of(self, value: float) -> pg.QtGui.QColor:
+        """The colour of a line at slow-axis ``value`` on the current scale."""
+        return self.colours_of(np.array([value]))[0]
+
+    def colours_of(self, values: np.ndarray) -> list:
+        """The colours (QColor) of slow-axis ``values`` on the current scale (NaN: the scale's low end)."""
+        lo, hi = self.levels if self.levels is not None else colour_levels(float(values[0]), float(values[0]))
+        t = np.nan_to_num(np.clip((np.asarray(values, float) - lo) / (hi - lo), 0.0, 1.0), nan=0.0)
+        return self.cmap.map(t, mode="qcolor")
+
+    def _new_line(self, first: int, value: float) -> None:
+        if self.lines:
+            self.lines[-1].end = first
+            if self.scatter is None:
+                self.lines[-1].update_data()
+        line = LineCut(self.live, self.x, self.y, first, max_points=self.max_points, wdg=self.wdg,
+                       pen=pg.mkPen(color=self.colour_of(value), width=self.linewidth))
+        self.lines.append(line)
+        self.values.append(value)
+        if self._plot is not None and self.scatter is None:
+            self._plot.addItem(line)
+            if len(self.lines) > self.max_lines:
+                self._plot.removeItem(self.lines[-self.max_lines - 1])
+
+    def _split(self) -> bool:
+        """Cut the rows that arrived since the last call into lines. False if none arrived."""
+        start = self._consumed
+        n, (slow,) = self.live.columns_view((self.slow,), start=start)
+        if len(slow) == 0:
+            return False
+        self._consumed = n
+        same = (slow[1:] == slow[:-1]) | (np.isnan(slow[1:]) & np.isnan(slow[:-1]))
+        for i in np.concatenate([[0], np.flatnonzero(~same) + 1]):
+            value = float(slow[i])
+            last = self.values[-1] if self.values else None
+            if i == 0 and last is not None and (last == value or math.isnan(last) and math.isnan(value)):
+                continue  # the newest line goes on
+            self._new_line(start + int(i), value)
+        return True
+
+    def _to_scatter(self) -> None:
+        if self._plot is not None:
+            for line in self.lines[-self.max_lines:]:
+                self._plot.removeItem(line)
+        self.scatter = pg.ScatterPlotItem(size=5, pen=None)
+        if self._plot is not None:
+            self._plot.addItem(self.scatter)
+
+    def update_data(self, force: bool = False) -> bool:
+        """Split the new rows into lines, re-colour if the scale grew, draw (every drawn line when the view is
+        zoomed: each shows the points in view afresh)."""
+        zoomed = self._plot is not None and not self._plot.vb.autoRangeEnabled()[0]
+        if not self._split() and not force and not zoomed:
+            return False
+        if self.scatter is None and len(self.lines) >= self.SCATTER_AFTER and \
+                len(self.live) < 3 * len(self.lines):
+            self._to_scatter()
+        finite = [v for v in self.values if math.isfinite(v)]
+        levels = colour_levels(min(finite), max(finite)) if finite else None
+        relevel = levels != self.levels
+        self.levels = levels
+        if self.scatter is not None:
+            n, (x, y, slow) = self.live.columns_view((self.x, self.y, self.slow))
+            if n != self._scatter_n or relevel or force:
+                self.scatter.setData(x=np.array(x), y=np.array(y), brush=self.colours_of(slow))
+                self._scatter_n = n
+            return True
+        if relevel:
+            for line, value in zip(self.lines, self.values):
+                line.set_color(self.colour_of(value))
+        for line in self.lines[-self.max_lines:] if zoomed else self.lines[-2:]:
+            line.update_data(force)
+        return True
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # maps
 # ---------------------------------------------------------------------------------------------------------------
+
+def local_step(axis_sorted: np.ndarray) -> np.ndarray:
+    """The grid step at each node of a sorted axis (the larger of its two neighbouring steps; inf for one node)."""
+    if len(axis_sorted) == 1:
+        return np.array([math.inf])
+    steps = np.diff(axis_sorted)
+    return np.concatenate([steps[:1], np.maximum(steps[:-1], steps[1:]), steps[-1:]])
+
 
 def nearest_index(axis_sorted: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of the nearest grid value for each value, and whether it is on the grid (within half a step)."""
@@ -301,22 +510,53 @@ def nearest_index(axis_sorted: np.ndarray, values: np.ndarray) -> tuple[np.ndarr
     left = axis_sorted[i - 1]
     right = axis_sorted[i]
     i = np.where(np.abs(values - left) <= np.abs(right - values), i - 1, i)
-    steps = np.diff(axis_sorted)
-    half = 0.5 * np.concatenate([steps[:1], np.maximum(steps[:-1], steps[1:]), steps[-1:]]) * (1 + 1e-9)
+    half = 0.5 * local_step(axis_sorted) * (1 + 1e-9)
     ok = np.abs(values - axis_sorted[i]) <= half[i]
     return i, ok
+
+
+def gate_derivative(image: np.ndarray, x_axis: np.ndarray) -> np.ndarray:
+    """d image / dx along its rows (axis 1), x_axis the values of its columns: ``numpy.gradient`` over each run of
+    finite pixels of a row (second order inside a run, one-sided at its ends), so a partial line and the gaps of a
+    map being filled give the slope of what is measured; a pixel with no finite neighbour gives NaN."""
+    out = np.full(image.shape, np.nan, dtype=float)
+    for r, row in enumerate(image):
+        finite = np.isfinite(row)
+        edges = np.flatnonzero(np.diff(np.concatenate([[0], finite.astype(np.int8), [0]])))
+        for a, b in zip(edges[0::2], edges[1::2]):
+            if b - a >= 2:
+                out[r, a:b] = np.gradient(row[a:b].astype(float), x_axis[a:b])
+    return out
+
+
+def derivative_label(z: str, x: str) -> str:
+    """The name of d z / d x for a plot: ``dG/dV_g (G0/V)`` for G/G0 against a gate voltage, else ``d(z)/d(x)``."""
+    name, unit = x[:-1].rsplit(" (", 1) if x.endswith(")") and " (" in x else (x, "")
+    if is_g0_column(z) and unit == "V":
+        return "dG/dV_g (G0/V)" if name.lower().startswith("gate") else f"dG/d{name} (G0/V)"
+    return f"d({z})/d({name})" + (f" (per {unit})" if unit else "")
 
 
 class LiveMap(QtCore.QObject):
     """A 2D map z(x, y) on a known grid, drawn as horizontal strips of ImageItems updated by blocks.
 
     ``x_values`` (fast axis) and ``y_values`` (slow axis) are the grid points the procedure will visit (any order;
-    they are sorted for display). Records whose x or y is more than half a step from the grid are counted in
-    ``off_grid`` and not drawn. Add it to a plot with :meth:`add_to`; call :meth:`update_data` on a timer."""
+    they are sorted for display). Records whose x or y is more than half a step beyond the grid are counted in
+    ``off_grid`` and not drawn. Add it to a plot with :meth:`add_to`; call :meth:`update_data` on a timer.
+
+    :meth:`show_derivative` switches the image between z (``image``) and d z / d x along the fast axis
+    (``slope``, :func:`gate_derivative`: computed for the rows that received points, as they arrive; a partial line
+    has the slope of its measured part). Each has its own colour scale, grown to its data range.
+
+    A map whose points are not measured as a grid's (an adaptive map: a point more than a quarter step from every
+    node, or two points in a row of the image with unmeasured pixels between them) becomes ``scattered``: the image
+    is then the linear interpolation on the Delaunay triangulation of all points so far (pixels outside their hull
+    stay empty), recomputed when points have arrived, at most every ``scatter_period_s`` and at most 5 % of the
+    time (the next waits twenty times the last one's cost), so the plot never slows the run."""
 
     def __init__(self, data: LiveData, x: str, y: str, z: str, x_values: Sequence[float],
                  y_values: Sequence[float], colormap: str = "viridis", strip_rows: int | None = None,
-                 wdg=None):
+                 scatter_period_s: float = 1.0, wdg=None):
         super().__init__()
         self.live = data
         self.x, self.y, self.z = x, y, z
@@ -329,12 +569,19 @@ class LiveMap(QtCore.QObject):
             raise ValueError(f"map {z!r}: grid values must be finite numbers")
         ny, nx = len(self.y_axis), len(self.x_axis)
         self.image = np.full((ny, nx), np.nan, dtype=np.float32)
+        self.slope = np.full((ny, nx), np.nan, dtype=np.float32)
+        self.derivative = False
+        self.scattered = False
+        self.scatter_period_s = float(scatter_period_s)
+        self._scatter_n, self._next_scatter = -1, 0.0
+        self._quarter = (0.25 * local_step(self.x_axis), 0.25 * local_step(self.y_axis))
+        self._last = np.empty(0, dtype=np.intp)  # (row, column) of the last point placed
         # strips of about 64k pixels: a refresh re-renders only the strips that received points
         self.strip_rows = int(strip_rows or max(1, min(ny, 65536 // max(nx, 1))))
         self.cmap = pg.colormap.get(colormap)
         self.lut = self.cmap.getLookupTable(nPts=256)
         self.levels: tuple[float, float] | None = None
-        self._zmin, self._zmax = math.inf, -math.inf
+        self._ranges = {False: [math.inf, -math.inf], True: [math.inf, -math.inf]}
         self._consumed = 0
         self.off_grid = 0
         self.items: list[pg.ImageItem] = []
@@ -359,6 +606,16 @@ class LiveMap(QtCore.QObject):
     def shape(self) -> tuple[int, int]:
         return self.image.shape
 
+    @property
+    def shown(self) -> np.ndarray:
+        """The image on screen: ``slope`` when the derivative is shown, else ``image``."""
+        return self.slope if self.derivative else self.image
+
+    @property
+    def label(self) -> str:
+        """What the image shows: the z column, or its derivative along the fast axis."""
+        return derivative_label(self.z, self.x) if self.derivative else self.z
+
     def add_to(self, plot: pg.PlotItem) -> None:
         for item in self.items:
             plot.addItem(item)
@@ -370,10 +627,58 @@ class LiveMap(QtCore.QObject):
     def set_color(self, color) -> None:  # a map has no pen colour
         pass
 
+    def show_derivative(self, on: bool) -> None:
+        """Show d z / d x along the fast axis (True) or z (False); every strip is re-drawn."""
+        self.derivative = bool(on)
+        self._relevel()
+        self._render(range(len(self.items)))
+
+    def _relevel(self) -> None:
+        lo, hi = self._ranges[self.derivative]
+        if not math.isfinite(lo):
+            self.levels = None
+            return
+        if hi <= lo:
+            hi = lo + (abs(lo) * 1e-6 or 1e-12)
+        self.levels = (lo, hi)
+        for item in self.items:
+            item.setLevels(self.levels)  # re-colours every strip (only when a range changes)
+
+    def _render(self, strips) -> None:
+        shown = self.shown
+        for s in strips:
+            item = self.items[int(s)]
+            r0, r1 = item._rows
+            item.updateImage(shown[r0:r1])
+
+    def _interpolate(self, force: bool) -> bool:
+        """Scattered points: the image from the triangulation of all points (False while throttled)."""
+        now = time.perf_counter()
+        n = len(self.live)
+        if n == self._scatter_n or (not force and now < self._next_scatter):
+            return False
+        _, (x, y, z) = self.live.columns_view((self.x, self.y, self.z))
+        good = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
+        x, y, z = x[good], y[good], z[good]
+        self.image[:] = np.nan
+        try:
+            interpolate = LinearNDInterpolator(np.column_stack([x, y]), z, rescale=True)
+            self.image[:] = interpolate(*np.meshgrid(self.x_axis, self.y_axis))
+        except (QhullError, ValueError):  # fewer than three points, or all on a line: each in its pixel
+            ix, okx = nearest_index(self.x_axis, x)
+            iy, oky = nearest_index(self.y_axis, y)
+            ok = okx & oky
+            self.image[iy[ok], ix[ok]] = z[ok]
+        self._scatter_n = n
+        self._next_scatter = now + max(self.scatter_period_s, 20 * (time.perf_counter() - now))
+        return True
+
     def update_data(self, force: bool = False) -> bool:
-        """Write the records that arrived since the last call into the image; re-render the touched strips."""
+        """Bring the image up to date with the records that arrived since the last call; re-render the touched
+        strips."""
         n, (x, y, z) = self.live.columns_view((self.x, self.y, self.z), start=self._consumed)
-        if len(z) == 0 and not force:
+        pending = self.scattered and n != self._scatter_n
+        if len(z) == 0 and not force and not pending:
             return False
         self._consumed = n
         ix, okx = nearest_index(self.x_axis, x)
@@ -381,26 +686,35 @@ class LiveMap(QtCore.QObject):
         ok = okx & oky
         self.off_grid += int(len(ok) - ok.sum())
         ix, iy, zz = ix[ok], iy[ok], z[ok]
-        self.image[iy, ix] = zz
-        finite = zz[np.isfinite(zz)]
+        if not self.scattered and len(ix):
+            qx, qy = self._quarter
+            between = (np.abs(x[ok] - self.x_axis[ix]) > qx[ix]) | (np.abs(y[ok] - self.y_axis[iy]) > qy[iy])
+            # a grid's line goes from pixel to pixel; a jump within a row leaves pixels between unmeasured
+            rows, cols = np.concatenate([self._last[:1], iy]), np.concatenate([self._last[1:], ix])
+            jumps = (rows[1:] == rows[:-1]) & (np.abs(np.diff(cols)) > 1)
+            self.scattered = bool(between.any() or jumps.any())
+            self._last = np.array([iy[-1], ix[-1]])
+        if self.scattered:
+            rows = np.arange(self.image.shape[0]) if self._interpolate(force) else np.empty(0, dtype=int)
+        else:
+            self.image[iy, ix] = zz
+            rows = np.unique(iy)
         relevel = force
-        if len(finite):
-            lo, hi = float(finite.min()), float(finite.max())
-            if lo < self._zmin or hi > self._zmax:
-                self._zmin, self._zmax = min(lo, self._zmin), max(hi, self._zmax)
-                relevel = True
-        if relevel and math.isfinite(self._zmin):
-            lo, hi = self._zmin, self._zmax
-            if hi <= lo:
-                hi = lo + (abs(lo) * 1e-6 or 1e-12)
-            self.levels = (lo, hi)
-            for item in self.items:
-                item.setLevels(self.levels)  # re-colours every strip (only when the range grows)
-        touched = np.unique(iy // self.strip_rows) if len(iy) else np.empty(0, dtype=int)
-        for s in touched:
-            item = self.items[int(s)]
-            r0, r1 = item._rows
-            item.updateImage(self.image[r0:r1])
+        if len(rows):
+            self.slope[rows] = gate_derivative(self.image[rows], self.x_axis)
+            # the ranges grow with a grid's points; a scattered map's image is new each time: its ranges too
+            ranges = {key: [math.inf, -math.inf] if self.scattered else list(span)
+                      for key, span in self._ranges.items()}
+            for key, part in ((False, self.image[rows]), (True, self.slope[rows])):
+                finite = part[np.isfinite(part)]
+                if len(finite):
+                    lo, hi = ranges[key]
+                    ranges[key] = [min(float(finite.min()), lo), max(float(finite.max()), hi)]
+            relevel = relevel or ranges[self.derivative] != self._ranges[self.derivative]
+            self._ranges = ranges
+        if relevel:
+            self._relevel()
+        self._render(np.unique(rows // self.strip_rows))
         return True
 
     def filled(self) -> int:

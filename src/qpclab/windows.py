@@ -4,9 +4,15 @@
 pymeasure) with:
 
 - a tab of several live curves at once (``plots=[(x column, y column), ...]``; a y column in G0 gets dashed lines
-  at integer G0), each drawn by :class:`qpclab.live.LiveCurve`;
+  at integer G0), each drawn by :class:`qpclab.live.LiveCurve`, or with ``slow=COLUMN`` as line cuts coloured by
+  that column's value with a colour bar (:class:`qpclab.live.LiveLines`; an adaptive run's line drawn sorted by x);
+  ``saddle_fit=(gate column, G/G0 column)`` adds the online saddle-point fit to that plot
+  (:class:`qpclab.live_fits.LiveSaddleFit`);
 - for maps, a tab of live images (``maps=[(x column, y column, z column), ...]``) drawn by
-  :class:`qpclab.live.LiveMap` on the grid the procedure will visit;
+  :class:`qpclab.live.LiveMap` on the grid the procedure will visit (scattered points of an adaptive map
+  triangulated onto it), each with a choice of z or its derivative along the fast axis (dG/dV_g);
+  ``diamonds=(gate, bias, G/G0)`` adds the online estimate of a bias map's diamonds
+  (:class:`qpclab.live_fits.LiveDiamonds`);
 - qpclab procedures run through qpclab's one executor and writer (:func:`qpclab.procedures.runner.run_procedure`),
   exactly as from the command line: same file format and names (``<procedure>-<date>-<time>.csv`` in the window's
   folder), ``#Status:`` line, safe exits; every row goes to the run's :class:`qpclab.live.LiveData` after the
@@ -43,7 +49,9 @@ from pymeasure.experiment import Procedure, Results
 from pymeasure.experiment.results import CSVFormatter
 from pymeasure.experiment.workers import Worker
 
-from .live import LiveCurve, LiveData, LiveMap, add_g0_grid, is_g0_column
+from .analysis.circuit import MeasurementCircuit
+from .live import LiveCurve, LiveData, LiveLines, LiveMap, add_g0_grid, derivative_label, is_g0_column
+from .live_fits import LiveDiamonds, LiveSaddleFit
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +198,7 @@ class _RefreshingWidget(TabWidget, QtWidgets.QWidget):
     def __init__(self, name, refresh_s: float = 0.2, parent=None):
         super().__init__(name, parent)
         self.items: list = []
+        self.plots: list[pg.PlotItem] = []
         self.layout_widget = pg.GraphicsLayoutWidget(self)
         self.layout_widget.setBackground("w")
         vbox = QtWidgets.QVBoxLayout(self)
@@ -204,36 +213,67 @@ class _RefreshingWidget(TabWidget, QtWidgets.QWidget):
         t0 = time.perf_counter()
         for item in list(self.items):
             item.update_data()
+            self._show_levels(item)
         self.last_refresh_s = time.perf_counter() - t0
+
+    def _show_levels(self, item) -> None:
+        """Bring the colour bar of the item's plot to the item's colour scale (the newest run's)."""
+
+    def remove(self, item):
+        item.remove_from(self.plots[item._plot_index])
+        if item in self.items:
+            self.items.remove(item)
+
+    def clear_widget(self):
+        for item in list(self.items):
+            self.remove(item)
 
     def sizeHint(self):
         return QtCore.QSize(600, 500)
 
 
 class LivePlotsWidget(_RefreshingWidget):
-    """Several live curve plots at once, one per (x column, y column) pair, laid out in a grid."""
+    """Several live curve plots at once, one per (x column, y column) pair, laid out in a grid.
+
+    ``slow``: the column that tells a run's line cuts apart (a map's slow axis, a staircase's sweep): each line is
+    drawn in the colour of its value (:class:`qpclab.live.LiveLines`), a colour bar beside each plot says which.
+    ``saddle_fit``: the (gate column, G/G0 column) pair whose plot shows the online saddle-point fit
+    (:class:`qpclab.live_fits.LiveSaddleFit`)."""
 
     def __init__(self, name, pairs: Sequence[tuple[str, str]], refresh_s: float = 0.2, columns: int = 2,
-                 g0_lines: int = 20, max_points: int = 4000, linewidth: float = 1.0, parent=None):
+                 g0_lines: int = 20, max_points: int = 4000, linewidth: float = 1.0, slow: str | None = None,
+                 saddle_fit: tuple[str, str] | None = None, colormap: str = "viridis", parent=None):
         super().__init__(name, refresh_s, parent)
         if not pairs:
             raise ValueError("LivePlotsWidget needs at least one (x column, y column) pair")
         self.pairs = [tuple(p) for p in pairs]
         self.max_points = max_points
         self.linewidth = linewidth
-        self.plots: list[pg.PlotItem] = []
+        self.slow = slow
+        self.saddle_fit = tuple(saddle_fit) if saddle_fit else None
+        self.colormap = colormap
+        self.bars: dict[int, pg.ColorBarItem] = {}
         ncol = max(1, min(columns, len(self.pairs)))
         for i, (x, y) in enumerate(self.pairs):
-            plot = self.layout_widget.addPlot(row=i // ncol, col=i % ncol)
+            plot = self.layout_widget.addPlot(row=i // ncol, col=2 * (i % ncol))
             plot.showGrid(x=True, y=not is_g0_column(y), alpha=0.2)
             for side, column in (("bottom", x), ("left", y)):
                 label, unit = _axis_label(column)
                 plot.setLabel(side, label, units=unit)
             if g0_lines and is_g0_column(y):
                 add_g0_grid(plot, g0_lines)
+            if self._coloured(i):
+                bar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get(colormap), interactive=False,
+                                      label=slow)
+                self.layout_widget.addItem(bar, row=i // ncol, col=2 * (i % ncol) + 1)
+                self.bars[i] = bar
             # zooming redraws the points in view at once (not at the next timer tick)
             plot.sigXRangeChanged.connect(lambda *_, index=i: self._refresh_plot(index))
             self.plots.append(plot)
+
+    def _coloured(self, index: int) -> bool:
+        """Whether plot ``index`` draws line cuts coloured by the slow column (not when it plots that column)."""
+        return bool(self.slow) and self.slow not in self.pairs[index]
 
     @property
     def plot(self) -> pg.PlotItem:
@@ -249,44 +289,75 @@ class LivePlotsWidget(_RefreshingWidget):
         data = live_data_for(results)
         curves = []
         for i, (x, y) in enumerate(self.pairs):
-            curve = LiveCurve(data, x, y, max_points=self.max_points, wdg=self,
-                              pen=pg.mkPen(color=color, width=self.linewidth), **kwargs)
+            if self._coloured(i):
+                curve = LiveLines(data, x, y, self.slow, colormap=self.colormap, max_points=self.max_points,
+                                  linewidth=self.linewidth, wdg=self)
+            else:
+                curve = LiveCurve(data, x, y, max_points=self.max_points, wdg=self,
+                                  pen=pg.mkPen(color=color, width=self.linewidth), **kwargs)
             curve._plot_index = i
             curves.append(curve)
+            if self.saddle_fit == (x, y):
+                fit = LiveSaddleFit(data, x, y, wdg=self)
+                fit._plot_index = i
+                curves.append(fit)
         return curves
 
     def load(self, curve):
         curve.update_data(force=True)
-        self.plots[curve._plot_index].addItem(curve)
+        curve.add_to(self.plots[curve._plot_index])
         if curve not in self.items:
             self.items.append(curve)
+        self._show_levels(curve)
 
-    def remove(self, curve):
-        self.plots[curve._plot_index].removeItem(curve)
-        if curve in self.items:
-            self.items.remove(curve)
+    def _show_levels(self, item) -> None:
+        """The colour bar beside a plot of line cuts shows the newest run's scale."""
+        bar = self.bars.get(item._plot_index)
+        if bar is not None and isinstance(item, LiveLines) and item.levels is not None \
+                and tuple(bar.levels()) != tuple(item.levels):
+            bar.setLevels(values=item.levels, update_items=False)
 
     def set_color(self, curve, color):
         curve.set_color(color)
 
-    def clear_widget(self):
-        for curve in list(self.items):
-            self.remove(curve)
 
 
 class LiveMapsWidget(_RefreshingWidget):
-    """Live 2D maps, one plot with a colour bar per (x column, y column, z column); the newest run on top."""
+    """Live 2D maps, one plot with a colour bar per (x column, y column, z column); the newest run on top.
+
+    Above the plots, one choice per map (``choosers``): the z column itself or its derivative along the fast axis
+    (dG/dV_g for a conductance map against a gate: what bias spectroscopy reads).
+
+    ``diamonds``: the (gate, bias, G/G0) map that shows the online estimate of the diamonds
+    (:class:`qpclab.live_fits.LiveDiamonds`) with the circuit ``circuit(procedure)`` (default: the circuit of the
+    procedure's station)."""
 
     def __init__(self, name, maps: Sequence[tuple[str, str, str]], grid: GridFunction | None = None,
-                 refresh_s: float = 0.2, colormap: str = "viridis", parent=None):
+                 refresh_s: float = 0.2, colormap: str = "viridis", diamonds: tuple[str, str, str] | None = None,
+                 circuit: Callable[[object], MeasurementCircuit] | None = None, parent=None):
         super().__init__(name, refresh_s, parent)
         if not maps:
             raise ValueError("LiveMapsWidget needs at least one (x column, y column, z column) triple")
         self.maps = [tuple(m) for m in maps]
         self.grid = grid
+        self.diamonds = tuple(diamonds) if diamonds else None
+        self.circuit = circuit or _station_circuit
         self.colormap = colormap
-        self.plots: list[pg.PlotItem] = []
         self.bars: list[pg.ColorBarItem] = []
+        self.derivative = [False] * len(self.maps)
+        self.choosers: list[QtWidgets.QComboBox] = []
+        row = QtWidgets.QHBoxLayout()
+        row.setContentsMargins(4, 2, 4, 0)
+        for i, (x, y, z) in enumerate(self.maps):
+            chooser = QtWidgets.QComboBox()
+            chooser.addItems([z, derivative_label(z, x)])
+            chooser.setToolTip(f"map {i + 1}: {z}, or its derivative along {x}")
+            chooser.currentIndexChanged.connect(lambda index, i=i: self.show_derivative(i, index == 1))
+            row.addWidget(QtWidgets.QLabel(f"Map {i + 1}:" if len(self.maps) > 1 else "Show:"))
+            row.addWidget(chooser)
+            self.choosers.append(chooser)
+        row.addStretch(1)
+        self.layout().insertLayout(0, row)
         for i, (x, y, z) in enumerate(self.maps):
             plot = self.layout_widget.addPlot(row=i, col=0)
             for side, column in (("bottom", x), ("left", y)):
@@ -320,8 +391,28 @@ class LiveMapsWidget(_RefreshingWidget):
             item._plot_index = i
             if color is not None:
                 item.color = pg.mkColor(color)  # the run's colour in the browser
+            if self.derivative[i]:
+                item.show_derivative(True)
             items.append(item)
+            if self.diamonds == (x, y, z):
+                estimate = LiveDiamonds(data, x, y, z, self.circuit(results.procedure), wdg=self)
+                estimate._plot_index = i
+                items.append(estimate)
         return items
+
+    def show_derivative(self, index: int, on: bool) -> None:
+        """Map ``index`` shows the derivative along its fast axis (True) or its z column (False), every run's."""
+        self.derivative[index] = bool(on)
+        x, _, z = self.maps[index]
+        label = derivative_label(z, x) if on else z
+        self.plots[index].setTitle(label)
+        self.bars[index].getAxis("left").setLabel(label)  # where ColorBarItem puts its label
+        for item in self.items:
+            if item._plot_index == index and isinstance(item, LiveMap):
+                item.show_derivative(on)
+                self._show_levels(item)
+        if self.choosers[index].currentIndex() != int(on):
+            self.choosers[index].setCurrentIndex(int(on))
 
     def load(self, item):
         item.add_to(self.plots[item._plot_index])
@@ -330,26 +421,20 @@ class LiveMapsWidget(_RefreshingWidget):
         item.update_data(force=True)
         self._show_levels(item)
 
-    def remove(self, item):
-        item.remove_from(self.plots[item._plot_index])
-        if item in self.items:
-            self.items.remove(item)
-
-    def refresh(self) -> None:
-        t0 = time.perf_counter()
-        for item in list(self.items):
-            item.update_data()
-            self._show_levels(item)
-        self.last_refresh_s = time.perf_counter() - t0
-
-    def _show_levels(self, item: LiveMap) -> None:
+    def _show_levels(self, item) -> None:
         bar = self.bars[item._plot_index]
-        if item.levels is not None and tuple(bar.levels()) != tuple(item.levels):
+        if isinstance(item, LiveMap) and item.levels is not None and tuple(bar.levels()) != tuple(item.levels):
             bar.setLevels(values=item.levels, update_items=False)
 
-    def clear_widget(self):
-        for item in list(self.items):
-            self.remove(item)
+
+def _station_circuit(procedure) -> MeasurementCircuit:
+    """The measurement circuit of a qpclab procedure's station (its station file, or the packaged lab)."""
+    from .procedures.base import QPCProcedure
+
+    if not isinstance(procedure, QPCProcedure):
+        raise ValueError(f"{type(procedure).__name__} is not a qpclab procedure: give the window the circuit "
+                         "(circuit=) for the online diamonds")
+    return procedure.load_station().circuit
 
 
 class LiveWindow(ManagedWindowBase):
@@ -363,6 +448,10 @@ class LiveWindow(ManagedWindowBase):
     :param refresh_s: refresh period of the plots, s
     :param g0_lines: dashed lines at 1..g0_lines G0 on plots of a G0 column (0: none)
     :param max_points: most points drawn per curve (long curves are decimated by min/max blocks)
+    :param slow: the column telling line cuts apart (a map's slow axis, a staircase's sweep): each line of the
+        curve plots in the colour of its value, with a colour bar (None: each run in its browser colour)
+    :param saddle_fit: the (gate column, G/G0 column) plot that shows the online saddle-point fit (None: none)
+    :param diamonds: the (gate, bias, G/G0) map that shows the online estimate of the diamonds (None: none)
     :param port: ZMQ publisher port for remote listeners (None: no socket is opened)
     :param kwargs: passed to pymeasure's ``ManagedWindowBase`` (inputs, displays, sequencer, ...)
     """
@@ -371,14 +460,16 @@ class LiveWindow(ManagedWindowBase):
 
     def __init__(self, procedure_class, plots: Sequence[tuple[str, str]] | None = None,
                  maps: Sequence[tuple[str, str, str]] = (), grid: GridFunction | None = None,
-                 refresh_s: float = 0.2, g0_lines: int = 20, max_points: int = 4000, port: int | None = None,
-                 log_fmt=None, log_datefmt=None, **kwargs):
+                 refresh_s: float = 0.2, g0_lines: int = 20, max_points: int = 4000, slow: str | None = None,
+                 saddle_fit: tuple[str, str] | None = None, diamonds: tuple[str, str, str] | None = None,
+                 port: int | None = None, log_fmt=None,
+                 log_datefmt=None, **kwargs):
         columns = list(procedure_class.DATA_COLUMNS)
         if plots is None:
             plots = [(columns[0], columns[1])]
         plots = [tuple(p) for p in plots]
         maps = [tuple(m) for m in maps]
-        for spec in plots + maps:
+        for spec in plots + maps + [(slow,) if slow else (), tuple(saddle_fit or ()), tuple(diamonds or ())]:
             for column in spec:
                 if column not in columns:
                     raise ValueError(f"{procedure_class.__name__} has no data column {column!r}; "
@@ -387,8 +478,10 @@ class LiveWindow(ManagedWindowBase):
         self.log_widget = LogWidget("Experiment Log", fmt=log_fmt, datefmt=log_datefmt)
         widgets = []
         self.plot_widget = LivePlotsWidget("Live plots", plots, refresh_s=refresh_s, g0_lines=g0_lines,
-                                           max_points=max_points) if plots else None
-        self.map_widget = LiveMapsWidget("Maps", maps, grid=grid, refresh_s=refresh_s) if maps else None
+                                           max_points=max_points, slow=slow,
+                                           saddle_fit=saddle_fit) if plots else None
+        self.map_widget = LiveMapsWidget("Maps", maps, grid=grid, refresh_s=refresh_s,
+                                         diamonds=diamonds) if maps else None
         ordered = [self.map_widget, self.plot_widget] if self.maps_first else [self.plot_widget, self.map_widget]
         widgets = tuple(w for w in ordered if w is not None)
         kwargs["widget_list"] = tuple(kwargs.get("widget_list", ())) + widgets + (self.log_widget,)
