@@ -48,7 +48,7 @@ from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 from ..analysis.io import load_run
 from ..instruments.connect import Lab
 from .axes import Axis
-from .plan import MAX_POINTS, TIME_COLUMN, Line, LinearSweep, Move, Plan, PlanError, SteeredPlan
+from .plan import MAX_POINTS, TIME_COLUMN, Line, LinearSweep, Move, PlanError, SteeredPlan
 from .point import PointMeasurer, line_moves
 from .readouts import Readout, UncuredOverload
 from .suspenders import Guard, Trip
