@@ -266,7 +266,8 @@ class GridMap(Procedure):
 def test_map_window_image_holds_the_csv_values_and_shows_their_colours(qapp, tmp_path):
     from qpclab.windows import LiveMapWindow
 
-    window = LiveMapWindow(GridMap, maps=[("Gate (V)", "Bias (V)", "G/G0")], plots=[("Gate (V)", "G/G0")])
+    window = LiveMapWindow(GridMap, maps=[("Gate (V)", "Bias (V)", "G/G0")], plots=[("Gate (V)", "G/G0")],
+                           grid=GridMap.map_grid)
     window.directory = str(tmp_path)
     window.resize(1000, 800)
     window.show()

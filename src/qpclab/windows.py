@@ -377,10 +377,12 @@ class LiveMapsWidget(_RefreshingWidget):
     def grid_of(self, procedure) -> tuple[Sequence[float], Sequence[float]]:
         if self.grid is not None:
             return self.grid(procedure)
-        if hasattr(procedure, "map_grid"):
+        from .procedures.maps import GateMap
+
+        if isinstance(procedure, GateMap):
             return procedure.map_grid()
-        raise ValueError(f"{type(procedure).__name__} has no map_grid() method and the window was given no grid=:"
-                         " the live map needs the fast and slow axis values before the run")
+        raise ValueError(f"{type(procedure).__name__} is not one of qpclab's gate maps and the window was given no "
+                         "grid=: the live map needs the fast and slow axis values before the run")
 
     def new_curve(self, results, color=None, **kwargs):
         data = live_data_for(results)
