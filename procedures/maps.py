@@ -17,7 +17,7 @@ from pymeasure.experiment import BooleanParameter, FloatParameter, Parameter
 
 from ..instruments.station import Station
 from .axes import Axis, GateAxis, axis_for
-from .base import LockInProcedure, ParameterError, check_value
+from .base import GateSweepProcedure, ParameterError, check_value
 from .plan import Line, Move, Plan, linspace_points
 from .readouts import ConductanceReadout
 
@@ -31,7 +31,7 @@ def _slow_range(label: str, units: str, start: float, stop: float, step: float, 
             FloatParameter(f"{label} step", units=units, default=step, minimum=1e-6, maximum=largest_step))
 
 
-class GateMap(LockInProcedure):
+class GateMap(GateSweepProcedure):
     """Base of the maps: the fast axis is a gate; subclasses name the slow axis (kind, column, parameters)."""
 
     gate = Parameter("Gate", default="gate")
@@ -92,7 +92,7 @@ class GateMap(LockInProcedure):
 
         return Plan(fast=GateAxis(station, self.gate), fast_column="Gate (V)", lines=len(slow), line=line,
                     readout=ConductanceReadout(self.lockin_settings(), station.circuit), columns=self.DATA_COLUMNS,
-                    fast_first=True)
+                    fast_first=True, buffered=self.sweep_route(station, self.gate))
 
 
 class GateGateMap(GateMap):

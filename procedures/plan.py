@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Mapping
 
+from ..instruments.source_lists import BufferedRoute
 from .axes import Axis
 from .readouts import Readout
 
@@ -67,10 +68,12 @@ class Plan:
     :param columns: the procedure's DATA_COLUMNS: the plan must fill exactly these
     :param fast_first: before a line's moves, bring the fast axis to the line's first value (maps: the gate never
         sweeps back across the whole range while the slow axis steps)
+    :param buffered: run each line hardware-timed over this route (:mod:`qpclab.procedures.buffered`); None: stepped
     """
 
     def __init__(self, *, fast: Axis, fast_column: str, lines: int, line: Callable[[int], Line], readout: Readout,
-                 columns: Sequence[str], fast_first: bool = False):
+                 columns: Sequence[str], fast_first: bool = False, buffered: BufferedRoute | None = None):
+        self.buffered = buffered
         if lines < 1:
             raise PlanError("the plan has no line")
         self.fast, self.fast_column, self.n_lines, self._line = fast, fast_column, int(lines), line

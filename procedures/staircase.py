@@ -18,7 +18,7 @@ from ..analysis.online_fit import OnlineSaddleFit
 from ..instruments.station import Station
 from .adaptive import SAMPLINGS, AdaptivePlan, StepLoss, StoppingRule
 from .axes import GateAxis
-from .base import LockInProcedure, ParameterError, check_value
+from .base import GateSweepProcedure, ParameterError, check_value
 from .plan import Line, Plan, linspace_points
 from .readouts import ConductanceReadout
 
@@ -27,7 +27,7 @@ __all__ = ["Staircase"]
 DIRECTIONS = {"up": (False,), "down": (True,), "up and down": (False, True)}
 
 
-class Staircase(LockInProcedure):
+class Staircase(GateSweepProcedure):
     """Sweep a gate (or a virtual gate) and record the conductance staircase, up and/or down, repeated."""
 
     gate = Parameter("Gate", default="gate")
@@ -51,6 +51,9 @@ class Staircase(LockInProcedure):
 
     def validate(self) -> None:
         super().validate()
+        if self.sampling == "adaptive" and self.mode == "buffered":
+            raise ParameterError("mode", self.mode, "adaptive sampling picks each point from the last: it runs "
+                                 "stepped (--mode stepped or auto)")
         if self.sampling == "adaptive":
             if self.direction not in ("up", "down") or self.repeats != 1:
                 raise ParameterError("sampling", self.sampling, "adaptive sampling measures one staircase: use "
@@ -80,4 +83,5 @@ class Staircase(LockInProcedure):
         pattern = [up[::-1] if down else up for down in DIRECTIONS[self.direction]]
         return Plan(fast=GateAxis(station, self.gate), fast_column="Gate (V)", lines=self.repeats * len(pattern),
                     line=lambda k: Line((), pattern[k % len(pattern)], {"Sweep": k}),
-                    readout=ConductanceReadout(self.lockin_settings(), station.circuit), columns=self.DATA_COLUMNS)
+                    readout=ConductanceReadout(self.lockin_settings(), station.circuit), columns=self.DATA_COLUMNS,
+                    buffered=self.sweep_route(station, self.gate))

@@ -122,6 +122,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from .procedures import procedure_class
+    from .procedures.base import GateSweepProcedure
     from .procedures.runner import new_data_path, prepare, run_procedure
 
     cls = procedure_class(args.procedure)
@@ -134,6 +135,8 @@ def _run(args: argparse.Namespace) -> int:
     data_path = Path(args.data) if args.data else new_data_path(Path(args.out), args.procedure)
     print(f"qpclab run {args.procedure}: station {station.name!r} ({station.path}); {plan.n_points} points, "
           f"about {report.estimate_s:.0f} s")
+    if isinstance(proc, GateSweepProcedure) and proc.mode_note:
+        print(f"sweep mode: {proc.mode_note}")
     result = run_procedure(proc, data_path, progress=not args.quiet)
     print(f"{result.points} points, {result.status}, {result.seconds:.1f} s")
     print(f"data: {data_path.resolve()}")
