@@ -76,7 +76,10 @@ def walk(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_poi
                 return None
             lab.check_errors()
             check_list(gate.spec, gate.read_checked(), values, dwell, capacity)  # from where it really is
-            started, xs, ys, overloaded = _run_list(source, buffer, values, dwell, control)
+            try:
+                started, xs, ys, overloaded = _run_list(source, buffer, values, dwell, control)
+            finally:
+                gate.written_by_list()
             lab.check_compliance()
             if not overloaded:
                 break
