@@ -38,12 +38,10 @@ from .writer import RunWriter
 if TYPE_CHECKING:  # the executor imports this module
     from .executor import RunControl
 
-__all__ = ["walk", "TRIGGER_TIMEOUT_S", "LINE_OVERHEAD_S"]
+__all__ = ["walk", "TRIGGER_TIMEOUT_S"]
 
 #: how long after the list's end the lock-in may still be missing samples before the line fails (s)
 TRIGGER_TIMEOUT_S = 2.0
-#: bus exchanges per line beyond the list itself (arm, upload, start, read), for the dry run's estimate (GPIB)
-LINE_OVERHEAD_S = 0.02
 
 
 def walk(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_point: int, t0: float,

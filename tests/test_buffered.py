@@ -99,6 +99,18 @@ def test_auto_picks_buffered_where_the_station_allows_it_and_says_why_not(tmp_pa
     assert "\n" not in str(err.value)
 
 
+def test_auto_prints_its_choice_in_one_line(capsys):
+    from qpclab.cli import main
+
+    assert main(["run", "staircase", "--mode", "auto", "--dry-run"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("sweep mode:")]
+    assert lines == ["sweep mode: stepped (auto: gate is on gate_smu: the Keithley 2400 returns to its bias level "
+                     "after a source list (a jump of the whole line))"]
+    assert main(["run", "gate-gate-map", "--station", str(QDAC_LAB), "--mode", "auto", "--dry-run"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("sweep mode:")]
+    assert lines == ["sweep mode: buffered (qdac list on gate_left, trig_out_1 -> lockin.trig_in)"]
+
+
 def test_a_list_that_breaks_a_safety_rule_is_refused_before_anything_moves(lab_file, tmp_path):
     path, lab = lab_file
     with pytest.raises(ListRefused, match=r"list step -1\.26 -> -1\.256 V at level 1 is larger than its step "

@@ -131,12 +131,13 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"dry run of {args.procedure} on station {station.name!r}: nothing is opened, nothing moves")
         print(report.text())
+    if isinstance(proc, GateSweepProcedure) and proc.mode_note:
+        print(f"sweep mode: {proc.mode_note}")
+    if args.dry_run:
         return 0
     data_path = Path(args.data) if args.data else new_data_path(Path(args.out), args.procedure)
     print(f"qpclab run {args.procedure}: station {station.name!r} ({station.path}); {plan.n_points} points, "
           f"about {report.estimate_s:.0f} s")
-    if isinstance(proc, GateSweepProcedure) and proc.mode_note:
-        print(f"sweep mode: {proc.mode_note}")
     result = run_procedure(proc, data_path, progress=not args.quiet)
     print(f"{result.points} points, {result.status}, {result.seconds:.1f} s")
     print(f"data: {data_path.resolve()}")
