@@ -210,9 +210,12 @@ class SR830Buffer(LockInBuffer):
         return int(self.lockin.driver.ask("SPTS?"))
 
     def read(self, n: int) -> tuple[list[float], list[float], bool]:
+        """The overloads are the latched LIAS bits and any sample at or beyond full scale (an overloaded display
+        stores its saturated value)."""
         x, y = self._trace(1, n), self._trace(2, n)
         overloaded = bool(int(float(self.lockin.driver.ask("LIAS?"))) & self.lockin.OVERLOAD_BITS)
-        return x, y, overloaded
+        full_scale = self.lockin.sensitivity
+        return x, y, overloaded or any(math.hypot(a, b) >= full_scale for a, b in zip(x, y))
 
     def _trace(self, display: int, n: int) -> list[float]:
         """``TRCB? i,0,n``: n IEEE 754 single floats, little endian, no terminator."""

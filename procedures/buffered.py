@@ -83,7 +83,10 @@ def walk(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_poi
                 break
             li = lab.lockin
             if attempt == OVERLOAD_RETRIES or not li.sensitivity_up():
-                raise UncuredOverload(f"{li.name}: overload during a buffered line that auto-ranging cannot cure")
+                text = f"{li.name}: overload during a buffered line that auto-ranging cannot cure"
+                if guard is None or guard.overload is None:
+                    raise UncuredOverload(text)
+                return Trip(guard.overload, text)  # the line is not written: measured again after the pause
             writer.comment("Auto-range", f"{li.name} overloaded during line {point // plan.points_per_line}; "
                                          f"sensitivity now {li.sensitivity:g} V; the line is measured again")
         lab.check_errors()

@@ -231,7 +231,7 @@ def test_sigkill_in_mid_map_keeps_every_completed_line_and_resume_continues_at_t
     argv = [sys.executable, "-m", "qpclab", "run", "gate-gate-map", "--station", str(path), "--mode", "buffered",
             "--gate", "gate_left", "--gate2", "gate_right", "--start", "-1.28", "--stop", "-1.2", "--step",
             "0.002", "--gate2-start", "-1.3", "--gate2-stop", "-1.2", "--gate2-step", "0.02", "--time-constant",
-            "0.003", "--quiet", "--data", str(data)]
+            "0.001", "--quiet", "--data", str(data)]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (data.exists() and complete_rows(data) >= 2 * n_fast):
@@ -255,3 +255,21 @@ def test_sigkill_in_mid_map_keeps_every_completed_line_and_resume_continues_at_t
     grid = df.groupby(["Line", "Gate (V)"]).size()
     assert len(grid) == n_fast * n_slow and (grid == 1).all()
     assert np.array_equal(df["Line"].to_numpy()[:rows_at_kill], kept["Line"].to_numpy()[:rows_at_kill])
+
+
+def test_an_overload_in_a_buffered_line_measures_it_again_one_sensitivity_coarser(lab_file, tmp_path):
+    """Down the first risers at a 20 mV full scale the lock-in overloads at the line's start (X reaches ~0.3 V at
+    -1.14 V; at the end, pinched off, nothing is left to see): the line is measured again one sensitivity coarser
+    (the SR830's 1-2-5 table: 50, 100, 200, 500 mV) until it does not overload, each change noted in the file, and
+    the rows kept are the unsaturated ones (the SR830 saturates at 1.09 full scale)."""
+    path, lab = lab_file
+    stair = Staircase()
+    stair.set_values(station_file=str(path), gate="gate_left", start=-1.14, stop=-1.24, step=0.002,
+                     time_constant=1e-3, sensitivity=0.02, mode="buffered")
+    data = tmp_path / "stair.csv"
+    result = run_procedure(stair, data, progress=False, catalogue=tmp_path / "catalogue.sqlite")
+    assert result.status == "finished"
+    notes = [line for line in data.read_text().splitlines() if line.startswith("#Auto-range")]
+    assert [n.split("sensitivity now ")[1].split(";")[0] for n in notes] == ["0.05 V", "0.1 V", "0.2 V", "0.5 V"]
+    df = pd.read_csv(data, comment="#")
+    assert len(df) == 51 and 1.09 * 0.2 < df["X (V)"].max() < 0.5
