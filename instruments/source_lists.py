@@ -24,10 +24,12 @@ Models:
 - Stanford Research SR830 (:class:`SR830Buffer`): sample rate "trigger" (``SRAT 14``: one point of each channel
   display per TRIG IN edge, at most 512 per second), displays X and Y (``DDEF``), one shot (``SEND 0``); read with
   ``TRCB?`` (IEEE 754 single floats, little endian) and the latched overloads with ``LIAS?``.
+- Stanford Research SR860 / SR865 (:class:`SR86xCapture`): the data capture of X and Y, one sample per TRIG IN
+  edge (``CAPTURESTART ONE, SAMPpertrig``), read with ``CAPTUREGET?``.
 
 Not offered, with the reason :func:`buffered_route` gives: the Keithley 2400 returns to its bias level after a
-source list or sweep (2400 manual, "Sweep operation"), a jump of the whole line; the Keithley 2450, the Yokogawa
-GS200 and the SR86x have no contract here yet.
+source list or sweep (2400 manual, "Sweep operation"), a jump of the whole line; the Keithley 2450 and the
+Yokogawa GS200 have no contract here yet.
 """
 
 from __future__ import annotations
@@ -39,13 +41,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .gates import STEP_TOLERANCE, GateLimitError
-from .lockins import SR830LockIn
+from .lockins import SR830LockIn, SR86xLockIn
 from .roles import InstrumentError
 from .sources import QDac2ChannelSource
 from .station import OutputSpec, Station
 from .visa import direct_line
 
-__all__ = ["ListSource", "LockInBuffer", "QDac2List", "SR830Buffer", "BufferedRoute", "NotBuffered", "ListRefused",
+__all__ = ["ListSource", "LockInBuffer", "QDac2List", "SR830Buffer", "SR86xCapture", "BufferedRoute", "NotBuffered", "ListRefused",
            "buffered_route", "check_list", "list_dwell_s"]
 
 
@@ -103,8 +105,9 @@ class LockInBuffer(abc.ABC):
         """Once per run: sample on the trigger input, X and Y stored."""
 
     @abc.abstractmethod
-    def arm(self) -> None:
-        """Empty the buffer, clear the latched overloads and wait for the line's trigger edges."""
+    def arm(self, n: int) -> None:
+        """Empty the buffer (room for ``n`` samples), clear the latched overloads and wait for the line's trigger
+        edges."""
 
     @abc.abstractmethod
     def count(self) -> int:
@@ -201,7 +204,7 @@ class SR830Buffer(LockInBuffer):
         d.write(f"DDEF 1,0,0;DDEF 2,0,0;SRAT {self.TRIGGERED_RATE};SEND 0;TSTR 0")
         self.lockin.check_errors("setting up the data buffer")
 
-    def arm(self) -> None:
+    def arm(self, n: int) -> None:
         line = self._line
         line.write("REST;LIAS?;STRT")  # LIAS? reads (and clears) the overloads latched before the line: not kept
         line.read()
@@ -228,12 +231,65 @@ class SR830Buffer(LockInBuffer):
         self.lockin.driver.write("PAUS")
 
 
+# ---- Stanford Research SR860 / SR865 ------------------------------------------------------------------------------
+
+
+class SR86xCapture(LockInBuffer):
+    """The SR86x's data capture, one sample of X and Y per TRIG IN edge (SR86x manual, Data Capture:
+    ``CAPTURECFG XY``, ``CAPTURESTART ONE, SAMPpertrig``), read with ``CAPTUREGET?`` (a ``#n`` block of little
+    endian IEEE 754 single floats) once stopped."""
+
+    #: the largest capture (CAPTURELEN 4096 kB) of X, Y pairs (8 bytes)
+    MAX_POINTS = 4096 * 1024 // 8
+    #: CAPTUREGET? returns at most 64 kB at a time
+    GET_MAX_KB = 64
+    MIN_TRIGGER_INTERVAL_S = 0.0
+
+    def __init__(self, lockin: SR86xLockIn):
+        self.lockin = lockin
+        self.name = lockin.name
+        self._line = direct_line(lockin.driver)
+        self._length_kb = 0
+
+    def prepare(self) -> None:
+        self.lockin.driver.write("CAPTURESTOP;CAPTURECFG XY")
+        self.lockin.check_errors("setting up the data capture")
+
+    def arm(self, n: int) -> None:
+        d = self.lockin.driver
+        length = max(1, math.ceil(8 * n / 1024))
+        if length != self._length_kb:
+            d.write(f"CAPTURESTOP;CAPTURELEN {length}")
+            self._length_kb = length
+        d.write("LIAS?;CAPTURESTART ONE, SAMPpertrig")  # LIAS? clears the overloads latched before the line
+        self._line.read()
+
+    def count(self) -> int:
+        return int(self.lockin.driver.ask("CAPTUREBYTES?")) // 8
+
+    def read(self, n: int) -> tuple[list[float], list[float], bool]:
+        """The overloads are the latched LIAS bits and any sample at or beyond full scale."""
+        self.lockin.driver.write("CAPTURESTOP")
+        values: list[float] = []
+        for offset in range(0, math.ceil(8 * n / 1024), self.GET_MAX_KB):
+            size = min(self.GET_MAX_KB, self._length_kb - offset)
+            values += self._line.query_binary_values(f"CAPTUREGET? {offset}, {size}", datatype="f",
+                                                     is_big_endian=False)
+        x, y = values[0:2 * n:2], values[1:2 * n:2]
+        overloaded = bool(int(float(self.lockin.driver.ask("LIAS?"))) & self.lockin.OVERLOAD_BITS)
+        full_scale = self.lockin.sensitivity
+        return x, y, overloaded or any(math.hypot(a, b) >= full_scale for a, b in zip(x, y))
+
+    def stop(self) -> None:
+        self.lockin.driver.write("CAPTURESTOP")
+
+
 # ---- what the station allows -------------------------------------------------------------------------------------
 
 #: source drivers with a list contract, and the trigger outputs they pulse (the station's ``triggers`` names)
 LIST_SOURCES = {"qdac2": QDac2List}
 #: lock-in drivers with a triggered buffer, and their trigger input
-LOCKIN_BUFFERS = {"sr830": SR830Buffer}
+LOCKIN_BUFFERS = {"sr830": SR830Buffer, "sr860": SR86xCapture, "sr865": SR86xCapture}
 TRIGGER_INPUT = "trig_in"
 #: why a source model is not offered
 NOT_OFFERED = {
@@ -259,9 +315,11 @@ class BufferedRoute:
 
     def lockin_buffer(self, lab) -> LockInBuffer:
         lockin = lab.instruments[self.lockin]
-        if not isinstance(lockin, SR830LockIn):
-            raise NotBuffered(f"{self.lockin}: {type(lockin).__name__} has no triggered-buffer contract")
-        return SR830Buffer(lockin)
+        if isinstance(lockin, SR830LockIn):
+            return SR830Buffer(lockin)
+        if isinstance(lockin, SR86xLockIn):
+            return SR86xCapture(lockin)
+        raise NotBuffered(f"{self.lockin}: {type(lockin).__name__} has no triggered-buffer contract")
 
 
 def buffered_route(station: Station, gate: str) -> BufferedRoute:

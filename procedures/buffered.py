@@ -116,7 +116,7 @@ def _run_list(source: ListSource, buffer: LockInBuffer, values: list[float], dwe
     """One list: arm the buffer, upload, start, wait for every sample, read; (start time, X, Y, overloaded).
     On any way out the list is aborted and the channel left at a fixed level where it is."""
     n = len(values)
-    buffer.arm()
+    buffer.arm(n)
     source.upload(values, dwell)
     try:
         started = time.monotonic()

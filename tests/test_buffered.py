@@ -28,20 +28,21 @@ QDAC_LAB = default_station_path().parent / "qdac_lab.yaml"
 GATE_LEFT = "gate_left: {instrument: qdac, channel: 1, limits: [-2.0, 0.3], step: 0.002, rate: 2.0, safe: 0.0}"
 
 
-def _lab(tmp_path: Path, gate_left: str = GATE_LEFT, name: str = "lab.yaml", extra: str = "") -> Path:
-    """The packaged QDAC-II lab (trigger cable qdac.trig_out_1 -> lockin.trig_in) with gate_left's spec replaced;
-    both gates ramp at 20 V/s so that the ramps from the safe values do not dominate the tests' time."""
+def _lab(tmp_path: Path, gate_left: str = GATE_LEFT, lockin: str = "sr830") -> Path:
+    """The packaged QDAC-II lab (trigger cable qdac.trig_out_1 -> lockin.trig_in) with gate_left's spec and the
+    lock-in's model replaced; both gates ramp at 20 V/s so that the ramps from the safe values do not dominate the
+    tests' time."""
     text = QDAC_LAB.read_text(encoding="utf-8")
     assert GATE_LEFT in text
     text = text.replace(GATE_LEFT, gate_left).replace("rate: 2.0, safe: 0.0}", "rate: 20.0, safe: 0.0}")
-    path = tmp_path / name
-    path.write_text(text + extra, encoding="utf-8")
+    path = tmp_path / "lab.yaml"
+    path.write_text(text.replace("sr830", lockin), encoding="utf-8")
     return path
 
 
-@pytest.fixture
-def lab_file(tmp_path):
-    path = _lab(tmp_path)
+@pytest.fixture(params=["sr830"])
+def lab_file(tmp_path, request):
+    path = _lab(tmp_path, lockin=request.param)
     lib = SimVisaLibrary(str(path))
     lib.reset()
     yield path, lib.lab
@@ -124,8 +125,9 @@ def test_a_list_that_breaks_a_safety_rule_is_refused_before_anything_moves(lab_f
 
 # ---- physics: buffered and stepped maps of the same device ----------------------------------------------------------
 
+@pytest.mark.parametrize("lab_file", ["sr830", "sr860"], indirect=True)
 def test_buffered_and_stepped_maps_agree_within_the_noise(lab_file, tmp_path):
-    """The same map across the first riser, stepped and buffered: every point agrees within the lock-in's noise
+    """The same map across the first riser, stepped and buffered (SR830 buffer; SR860 capture): every point agrees within the lock-in's noise
     (5 sigma, from the circuit's noise density and the filter's bandwidth) and the settling tolerance both modes
     declare (1e-3 of the step from the previous point). The riser moves X by far more than that between
     neighbours, so a shifted or mislabelled point would fail."""
@@ -136,7 +138,7 @@ def test_buffered_and_stepped_maps_agree_within_the_noise(lab_file, tmp_path):
     for mode in ("stepped", "buffered"):
         lab.reset()
         data = tmp_path / f"{mode}.csv"
-        result = run_procedure(_map(path, mode, start=-1.24, stop=-1.16), data, progress=False,
+        result = run_procedure(_map(path, mode, start=-1.24, stop=-1.16, gate2_start=-1.22), data, progress=False,
                                catalogue=tmp_path / "catalogue.sqlite")
         assert result.status == "finished", result.error
         frames[mode] = pd.read_csv(data, comment="#")
