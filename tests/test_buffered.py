@@ -275,3 +275,56 @@ def test_an_overload_in_a_buffered_line_measures_it_again_one_sensitivity_coarse
     assert [n.split("sensitivity now ")[1].split(";")[0] for n in notes] == ["0.05 V", "0.1 V", "0.2 V", "0.5 V"]
     df = pd.read_csv(data, comment="#")
     assert len(df) == 51 and 1.09 * 0.2 < df["X (V)"].max() < 0.5
+
+
+# ---- the contracts' command sequences (QDAC-II command reference, SR830 manual) ---------------------------------------
+
+def test_qdac2_list_contract_sends_the_command_references_sequence():
+    from pymeasure.test import expected_protocol
+
+    from qpclab.instruments.drivers.qdac2 import QDac2
+    from qpclab.instruments.source_lists import QDac2List
+    from qpclab.instruments.sources import QDac2Source
+
+    no_error = ("syst:err:all?", '0, "No error"')
+    with expected_protocol(QDac2, [
+        ("outp:trig2:sour int13", None), ("sour3:list:tmod auto", None), ("sour3:list:coun 1", None),
+        ("sour3:dc:init:cont 0", None), ("sour3:dc:trig:sour int14", None), ("sour3:dc:mark:send 13", None),
+        no_error,
+        ("sour3:list:volt -1,-0.998,-0.996", None), ("sour3:list:dwel 0.013", None), ("sour3:volt:mode list", None),
+        ("sour3:dc:init", None), no_error,
+        ("tint 14", None),
+        ("sour3:all:abor", None),
+        ("sour3:volt:last?", "-0.998"), ("sour3:volt -0.998", None), ("sour3:volt:mode fix", None), no_error,
+    ]) as driver:
+        qdac_list = QDac2List(QDac2Source(driver).channel(3), output=2)
+        qdac_list.prepare()
+        qdac_list.upload([-1.0, -0.998, -0.996], 0.013)
+        qdac_list.start()
+        qdac_list.abort()
+        qdac_list.finish()
+
+
+def test_sr830_buffer_contract_sends_the_manuals_sequence():
+    import struct
+
+    from pymeasure.instruments.srs import SR830
+    from pymeasure.test import expected_protocol
+
+    from qpclab.instruments.lockins import SR830LockIn
+    from qpclab.instruments.source_lists import SR830Buffer
+
+    xs, ys = [0.01, 0.02, 0.03], [-1e-4, 0.0, 1e-4]
+    with expected_protocol(SR830, [
+        ("PAUS;REST", None), ("DDEF 1,0,0;DDEF 2,0,0;SRAT 14;SEND 0;TSTR 0", None), ("*ESR?", "0"),
+        ("REST;LIAS?;STRT", "0"),
+        ("SPTS?", "3"),
+        ("TRCB? 1,0,3", struct.pack("<3f", *xs)), ("TRCB? 2,0,3", struct.pack("<3f", *ys)),
+        ("LIAS?", "4"), ("SENS?", "26"),
+    ]) as driver:
+        buffer = SR830Buffer(SR830LockIn(driver))
+        buffer.prepare()
+        buffer.arm(3)
+        assert buffer.count() == 3
+        x, y, overloaded = buffer.read(3)
+    assert x == pytest.approx(xs, rel=1e-6) and y == pytest.approx(ys, abs=1e-9) and overloaded  # LIAS bit 2
