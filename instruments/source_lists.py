@@ -322,8 +322,9 @@ class BufferedRoute:
         raise NotBuffered(f"{self.lockin}: {type(lockin).__name__} has no triggered-buffer contract")
 
 
-def buffered_route(station: Station, gate: str) -> BufferedRoute:
-    """The route of a hardware-timed sweep of ``gate`` on ``station``, or :class:`NotBuffered` with the reason."""
+def buffered_route(station: Station, gate: str, points: int) -> BufferedRoute:
+    """The route of a hardware-timed sweep of ``gate`` in lines of ``points`` levels on ``station``, or
+    :class:`NotBuffered` with the reason."""
     spec = station.gates.get(gate)
     if spec is None:
         kind = "a virtual gate" if gate in station.virtual_gates else "the bias" if gate == "bias" else "not a gate"
@@ -337,6 +338,10 @@ def buffered_route(station: Station, gate: str) -> BufferedRoute:
     li_driver = station.instruments[station.lockin].driver
     if li_driver not in LOCKIN_BUFFERS:
         raise NotBuffered(f"the lock-in {station.lockin} ({li_driver}) has no triggered buffer in qpclab")
+    capacity = min(LIST_SOURCES[driver].MAX_POINTS, LOCKIN_BUFFERS[li_driver].MAX_POINTS)
+    if points > capacity:
+        raise NotBuffered(f"a line of {points} points is longer than {spec.instrument}'s list and "
+                          f"{station.lockin}'s buffer hold ({capacity})")
     for cable in station.cables_from(spec.instrument):
         if cable.target == station.lockin and cable.input == TRIGGER_INPUT and cable.output.startswith("trig_out_"):
             return BufferedRoute(gate, spec.instrument, int(cable.output.rsplit("_", 1)[1]), station.lockin)

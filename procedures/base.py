@@ -140,15 +140,15 @@ class GateSweepProcedure(LockInProcedure):
     mode = ListParameter("Sweep mode (buffered - the gate's source list, one lock-in buffer read per line; auto - "
                          "buffered where the station allows it)", choices=list(SWEEP_MODES), default="stepped")
 
-    def sweep_route(self, station: Station, gate: str) -> BufferedRoute | None:
-        """The buffered route of ``gate``'s lines (None: stepped). ``buffered`` refuses a station that cannot (the
-        reason, one line, before anything opens); ``auto`` falls back to stepped and says why in
-        :attr:`mode_note`."""
+    def sweep_route(self, station: Station, gate: str, points: int) -> BufferedRoute | None:
+        """The buffered route of ``gate``'s lines of ``points`` points (None: stepped). ``buffered`` refuses a
+        station that cannot (the reason, one line, before anything opens); ``auto`` falls back to stepped and says
+        why in :attr:`mode_note`."""
         if self.mode == "stepped":
             self.mode_note = "stepped"
             return None
         try:
-            route = buffered_route(station, gate)
+            route = buffered_route(station, gate, points)
         except NotBuffered as exc:
             if self.mode == "buffered":
                 raise ParameterError("mode", self.mode, str(exc)) from None
@@ -164,7 +164,11 @@ class GateSweepProcedure(LockInProcedure):
     def check(self, station: Station) -> None:
         super().check(station)
         if self.mode == "buffered":  # refused in one line before anything opens
-            self.sweep_route(station, self.gate)
+            self.sweep_route(station, self.gate, self.line_points())
+
+    def line_points(self) -> int:
+        """Points in one line of the fast gate."""
+        raise NotImplementedError
 
 
 def check_value(axis, attr: str, value: float) -> None:

@@ -65,6 +65,9 @@ class GateMap(GateSweepProcedure):
     def slow_values(self):
         return linspace_points(*self.slow_range, what=f"{self.SLOW_PREFIX}_step")
 
+    def line_points(self) -> int:
+        return len(self.fast_values())
+
     def map_grid(self):
         """(fast-axis values, slow-axis values) of the map, for the live image."""
         return self.fast_values(), self.slow_values()
@@ -92,7 +95,7 @@ class GateMap(GateSweepProcedure):
 
         return Plan(fast=GateAxis(station, self.gate), fast_column="Gate (V)", lines=len(slow), line=line,
                     readout=ConductanceReadout(self.lockin_settings(), station.circuit), columns=self.DATA_COLUMNS,
-                    fast_first=True, buffered=self.sweep_route(station, self.gate))
+                    fast_first=True, buffered=self.sweep_route(station, self.gate, len(fast)))
 
 
 class GateGateMap(GateMap):

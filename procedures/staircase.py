@@ -62,6 +62,9 @@ class Staircase(GateSweepProcedure):
                 raise ParameterError("plateau_step", self.plateau_step, f"the plateau spacing must be at least the "
                                      f"step ({self.step:g} V)")
 
+    def line_points(self) -> int:
+        return len(linspace_points(self.start, self.stop, self.step))
+
     def check(self, station: Station) -> None:
         super().check(station)
         axis = GateAxis(station, self.gate)
@@ -84,4 +87,4 @@ class Staircase(GateSweepProcedure):
         return Plan(fast=GateAxis(station, self.gate), fast_column="Gate (V)", lines=self.repeats * len(pattern),
                     line=lambda k: Line((), pattern[k % len(pattern)], {"Sweep": k}),
                     readout=ConductanceReadout(self.lockin_settings(), station.circuit), columns=self.DATA_COLUMNS,
-                    buffered=self.sweep_route(station, self.gate))
+                    buffered=self.sweep_route(station, self.gate, len(up)))

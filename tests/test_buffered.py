@@ -28,13 +28,15 @@ QDAC_LAB = default_station_path().parent / "qdac_lab.yaml"
 GATE_LEFT = "gate_left: {instrument: qdac, channel: 1, limits: [-2.0, 0.3], step: 0.002, rate: 2.0, safe: 0.0}"
 
 
-def _lab(tmp_path: Path, gate_left: str = GATE_LEFT, lockin: str = "sr830") -> Path:
-    """The packaged QDAC-II lab (trigger cable qdac.trig_out_1 -> lockin.trig_in) with gate_left's spec and the
-    lock-in's model replaced; both gates ramp at 20 V/s so that the ramps from the safe values do not dominate the
-    tests' time."""
+def _lab(tmp_path: Path, gate_left: str | None = None, lockin: str = "sr830") -> Path:
+    """The packaged QDAC-II lab (trigger cable qdac.trig_out_1 -> lockin.trig_in) with the lock-in's model and
+    gate_left's spec replaced; by default both gates ramp at 20 V/s so that the ramps from the safe values do not
+    dominate the tests' time."""
     text = QDAC_LAB.read_text(encoding="utf-8")
-    assert GATE_LEFT in text
-    text = text.replace(GATE_LEFT, gate_left).replace("rate: 2.0, safe: 0.0}", "rate: 20.0, safe: 0.0}")
+    assert GATE_LEFT in text and text.count("rate: 2.0, safe: 0.0}") == 2
+    text = text.replace(GATE_LEFT, gate_left or GATE_LEFT.replace("rate: 2.0", "rate: 20.0"))
+    text = text.replace("gate_right: {instrument: qdac, channel: 2, limits: [-2.0, 0.3], step: 0.002, rate: 2.0",
+                        "gate_right: {instrument: qdac, channel: 2, limits: [-2.0, 0.3], step: 0.002, rate: 20.0")
     path = tmp_path / "lab.yaml"
     path.write_text(text.replace("sr830", lockin), encoding="utf-8")
     return path
@@ -88,6 +90,9 @@ def test_auto_picks_buffered_where_the_station_allows_it_and_says_why_not(tmp_pa
     stair.set_values(station_file=str(default_station_path()), mode="auto")
     assert stair.plan(load_station(default_station_path())).buffered is None
     assert "returns to its bias level" in stair.mode_note
+    # a line longer than the SR830's buffer (16383 points)
+    proc = _map(QDAC_LAB, "auto", start=-1.3, stop=-1.1, step=1e-5)
+    assert proc.plan(qdac).buffered is None and "longer than" in proc.mode_note and "(16383)" in proc.mode_note
     # without the cable: auto is stepped (the reason names the missing cable); buffered is refused in one line
     text = QDAC_LAB.read_text(encoding="utf-8").replace("- {from: qdac.trig_out_1, to: lockin.trig_in}", "")
     uncabled = tmp_path / "uncabled.yaml"
