@@ -60,6 +60,7 @@ def main(argv=None) -> int:
     rows += _section("settle efficiency", lambda: [overhead.settle_efficiency()])
     rows += _section("query rate", importlib.import_module("bench_query_rate").run)
     rows += _section("bus latency", importlib.import_module("bench_bus_latency").run)
+    rows += _section("buffered sweeps", lambda: importlib.import_module("bench_buffered").run(quick=args.quick))
     rows += _section("live plot", _live_plot_rows)
     try:
         rows += _section("analysis", importlib.import_module("bench_analysis").run)

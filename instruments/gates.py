@@ -333,6 +333,13 @@ class SafeGate:
             self.tripped = True
             raise ComplianceError(self.name, nxt, source.compliance_limit_A(), spec.instrument)
 
+    def written_by_list(self) -> None:
+        """The source has just stepped this gate by itself (a hardware-timed list,
+        :mod:`qpclab.instruments.source_lists`, ended or aborted): its last step came before now, so the rate counts
+        from now, and the next move starts from the value read back."""
+        self._last_write = self.clock()
+        self._tracked = None
+
     def _wait_for_rate(self, delta: float) -> None:
         if self._last_write is None:
             return

@@ -36,6 +36,8 @@ Every section and key (SI units throughout; numbers are plain numbers, never "0.
                     time_constant_s: <mixing chamber's settling time constant, s: time estimates; default 60>}
       circuit: {excitation_divider, bias_divider, series_resistance_ohm, preamp_gain_V_per_A,
                 noise_amplifier_gain, ...}  # see qpclab.analysis.circuit.MeasurementCircuit
+      triggers:                           # trigger cables: which output is wired to which input (buffered sweeps)
+        - {from: <instrument>.<output>, to: <instrument>.<input>}   # e.g. {from: qdac.trig_out_1, to: lockin.trig_in}
       notes: free text
       sample: text                        # the sample measured and the cooldown: recorded with every run,
       cooldown: text                      # filters of `qpclab runs --sample/--cooldown`
@@ -72,7 +74,7 @@ import yaml
 from ..analysis.circuit import MeasurementCircuit
 from .registry import DRIVERS, source_resolution
 
-__all__ = ["Station", "OutputSpec", "VirtualGateSpec", "MagnetSpec", "ThermometerSpec", "InstrumentSpec", "StationError",
+__all__ = ["Station", "OutputSpec", "VirtualGateSpec", "TriggerCable", "MagnetSpec", "ThermometerSpec", "InstrumentSpec", "StationError",
            "load_station", "parse_station", "read_yaml", "default_station_path", "MAX_FILE_BYTES", "MAX_DEPTH",
            "MAX_NODES", "MAX_VOLTS", "MAX_STEPS", "MAX_RAMP_S"]
 
@@ -90,7 +92,8 @@ MAX_STEPS = 1_000_000
 MAX_RAMP_S = 86_400.0
 
 _STATION_KEYS = {"name", "visa_library", "instruments", "gates", "bias", "lockin", "lockins", "noise_analyser",
-                 "magnet", "thermometer", "circuit", "notes", "virtual_gates", "sample", "cooldown", "suspenders"}
+                 "magnet", "thermometer", "circuit", "notes", "virtual_gates", "sample", "cooldown", "suspenders",
+                 "triggers"}
 _INSTRUMENT_KEYS = {"driver", "address", "options", "timeout_s"}
 _OUTPUT_KEYS = {"instrument", "channel", "limits", "step", "rate", "safe", "end", "compliance_A"}
 #: output channels of the multi-channel sources (every other source has one output)
@@ -190,6 +193,23 @@ class VirtualGateSpec:
 
 
 @dataclass(frozen=True)
+class TriggerCable:
+    """A trigger cable of the station: ``source``'s output ``output`` wired to ``target``'s input ``input``
+    (names as the instruments' manuals and qpclab's adapters give them: ``trig_out_1``, ``tlink_in_2``,
+    ``trig_in``)."""
+
+    source: str
+    output: str
+    target: str
+    input: str
+
+    @property
+    def as_wiring(self) -> dict[str, str]:
+        """The cable as a ``{from: inst.output, to: inst.input}`` mapping (the station file's spelling)."""
+        return {"from": f"{self.source}.{self.output}", "to": f"{self.target}.{self.input}"}
+
+
+@dataclass(frozen=True)
 class MagnetSpec:
     """The magnet: its supply, field limits (T) and the largest ramp rate (T/s)."""
 
@@ -239,6 +259,11 @@ class Station:
     thermometer: ThermometerSpec | None = None
     virtual_gates: dict[str, VirtualGateSpec] = field(default_factory=dict)
     suspenders: dict = field(default_factory=dict)  #: the ``suspenders`` section (qpclab.procedures.suspenders)
+    triggers: tuple[TriggerCable, ...] = ()  #: the trigger cables (``triggers``)
+
+    def cables_from(self, instrument: str) -> list[TriggerCable]:
+        """The trigger cables leaving ``instrument``."""
+        return [c for c in self.triggers if c.source == instrument]
 
     def resolved_visa_library(self) -> str:
         """The library string for pyvisa: ``@qpcsim`` alone means the simulated lab in this very file."""
@@ -528,7 +553,34 @@ def parse_station(data: Any, path: str | os.PathLike | None = None) -> Station:
         raise StationError(path, "station.visa_library", f"{lib!r} is not a string")
     return Station(Path(path) if path else None, str(st.get("name", "station")), lib, instruments, gates, bias,
                    lockin, circuit, dict(st), lockins, noise, magnet, thermometer, virtual,
-                   suspenders=_suspenders(path, st.get("suspenders")))
+                   suspenders=_suspenders(path, st.get("suspenders")),
+                   triggers=_triggers(path, st.get("triggers"), instruments))
+
+
+def _triggers(path, raw, instruments: Mapping[str, InstrumentSpec]) -> tuple[TriggerCable, ...]:
+    """The ``triggers`` list: each ``{from: <instrument>.<output>, to: <instrument>.<input>}`` naming two of the
+    station's instruments (the port names are checked by the adapters that use them)."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list):
+        raise StationError(path, "station.triggers", "expected a list of {from: <instrument>.<output>, "
+                           "to: <instrument>.<input>}")
+    cables = []
+    for i, item in enumerate(raw):
+        key = f"station.triggers[{i}]"
+        if not isinstance(item, Mapping) or set(item) != {"from", "to"}:
+            raise StationError(path, key, "expected {from: <instrument>.<output>, to: <instrument>.<input>}")
+        ends = []
+        for side in ("from", "to"):
+            name, dot, port = str(item[side]).partition(".")
+            if not dot or not port:
+                raise StationError(path, f"{key}.{side}", f"{item[side]!r} is not <instrument>.<port>")
+            if name not in instruments:
+                raise StationError(path, f"{key}.{side}", f"{name!r} is not one of the station's instruments "
+                                   f"{sorted(instruments)}")
+            ends += [name, port]
+        cables.append(TriggerCable(*ends))
+    return tuple(cables)
 
 
 def _suspenders(path, raw) -> dict:

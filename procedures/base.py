@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from pymeasure.experiment import FloatParameter, IntegerParameter, Parameter, Procedure
+from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter, Parameter, Procedure
 
+from ..instruments.source_lists import BufferedRoute, NotBuffered, buffered_route
 from ..instruments.station import Station, load_station
 from .plan import Plan
 from .readouts import SLOPES_DB, LockInSettings
@@ -128,6 +129,48 @@ class LockInProcedure(QPCProcedure):
         self.lockin_settings()
         if station.lockin is None:
             raise ValueError("the station has no lock-in (station.lockin)")
+
+
+#: how a gate sweep's lines run: point by point, as a hardware-timed source list read from the lock-in's buffer,
+#: or buffered where the station's instruments and trigger cables allow it (:mod:`qpclab.procedures.buffered`)
+SWEEP_MODES = ("stepped", "buffered", "auto")
+
+
+class GateSweepProcedure(LockInProcedure):
+    """A lock-in procedure whose fast axis is a gate: its lines run stepped or buffered (``mode``)."""
+
+    mode = ListParameter("Sweep mode (buffered - the gate's source list, one lock-in buffer read per line; auto - "
+                         "buffered where the station allows it)", choices=list(SWEEP_MODES), default="stepped")
+
+    def sweep_route(self, station: Station, gate: str, points: int) -> BufferedRoute | None:
+        """The buffered route of ``gate``'s lines of ``points`` points (None: stepped). ``buffered`` refuses a
+        station that cannot (the reason, one line, before anything opens); ``auto`` falls back to stepped and says
+        why in :attr:`mode_note`."""
+        if self.mode == "stepped":
+            self.mode_note = "stepped"
+            return None
+        try:
+            route = buffered_route(station, gate, points)
+        except NotBuffered as exc:
+            if self.mode == "buffered":
+                raise ParameterError("mode", self.mode, str(exc)) from None
+            self.mode_note = f"stepped (auto: {exc})"
+            return None
+        self.mode_note = (f"buffered ({route.source} list on {gate}, trig_out_{route.output} -> "
+                          f"{route.lockin}.trig_in)")
+        return route
+
+    #: after :meth:`sweep_route`: how the lines run, and why (one line for the terminal)
+    mode_note = ""
+
+    def check(self, station: Station) -> None:
+        super().check(station)
+        if self.mode == "buffered":  # refused in one line before anything opens
+            self.sweep_route(station, self.gate, self.line_points())
+
+    def line_points(self) -> int:
+        """Points in one line of the fast gate."""
+        raise NotImplementedError
 
 
 def check_value(axis, attr: str, value: float) -> None:

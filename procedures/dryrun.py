@@ -10,7 +10,8 @@ second with constant memory):
   through their physical gates, from the outputs' safe values (``start`` unknown) or read-back values (the
   executor checks again after connecting, before anything moves).
 - **Time.** Per point the settling (from the lock-in's time constant and slope), the reading (noise averages) and
-  a small software overhead, or the fast axis's step time at its rate if that is longer; per line the slow moves at
+  a small software overhead, or the fast axis's step time at its rate if that is longer (a buffered plan: the
+  list's dwell, and :data:`BUFFERED_LINE_S` per line); per line the slow moves at
   their rates (magnet: ramp until holding; mixing chamber: the station's thermal time constant until within the
   tolerance); at the ends the ramps from and to the safe values. Lines beyond the first :data:`WALK_LINES` are
   estimated from the average of the walked ones.
@@ -26,7 +27,8 @@ from ..instruments.station import Station
 from .plan import Plan
 from .suspenders import suspender_lines
 
-__all__ = ["check_limits", "plan_report", "PlanReport", "WALK_LINES", "POINT_OVERHEAD_S", "STARTUP_S"]
+__all__ = ["check_limits", "plan_report", "PlanReport", "WALK_LINES", "POINT_OVERHEAD_S", "STARTUP_S",
+           "BUFFERED_LINE_S"]
 
 #: lines whose time is computed one by one; the rest are estimated from their average
 WALK_LINES = 2000
@@ -34,6 +36,8 @@ WALK_LINES = 2000
 POINT_OVERHEAD_S = 3e-4
 #: connecting and setting up the instruments
 STARTUP_S = 0.3
+#: a buffered line's exchanges beyond its list (arm, upload, start, buffer read; GPIB)
+BUFFERED_LINE_S = 0.02
 
 
 def _limit_lines(plan: Plan) -> list[int]:
@@ -122,6 +126,9 @@ def plan_report(plan: Plan, station: Station, start: Mapping[str, float] | None 
     readout = plan.readout
     settle = readout.planned_settle_s()
     per_point = settle + readout.planned_read_s() + POINT_OVERHEAD_S
+    per_line = 0.0
+    if plan.buffered is not None:  # hardware-timed: the list's dwell per point, a few exchanges per line
+        per_point, per_line = settle, BUFFERED_LINE_S
     state = _initial_state(station, start)
     fast, out = plan.fast, plan.fast.output
     parts = {"start-up": STARTUP_S, "moves between lines": 0.0, "points": 0.0, "return to end values": 0.0}
@@ -144,6 +151,7 @@ def plan_report(plan: Plan, station: Station, start: Mapping[str, float] | None 
             step = fast.estimate_s(values[0], values[1])
             points += (len(values) - 1) * max(per_point, step)
         _set(state, station, out, values[-1])
+        points += per_line
         parts["points"] += points
         walked_s += t + points
     if plan.n_lines > walked:

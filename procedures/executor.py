@@ -31,6 +31,7 @@ from typing import Callable, Mapping
 from ..instruments.connect import Lab, connect
 from ..instruments.gates import RampInterrupted, safe_state
 from ..instruments.station import Station
+from .buffered import walk as buffered_walk
 from .dryrun import check_limits  # the same limit walk as the dry run, from the read-back values
 from .plan import TIME_COLUMN, Plan, SteeredPlan
 from .point import PointMeasurer, line_moves
@@ -224,8 +225,9 @@ def _loop(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_po
     suspender breaks out of the line; :meth:`Guard.suspend` holds, and the walk restarts at the point it names."""
     point = start_point
     t0 = time.monotonic() - time_offset
+    walk = _walk if plan.buffered is None else buffered_walk  # a buffered plan: hardware-timed lines
     while True:
-        trip = _walk(plan, lab, writer, control, point, t0, guard)
+        trip = walk(plan, lab, writer, control, point, t0, guard)
         if trip is None:
             return control.point
         point = guard.suspend(trip, control.point, control, writer.comment)

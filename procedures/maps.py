@@ -18,7 +18,7 @@ from pymeasure.experiment import BooleanParameter, FloatParameter, Parameter
 from ..instruments.station import Station
 from .adaptive import AdaptivePlan, EdgeSampler, StoppingRule, sampling_parameters
 from .axes import Axis, GateAxis, axis_for
-from .base import LockInProcedure, ParameterError, check_value
+from .base import GateSweepProcedure, ParameterError, check_value
 from .plan import Line, Move, Plan, linspace_points
 from .readouts import ConductanceReadout
 
@@ -32,7 +32,7 @@ def _slow_range(label: str, units: str, start: float, stop: float, step: float, 
             FloatParameter(f"{label} step", units=units, default=step, minimum=1e-6, maximum=largest_step))
 
 
-class GateMap(LockInProcedure):
+class GateMap(GateSweepProcedure):
     """Base of the maps: the fast axis is a gate; subclasses name the slow axis (kind, column, parameters)."""
 
     gate = Parameter("Gate", default="gate")
@@ -66,6 +66,9 @@ class GateMap(LockInProcedure):
     def slow_values(self):
         return linspace_points(*self.slow_range, what=f"{self.SLOW_PREFIX}_step")
 
+    def line_points(self) -> int:
+        return len(self.fast_values())
+
     def map_grid(self):
         """(fast-axis values, slow-axis values) of the map, for the live image."""
         return self.fast_values(), self.slow_values()
@@ -93,7 +96,7 @@ class GateMap(LockInProcedure):
 
         return Plan(fast=GateAxis(station, self.gate), fast_column="Gate (V)", lines=len(slow), line=line,
                     readout=ConductanceReadout(self.lockin_settings(), station.circuit), columns=self.DATA_COLUMNS,
-                    fast_first=True)
+                    fast_first=True, buffered=self.sweep_route(station, self.gate, len(fast)))
 
 
 class GateGateMap(GateMap):

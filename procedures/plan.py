@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 from ..instruments.connect import Lab
+from ..instruments.source_lists import BufferedRoute
 from .axes import Axis
 from .readouts import Readout
 
@@ -77,12 +78,14 @@ class Plan:
         sweeps back across the whole range while the slow axis steps)
     :param conclusion: ``conclusion(data_path, comment)`` writes what follows from the points (a fit) into the file
         as ``comment(name, text)`` lines once they are measured (:meth:`conclude`)
+    :param buffered: run each line hardware-timed over this route (:mod:`qpclab.procedures.buffered`); None: stepped
     """
 
     def __init__(self, *, fast: Axis, fast_column: str, lines: int, line: Callable[[int], Line], readout: Readout,
                  columns: Sequence[str], fast_first: bool = False,
-                 conclusion: Callable[[Path, Callable[[str, str], None]], None] | None = None):
-        self.conclusion = conclusion
+                 conclusion: Callable[[Path, Callable[[str, str], None]], None] | None = None,
+                 buffered: BufferedRoute | None = None):
+        self.conclusion, self.buffered = conclusion, buffered
         if lines < 1:
             raise PlanError("the plan has no line")
         self.fast, self.fast_column, self.n_lines, self._line = fast, fast_column, int(lines), line

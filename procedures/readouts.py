@@ -146,6 +146,10 @@ class ConductanceReadout(LockInReadout):
 
     def read(self, lab: Lab, row: dict, point: int, wait: Wait, note: Note) -> None:
         x, y = read_checked(lab.lockin, wait, note)
+        self.convert(row, x, y)
+
+    def convert(self, row: dict, x: float, y: float) -> None:
+        """X and Y (V rms, read at a point or from a buffer) and the conductance through the circuit into ``row``."""
         g = self.circuit.conductance_S(x, self._amplitude)
         row["X (V)"], row["Y (V)"], row["G (S)"], row["G/G0"] = x, y, g, g / G0
 

@@ -25,7 +25,7 @@ from ..analysis.online_fit import fit_scattered_staircase
 from ..instruments.station import Station
 from .adaptive import AdaptivePlan, StepSampler, StoppingRule, sampling_parameters
 from .axes import GateAxis
-from .base import LockInProcedure, ParameterError, check_value
+from .base import GateSweepProcedure, ParameterError, check_value
 from .plan import Line, Plan, linspace_points
 from .readouts import ConductanceReadout
 
@@ -34,7 +34,7 @@ __all__ = ["Staircase", "write_saddle_fit"]
 DIRECTIONS = {"up": (False,), "down": (True,), "up and down": (False, True)}
 
 
-class Staircase(LockInProcedure):
+class Staircase(GateSweepProcedure):
     """Sweep a gate (or a virtual gate) and record the conductance staircase, up and/or down, repeated."""
 
     gate = Parameter("Gate", default="gate")
@@ -53,6 +53,9 @@ class Staircase(LockInProcedure):
 
     def validate(self) -> None:
         super().validate()
+        if self.sampling == "adaptive" and self.mode == "buffered":
+            raise ParameterError("mode", self.mode, "adaptive sampling picks each point from the last: it runs "
+                                 "stepped (--mode stepped or auto)")
         if self.sampling == "adaptive":
             if self.direction not in ("up", "down") or self.repeats != 1:
                 raise ParameterError("sampling", self.sampling, "adaptive sampling measures one staircase: use "
@@ -60,6 +63,9 @@ class Staircase(LockInProcedure):
             if self.plateau_step < self.step:
                 raise ParameterError("plateau_step", self.plateau_step, f"the plateau spacing must be at least the "
                                      f"step ({self.step:g} V)")
+
+    def line_points(self) -> int:
+        return len(linspace_points(self.start, self.stop, self.step))
 
     def check(self, station: Station) -> None:
         super().check(station)
@@ -84,7 +90,7 @@ class Staircase(LockInProcedure):
         return Plan(fast=GateAxis(station, self.gate), fast_column="Gate (V)", lines=self.repeats * len(pattern),
                     line=lambda k: Line((), pattern[k % len(pattern)], {"Sweep": k}),
                     readout=ConductanceReadout(self.lockin_settings(), station.circuit), columns=self.DATA_COLUMNS,
-                    conclusion=write_saddle_fit)
+                    conclusion=write_saddle_fit, buffered=self.sweep_route(station, self.gate, len(up)))
 
 
 def write_saddle_fit(data_path: Path, comment: Callable[[str, str], None]) -> None:

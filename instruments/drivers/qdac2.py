@@ -138,6 +138,61 @@ class QDac2Channel(Channel):
         validator=strict_discrete_set, values=["low", "high"], get_process=_lower_word,
     )
 
+    # ---- DC list generator (QDAC-II command reference, "DC lists"; QDevil's QCoDeS driver) -----------------
+    list_voltages = Channel.control(
+        "sour{ch}:list:volt?", "sour{ch}:list:volt %s",
+        """Control the DC list's levels in V (a sequence of floats, each -10 ... 10; written as one message).""",
+        validator=lambda values, _: [strict_range(v, [-VOLTAGE_LIMIT_V, VOLTAGE_LIMIT_V]) for v in values],
+        set_process=lambda values: ",".join(f"{v:.9g}" for v in values),
+        get_process_list=lambda reply: [float(v) for v in reply if str(v).strip()],
+    )
+
+    list_dwell = Channel.control(
+        "sour{ch}:list:dwel?", "sour{ch}:list:dwel %.9g",
+        """Control the time each list level is held, in s (2 us ... 3600 s).""",
+        validator=strict_range, values=[2e-6, 3600.0], get_process=float,
+    )
+
+    list_trigger_mode = Channel.control(
+        "sour{ch}:list:tmod?", "sour{ch}:list:tmod %s",
+        """Control how the list steps: 'auto' (one trigger starts it, then every dwell) or 'stepped' (a trigger
+        per level).""",
+        validator=strict_discrete_set, values={"auto": "auto", "stepped": "step"}, map_values=True,
+        get_process=lambda reply: {"step": "step", "stepped": "step"}.get(_lower_word(reply), _lower_word(reply)),
+    )
+
+    list_count = Channel.control(
+        "sour{ch}:list:coun?", "sour{ch}:list:coun %d",
+        """Control how many times the list runs per start (int, 1 ...).""",
+        validator=strict_range, values=[1, 2**31 - 1], cast=int,
+    )
+
+    dc_trigger_source = Channel.control(
+        "sour{ch}:dc:trig:sour?", "sour{ch}:dc:trig:sour %s",
+        """Control what starts the channel's DC generator: 'imm', 'bus', 'int1' ... 'int14', 'ext1' ... 'ext4',
+        'hold'.""",
+        validator=strict_discrete_set,
+        values=["imm", "bus", "hold"] + [f"int{n}" for n in range(1, 15)] + [f"ext{n}" for n in range(1, 5)],
+        get_process=_lower_word,
+    )
+
+    dc_continuous = Channel.control(
+        "sour{ch}:dc:init:cont?", "sour{ch}:dc:init:cont %d",
+        """Control whether the DC generator re-arms itself after each run (bool).""",
+        validator=strict_discrete_set, values={True: 1, False: 0}, map_values=True,
+    )
+
+    marker_step_end = Channel.control(
+        "sour{ch}:dc:mark:send?", "sour{ch}:dc:mark:send %d",
+        """Control the internal trigger (1 ... 14; 0 = none) the generator fires at the end of every level's
+        dwell.""",
+        validator=strict_range, values=[0, 14], cast=int,
+    )
+
+    def initiate(self) -> None:
+        """Arm the channel's DC generator (it starts on its trigger)."""
+        self.write("sour{ch}:dc:init")
+
     def abort(self) -> None:
         """Stop every generator running on this channel."""
         self.write("sour{ch}:all:abor")
@@ -177,3 +232,16 @@ class QDac2(SCPIMixin, Instrument):
     def abort(self) -> None:
         """Stop every generator of every channel."""
         self.write("abor")
+
+    def route_trigger_output(self, output: int, source: str) -> None:
+        """Drive rear trigger output ``output`` (1 ... 5) from ``source`` ('int1' ... 'int14', 'ext1' ... 'ext4',
+        'bus', 'hold')."""
+        if not 1 <= output <= 5:
+            raise ValueError(f"{self.name}: trigger output {output} does not exist (1 ... 5)")
+        self.write(f"outp:trig{output}:sour {source}")
+
+    def fire_internal(self, trigger: int) -> None:
+        """Fire internal trigger ``trigger`` (1 ... 14) now."""
+        if not 1 <= trigger <= 14:
+            raise ValueError(f"{self.name}: internal trigger {trigger} does not exist (1 ... 14)")
+        self.write(f"tint {trigger}")

@@ -96,8 +96,11 @@ class SimulatedLab(LabDynamics, SampleResponse):
             twin = cls(self, name, {"options": inst.options})
             self.twins[inst.address] = twin
             self.twins_by_name[name] = twin
-        #: trigger lines between instruments (``simulation.wiring``)
-        self.trigger_wiring = TriggerWiring(sim.get("wiring"), self.twins_by_name, self.path)
+        #: trigger lines between instruments (``simulation.wiring``, and the station's ``triggers``)
+        cables = sim.get("wiring")
+        if self.station.triggers and (cables is None or isinstance(cables, list)):
+            cables = list(cables or []) + [c.as_wiring for c in self.station.triggers]
+        self.trigger_wiring = TriggerWiring(cables, self.twins_by_name, self.path)
         self.reset()
 
     def _take_sample(self, sample) -> None:

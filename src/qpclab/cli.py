@@ -122,6 +122,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from .procedures import procedure_class
+    from .procedures.base import GateSweepProcedure
     from .procedures.runner import new_data_path, prepare, run_procedure
 
     cls = procedure_class(args.procedure)
@@ -130,6 +131,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(f"dry run of {args.procedure} on station {station.name!r}: nothing is opened, nothing moves")
         print(report.text())
+    if isinstance(proc, GateSweepProcedure) and proc.mode_note:
+        print(f"sweep mode: {proc.mode_note}")
+    if args.dry_run:
         return 0
     data_path = Path(args.data) if args.data else new_data_path(Path(args.out), args.procedure)
     print(f"qpclab run {args.procedure}: station {station.name!r} ({station.path}); {plan.n_points} points, "

@@ -388,7 +388,8 @@ class SR830Twin(FilteredLockInTwin):
         """Store the two channel displays of one reading of the filter output ``z``."""
         x, y = self._noisy(z)
         fs = SENSITIVITIES_V[int(self.s["SENS"])]
-        if math.hypot(x, y) > fs:  # the displays saturate as the outputs do
+        if math.hypot(x, y) > fs:  # the displays saturate as the outputs do, and the output overload latches
+            self.lias |= 1 << 2
             limit = SATURATION * fs
             x = max(-limit, min(limit, x))
             y = max(-limit, min(limit, y))
