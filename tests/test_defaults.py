@@ -180,3 +180,15 @@ def test_the_gate_map_and_noise_reports_refuse_data_without_their_physics():
                               "Bias (V)": 0.0})
     with pytest.raises(AnalysisError, match="bias is zero"):
         fano_against_gate(zero_bias, DEFAULT_CIRCUIT, 0.1, 0.05)
+
+
+def test_tune_defaults_set_the_gate_to_half_a_conductance_quantum(tmp_path, capsys, record_property):
+    """``qpclab run tune`` (target 0.5 G0): the gate the analysis reports, put into the sample model of the packaged
+    lab (not the run's own check readings), gives 0.5 G0 within 0.03 G0."""
+    s = sample("qpc")
+    rep = default_run("tune", "qpc", tmp_path, capsys, record_property)
+    result = rep.values["tune"]
+    assert result["goal"] == "G = 0.5 G0"
+    gate_V = float(result["gate"].split()[0])
+    temperature_K = simulation("qpc")["electron_temperature_K"]
+    assert s.conductance({"gate": gate_V}, temperature_K) * H / (2 * E**2) == pytest.approx(0.5, abs=0.03)
