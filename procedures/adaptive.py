@@ -9,7 +9,14 @@ in its middle, where its value is read. The executor runs this plan with its own
 (:meth:`AdaptivePlan.run`), in the calling thread (no process pool around instruments):
 
     ask a pass of points -> order them along the gate's way -> for each: move (SafeGate), settle, read, write, tell,
-    then refine the interval back to the pass's previous point at once while the gate is there
+    then refine the interval back to the point measured before at once while the gate is there
+
+A staircase's sampler first walks the range once in the sweep's direction, a point at a time
+(:meth:`StepSampler.ahead`): once two risers are known, their spacing (extrapolated: it changes smoothly with the
+gate) puts a point in the middle of the plateau ahead, where its value is read, and one just before the next riser,
+at about 0.3 of its rise (the risers' logistic scale, :func:`riser_scale`); the logistic through that point puts the
+next just past the riser's centre, and the two pin it. A staircase thus costs about three points per riser and one
+traverse of the range; what the walk left (a riser it stepped over, a middle it mispredicted) later passes take.
 
 python-adaptive asks points in the order of their loss, which jumps a gate back and forth across the whole range
 (adaptive issue #443); a pass is therefore asked at once (one point for every interval whose loss is above the goal)
@@ -74,8 +81,8 @@ def sampling_parameters(plateau_step_V: float, budget: str):
             IntegerParameter(f"Adaptive - point budget (0 = {budget})", default=0, minimum=0, maximum=MAX_POINTS))
 
 
-#: two points on a riser pin its centre when the straight line between them crosses its half level within this
-#: fraction of the riser resolution of where a logistic step through them does
+#: two points pin a riser's centre when the straight line between them crosses its half level within this fraction
+#: of the riser resolution of where a logistic step through them does, or of the one at the half level
 AGREE = 0.02
 
 #: a riser's first point of the walk is put this many logistic scales before its expected centre, the next as far
@@ -121,12 +128,15 @@ class StepLoss:
 
     def pinned(self, fa: float, fb: float, dx: float) -> bool:
         """Whether the crossing of 1/2 between two points at fractions fa, fb of a riser (0: the plateau below,
-        1: the one above), dx (V) apart, is known well from them: one at 1/2, both on the riser's straight middle
-        part within half the riser resolution (a riser need not be symmetric: the 0.7 structure), or both on the
-        riser within the riser resolution where the straight line between them and a logistic step through them cross 1/2 within
-        :data:`AGREE` of the riser resolution of each other."""
-        if (0.25 <= fa <= 0.75 and 0.25 <= fb <= 0.75 and dx <= 0.5 * self.step) or \
-                min(abs(fa - 0.5), abs(fb - 0.5)) <= 0.02:
+        1: the one above), dx (V) apart, is known well from them: both on the riser's straight middle part within
+        half the riser resolution (a riser need not be symmetric: the 0.7 structure); one at 1/2 with the straight
+        line between them crossing 1/2 next to it; or both on the riser within the riser resolution where the
+        straight line between them and a logistic step through them cross 1/2 close to each other. Close: within
+        :data:`AGREE` of the riser resolution."""
+        if 0.25 <= fa <= 0.75 and 0.25 <= fb <= 0.75 and dx <= 0.5 * self.step:
+            return True
+        half = fa if abs(fa - 0.5) <= abs(fb - 0.5) else fb
+        if abs(half - 0.5) <= 0.02 and abs(half - 0.5) / abs(fb - fa) * dx <= AGREE * self.step:
             return True
         if not (0.1 < fa < 0.9 and 0.1 < fb < 0.9 and (fa - 0.5) * (fb - 0.5) < 0 and dx <= self.step):
             return False
@@ -213,8 +223,8 @@ def order_pass(points: Sequence[float], position: float) -> list[float]:
     return ordered
 
 
-#: a plateau's middle needs no point of its own when the two points around it, both on the plateau, differ by at
-#: most this (G0): the value there is read from them (interpolated) as well as from a point
+#: a plateau's middle is read (G0) from the points around it when they differ by at most this, or from the point
+#: next to it when the straight line between them differs by at most this from that point there
 FLAT_G0 = 0.002
 
 
@@ -230,16 +240,18 @@ def riser_crossings(xs: Sequence[float], ys: Sequence[float]) -> list[tuple[int,
 
 
 def plateau_middles(xs: Sequence[float], ys: Sequence[float], near: float) -> list[float]:
-    """The middles between neighbouring riser crossings (:func:`riser_crossings`) of the sorted points that have no
-    point within ``near`` (V) yet, nor two flat points around them on the plateau (:data:`FLAT_G0`)."""
+    """The middles between neighbouring riser crossings (:func:`riser_crossings`) of the sorted points whose value
+    is not read yet (:data:`FLAT_G0`): neither the two points around a middle are flat, nor one lies within ``near``
+    (V) of it with the straight line to the other flat there (a neighbour on a riser would tilt the value read)."""
     crossings = [c for _, c in riser_crossings(xs, ys)]
     out = []
     for a, b in zip(crossings, crossings[1:]):
         middle = 0.5 * (a + b)
-        j = bisect.bisect(xs, middle)
-        nearest = min((abs(xs[i] - middle) for i in (j - 1, j) if 0 <= i < len(xs)), default=math.inf)
-        flat = 0 < j < len(xs) and a < xs[j - 1] and xs[j] < b and abs(ys[j] - ys[j - 1]) <= FLAT_G0
-        if nearest > near and not flat:
+        j = bisect.bisect(xs, middle)  # a middle lies between the points that cross its risers
+        (xa, ya), (xb, yb) = (xs[j - 1], ys[j - 1]), (xs[j], ys[j])
+        at = ya + (middle - xa) * (yb - ya) / (xb - xa)
+        close, nearest = (ya, middle - xa) if middle - xa <= xb - middle else (yb, xb - middle)
+        if abs(yb - ya) > FLAT_G0 and (nearest > near or abs(at - close) > FLAT_G0):
             out.append(middle)
     return out
 
@@ -302,7 +314,7 @@ class StepSampler:
     def ahead(self, known: Sequence[float], values: Sequence[float]) -> float | None:
         """The walk's next point (None once it has reached the far bound), from the sorted points measured:
 
-        - a point refining the riser between the last two points, if one lies there (:meth:`now`);
+        - a point refining a riser behind not pinned yet, the nearest first (:meth:`now`);
         - a plateau's middle behind the walk not measured yet (:func:`plateau_middles`: the first plateau, or one
           whose middle was mispredicted);
         - on a riser before its half level: as far past the centre the riser's logistic puts there
@@ -317,10 +329,11 @@ class StepSampler:
         frontier = known[-1] if self.upward else known[0]
         if frontier == end:
             return None
-        last = known[-2:] if self.upward else known[:2]
-        refine = self.now(*last) if len(last) == 2 else None
-        if refine is not None:
-            return refine
+        pairs = list(zip(known, known[1:]))
+        for a, b in reversed(pairs) if self.upward else pairs:  # the walk's risers, the nearest first
+            refine = self.now(a, b)
+            if refine is not None:
+                return refine
         behind = plateau_middles(known, values, 0.25 * self.goal)
         if behind:
             return min(behind, key=lambda m: abs(m - frontier))
@@ -350,7 +363,8 @@ class StepSampler:
             if len(risers) >= 3 and abs(k2 - k1) == 1 and abs(k1 - risers[-3][0]) == 1:
                 spacing += spacing - abs(c1 - risers[-3][1])  # the spacing changes smoothly with the gate
             probe = PROBE_SCALES * scale if scale is not None else 0.5 * self.goal
-            for target in (c2 + sign * 0.5 * spacing, c2 + sign * (spacing - probe)):
+            beyond = (c2 + sign * spacing - end) * sign >= 0  # the next riser past the far bound: no probe
+            for target in (c2 + sign * 0.5 * spacing,) + (() if beyond else (c2 + sign * (spacing - probe),)):
                 step = toward(target)
                 if step is not None:
                     return step
@@ -503,7 +517,7 @@ class AdaptivePlan(SteeredPlan):
     def _measure_line(self, lab: Lab, sampler: LineSampler, fixed: Mapping, budget: int, control: "RunControl",
                       guard: Guard | None) -> bool:
         """One line's passes until its sampler is done (True) or its budget (plan points) is spent. After each point
-        of a pass, the interval back to the pass's previous point is refined at once while the gate is there
+        of a pass, the interval back to the point measured before it is refined at once while the gate is there
         (:meth:`LineSampler.now`): a riser costs a few short moves, not a pass over the range per refinement."""
         move_fast, should_stop = self.fast.mover(lab), control.should_stop
         low, high = self.bounds
