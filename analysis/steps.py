@@ -131,9 +131,10 @@ def level_crossings(gate_V, g_G0, level: float) -> np.ndarray:
 def plateaus_between_risers(gate_V, g_G0, *, unit: float = 1.0) -> list[Plateau]:
     """The plateaus of a staircase sampled anywhere (no flat runs of points needed): riser k is where G crosses
     (k + 1/2) ``unit`` (the mean of its crossings, if noise makes several); plateau k lies between risers k - 1 and
-    k, and its statistics come from the points in the middle half between them (the risers' tails left out), or
+    k, and its statistics come from the points in the middle third between them (the risers' tails left out: the
+    0.7 structure's reaches a quarter of the spacing into the plateau above), or
     from G interpolated at its middle if no point lies there. The plateau after the last riser is reported when the
-    trace goes on for at least half a riser spacing past it.
+    trace goes on for at least half a riser spacing past it (its middle third as far as the trace goes).
 
     Raises:
         AnalysisError: fewer than 3 points, or fewer than two risers (no plateau between risers).
@@ -152,14 +153,14 @@ def plateaus_between_risers(gate_V, g_G0, *, unit: float = 1.0) -> list[Plateau]
     last_k, last = centres[-1]
     spacing = last - centres[-2][1]
     if x[-1] - last >= 0.5 * spacing:
-        bounds.append((last_k + 1, last, min(x[-1], last + spacing)))
+        bounds.append((last_k + 1, last, last + spacing))
     out = []
     for k, a, b in bounds:
-        lo, hi = a + 0.25 * (b - a), b - 0.25 * (b - a)
+        lo, hi = a + (b - a) / 3, min(x[-1], b - (b - a) / 3)  # the last plateau: as far as the trace goes
         inside = (x >= lo) & (x <= hi)
         xs, ys = x[inside], y[inside]
         if xs.size == 0:
-            xs, ys = np.array([0.5 * (a + b)]), np.interp([0.5 * (a + b)], x, y)
+            xs, ys = np.array([0.5 * (lo + hi)]), np.interp([0.5 * (lo + hi)], x, y)
         slope = float(np.polyfit(xs, ys, 1)[0]) if xs.size >= 3 else 0.0
         out.append(Plateau(index=k * unit, start_V=float(lo), stop_V=float(hi), mean_G0=float(np.mean(ys)),
                            std_G0=float(np.std(ys, ddof=1)) if ys.size > 1 else 0.0, slope_G0_per_V=slope,

@@ -9,7 +9,14 @@ in its middle, where its value is read. The executor runs this plan with its own
 (:meth:`AdaptivePlan.run`), in the calling thread (no process pool around instruments):
 
     ask a pass of points -> order them along the gate's way -> for each: move (SafeGate), settle, read, write, tell,
-    then refine the interval back to the pass's previous point at once while the gate is there
+    then refine the interval back to the point measured before at once while the gate is there
+
+A staircase's sampler first walks the range once in the sweep's direction, a point at a time
+(:meth:`StepSampler.ahead`): once two risers are known, their spacing (extrapolated: it changes smoothly with the
+gate) puts a point in the middle of the plateau ahead, where its value is read, and one just before the next riser,
+at about 0.3 of its rise (the risers' logistic scale, :func:`riser_scale`); the logistic through that point puts the
+next just past the riser's centre, and the two pin it. A staircase thus costs about three points per riser and one
+traverse of the range; what the walk left (a riser it stepped over, a middle it mispredicted) later passes take.
 
 python-adaptive asks points in the order of their loss, which jumps a gate back and forth across the whole range
 (adaptive issue #443); a pass is therefore asked at once (one point for every interval whose loss is above the goal)
@@ -74,6 +81,15 @@ def sampling_parameters(plateau_step_V: float, budget: str):
             IntegerParameter(f"Adaptive - point budget (0 = {budget})", default=0, minimum=0, maximum=MAX_POINTS))
 
 
+#: two points pin a riser's centre when the straight line between them crosses its half level within this fraction
+#: of the riser resolution of where a logistic step through them does, or of the one at the half level
+AGREE = 0.02
+
+#: a riser's first point of the walk is put this many logistic scales before its expected centre, the next as far
+#: past the centre found from it (fractions 0.3 and 0.7 of the riser: both on its straight middle part)
+PROBE_SCALES = 0.85
+
+
 class StepLoss:
     """The loss of an interval of a staircase, in volts: risers' centres pinned, plateaus sparse.
 
@@ -112,10 +128,20 @@ class StepLoss:
 
     def pinned(self, fa: float, fb: float, dx: float) -> bool:
         """Whether the crossing of 1/2 between two points at fractions fa, fb of a riser (0: the plateau below,
-        1: the one above), dx (V) apart, is known well from them: one at 1/2, or both on the riser's straight middle
-        part within half the riser resolution (a riser need not be symmetric: the 0.7 structure)."""
-        return (0.25 <= fa <= 0.75 and 0.25 <= fb <= 0.75 and dx <= 0.5 * self.step) or \
-            min(abs(fa - 0.5), abs(fb - 0.5)) <= 0.02
+        1: the one above), dx (V) apart, is known well from them: both on the riser's straight middle part within
+        half the riser resolution (a riser need not be symmetric: the 0.7 structure); one at 1/2 with the straight
+        line between them crossing 1/2 next to it; or both on the riser within the riser resolution where the
+        straight line between them and a logistic step through them cross 1/2 close to each other. Close: within
+        :data:`AGREE` of the riser resolution."""
+        if 0.25 <= fa <= 0.75 and 0.25 <= fb <= 0.75 and dx <= 0.5 * self.step:
+            return True
+        half = fa if abs(fa - 0.5) <= abs(fb - 0.5) else fb
+        if abs(half - 0.5) <= 0.02 and abs(half - 0.5) / abs(fb - fa) * dx <= AGREE * self.step:
+            return True
+        if not (0.1 < fa < 0.9 and 0.1 < fb < 0.9 and (fa - 0.5) * (fb - 0.5) < 0 and dx <= self.step):
+            return False
+        la, lb = _logit(fa), _logit(fb)
+        return abs((0.5 - fa) / (fb - fa) + la / (lb - la)) * dx <= AGREE * self.step
 
     def __call__(self, xs: Sequence[float], ys: Sequence[float]) -> float:
         x_span = (self._x[1] - self._x[0]) if self._x else 0.0
@@ -155,12 +181,12 @@ def riser_point(xs: Sequence[float], ys: Sequence[float], i: int, scale: float |
 
 
 def riser_scale(xs: Sequence[float], ys: Sequence[float]) -> float | None:
-    """The logistic scale (V) of the risers, the median over pairs of neighbouring points on the straight middle of a
-    riser (0.1 < G - k < 0.9, the same k); None before there is such a pair."""
+    """The logistic scale (V) of the risers, the median over pairs of neighbouring points on a riser (0.03 < G - k <
+    0.97, the same k); None before there is such a pair."""
     scales = []
     for a, b, ya, yb in zip(xs, xs[1:], ys, ys[1:]):
         k = math.floor(ya)
-        if k == math.floor(yb) and 0.1 < ya - k < 0.9 and 0.1 < yb - k < 0.9 and yb != ya:
+        if k == math.floor(yb) and 0.03 < ya - k < 0.97 and 0.03 < yb - k < 0.97 and yb != ya:
             scale = (b - a) / (_logit(yb - k) - _logit(ya - k))
             if scale > 0:
                 scales.append(scale)
@@ -197,27 +223,35 @@ def order_pass(points: Sequence[float], position: float) -> list[float]:
     return ordered
 
 
-#: a plateau's middle needs no point of its own when the two points around it, both on the plateau, differ by at
-#: most this (G0): the value there is read from them (interpolated) as well as from a point
+#: a plateau's middle is read (G0) from the points around it when they differ by at most this, or from the point
+#: next to it when the straight line between them differs by at most this from that point there
 FLAT_G0 = 0.002
 
 
-def plateau_middles(xs: Sequence[float], ys: Sequence[float], near: float) -> list[float]:
-    """The middles between neighbouring riser crossings (G across k + 1/2, interpolated) of the sorted points
-    that have no point within ``near`` (V) yet, nor two flat points around them on the plateau (:data:`FLAT_G0`)."""
-    crossings = []
+def riser_crossings(xs: Sequence[float], ys: Sequence[float]) -> list[tuple[int, float]]:
+    """(k, V) for every interval of the sorted points across exactly one level k + 1/2 (G0): where the straight line
+    between its ends crosses it."""
+    out = []
     for i in range(1, len(xs)):
         k = StepLoss.crossing(ys[i - 1], ys[i])
         if k is not None and k >= 0:
-            level = k + 0.5
-            crossings.append(xs[i - 1] + (level - ys[i - 1]) * (xs[i] - xs[i - 1]) / (ys[i] - ys[i - 1]))
+            out.append((k, xs[i - 1] + (k + 0.5 - ys[i - 1]) * (xs[i] - xs[i - 1]) / (ys[i] - ys[i - 1])))
+    return out
+
+
+def plateau_middles(xs: Sequence[float], ys: Sequence[float], near: float) -> list[float]:
+    """The middles between neighbouring riser crossings (:func:`riser_crossings`) of the sorted points whose value
+    is not read yet (:data:`FLAT_G0`): neither the two points around a middle are flat, nor one lies within ``near``
+    (V) of it with the straight line to the other flat there (a neighbour on a riser would tilt the value read)."""
+    crossings = [c for _, c in riser_crossings(xs, ys)]
     out = []
     for a, b in zip(crossings, crossings[1:]):
         middle = 0.5 * (a + b)
-        j = bisect.bisect(xs, middle)
-        nearest = min((abs(xs[i] - middle) for i in (j - 1, j) if 0 <= i < len(xs)), default=math.inf)
-        flat = 0 < j < len(xs) and a < xs[j - 1] and xs[j] < b and abs(ys[j] - ys[j - 1]) <= FLAT_G0
-        if nearest > near and not flat:
+        j = bisect.bisect(xs, middle)  # a middle lies between the points that cross its risers
+        (xa, ya), (xb, yb) = (xs[j - 1], ys[j - 1]), (xs[j], ys[j])
+        at = ya + (middle - xa) * (yb - ya) / (xb - xa)
+        close, nearest = (ya, middle - xa) if middle - xa <= xb - middle else (yb, xb - middle)
+        if abs(yb - ya) > FLAT_G0 and (nearest > near or abs(at - close) > FLAT_G0):
             out.append(middle)
     return out
 
@@ -237,10 +271,13 @@ class LineSampler(Protocol):
 
 class StepSampler:
     """A staircase's line: :class:`StepLoss` (risers' centres pinned to ``step``, plateaus ``plateau_step`` apart),
-    a point in a riser where its logistic crosses (:func:`riser_point`), then every plateau's middle."""
+    first one walk along the sweep (``upward`` or down) that reads every plateau's middle on its way
+    (:meth:`ahead`), then passes for what the walk left: a point in a riser where its logistic crosses
+    (:func:`riser_point`), then every plateau's middle not measured yet."""
 
-    def __init__(self, bounds: tuple[float, float], step: float, plateau_step: float):
+    def __init__(self, bounds: tuple[float, float], step: float, plateau_step: float, upward: bool = True):
         self.bounds, self.goal, self.loss = bounds, step, StepLoss(step, plateau_step)
+        self.upward = upward
         self.learner = adaptive.Learner1D(_measured_by_qpclab, bounds, loss_per_interval=self.loss)
 
     def tell(self, x: float, y: float) -> None:
@@ -254,18 +291,18 @@ class StepSampler:
         self.learner.tell(x, y)
 
     def next_pass(self, left: int) -> list[float]:
-        """One point for every interval whose loss is above the goal (the first pass: the plateau spacing over the
-        range); a point alone in an interval across a riser goes where the riser is expected to cross
-        (:func:`riser_point`). Once the learner is done, a point in the middle of every plateau between two risers
-        (where its value is read), if none lies within a quarter of the riser resolution of it."""
+        """During the walk (until it reaches the far bound) its next point (:meth:`ahead`). Then one point for
+        every interval whose loss is above the goal; a point alone in an interval across a riser goes where the
+        riser is expected to cross (:func:`riser_point`). Once the learner is done, a point in the middle of every
+        plateau between two risers (where its value is read), if none lies within a quarter of the riser
+        resolution of it."""
         learner = self.learner
-        if not learner.data:
-            n = math.ceil((self.bounds[1] - self.bounds[0]) / self.loss.plateau_step) + 1
-        else:  # a bound not measured yet (a run cut off in its first pass) comes first: the learner asks it first
-            n = sum(1 for loss in learner.losses.values() if loss > self.goal)
-            n += sum(1 for bound in self.bounds if bound not in learner.data)
         known = sorted(learner.data)
         values = [learner.data[x] for x in known]
+        walk = self.ahead(known, values)
+        if walk is not None:
+            return [walk][:left]
+        n = sum(1 for loss in learner.losses.values() if loss > self.goal)
         if n == 0:
             return plateau_middles(known, values, 0.25 * self.goal)[:left]
         asked, _ = learner.ask(max(1, min(n, left)), tell_pending=False)
@@ -273,6 +310,65 @@ class StepSampler:
         scale = riser_scale(known, values)
         return [riser_point(known, values, i, scale) if 0 < i < len(known) and where.count(i) == 1 else float(x)
                 for x, i in zip(asked, where)]
+
+    def ahead(self, known: Sequence[float], values: Sequence[float]) -> float | None:
+        """The walk's next point (None once it has reached the far bound), from the sorted points measured:
+
+        - a point refining a riser behind not pinned yet, the nearest first (:meth:`now`);
+        - a plateau's middle behind the walk not measured yet (:func:`plateau_middles`: the first plateau, or one
+          whose middle was mispredicted);
+        - on a riser before its half level: as far past the centre the riser's logistic puts there
+          (:data:`PROBE_SCALES`), so that two points pin it (half the riser resolution on, its scale unknown);
+        - past a riser, once two risers are known: the middle of the plateau ahead, then a point just before the
+          next riser, both where the risers' spacing (extrapolated from the last ones) puts them;
+        - otherwise the plateau spacing ahead; never beyond the plateau spacing ahead nor the far bound."""
+        sign = 1.0 if self.upward else -1.0
+        start, end = self.bounds if self.upward else self.bounds[::-1]
+        if not known:
+            return start
+        frontier = known[-1] if self.upward else known[0]
+        if frontier == end:
+            return None
+        pairs = list(zip(known, known[1:]))
+        for a, b in reversed(pairs) if self.upward else pairs:  # the walk's risers, the nearest first
+            refine = self.now(a, b)
+            if refine is not None:
+                return refine
+        behind = plateau_middles(known, values, 0.25 * self.goal)
+        if behind:
+            return min(behind, key=lambda m: abs(m - frontier))
+        reach = self.loss.plateau_step
+
+        def toward(target: float) -> float | None:
+            """target if it lies ahead by more than a quarter of the riser resolution (at most ``reach``)."""
+            ahead = (target - frontier) * sign
+            if ahead <= 0.25 * self.goal:
+                return None
+            return end if ahead >= (end - frontier) * sign else frontier + sign * min(ahead, reach)
+
+        scale = riser_scale(known, values)
+        y = values[-1] if self.upward else values[0]
+        k = math.floor(y)
+        if 0.05 < y - k < 0.95 and (y - k - 0.5) * sign < 0:
+            target = toward(frontier - scale * _logit(y - k) + sign * PROBE_SCALES * scale if scale is not None
+                            else frontier + sign * 0.5 * self.goal)
+            if target is not None:
+                return target
+        risers = riser_crossings(known, values)
+        if not self.upward:
+            risers.reverse()
+        if len(risers) >= 2:
+            (k1, c1), (k2, c2) = risers[-2:]
+            spacing = abs(c2 - c1) / max(1, abs(k2 - k1))
+            if len(risers) >= 3 and abs(k2 - k1) == 1 and abs(k1 - risers[-3][0]) == 1:
+                spacing += spacing - abs(c1 - risers[-3][1])  # the spacing changes smoothly with the gate
+            probe = PROBE_SCALES * scale if scale is not None else 0.5 * self.goal
+            beyond = (c2 + sign * spacing - end) * sign >= 0  # the next riser past the far bound: no probe
+            for target in (c2 + sign * 0.5 * spacing,) + (() if beyond else (c2 + sign * (spacing - probe),)):
+                step = toward(target)
+                if step is not None:
+                    return step
+        return frontier + sign * reach if (end - frontier) * sign > reach else end
 
     def now(self, a: float, b: float) -> float | None:
         """Inside an interval wider than a quarter of the riser resolution that holds a riser's centre not pinned yet:
@@ -421,7 +517,7 @@ class AdaptivePlan(SteeredPlan):
     def _measure_line(self, lab: Lab, sampler: LineSampler, fixed: Mapping, budget: int, control: "RunControl",
                       guard: Guard | None) -> bool:
         """One line's passes until its sampler is done (True) or its budget (plan points) is spent. After each point
-        of a pass, the interval back to the pass's previous point is refined at once while the gate is there
+        of a pass, the interval back to the point measured before it is refined at once while the gate is there
         (:meth:`LineSampler.now`): a riser costs a few short moves, not a pass over the range per refinement."""
         move_fast, should_stop = self.fast.mover(lab), control.should_stop
         low, high = self.bounds
@@ -460,6 +556,7 @@ class AdaptivePlan(SteeredPlan):
             return should_stop() or self.point >= budget or bool(
                 self.stop.time_budget_s and time.monotonic() - self.t0 >= self.stop.time_budget_s)
 
+        previous = None  # the point measured last on this line: the interval back to it is refined at once
         while not should_stop():
             self.end_reason = self.stop.reached(self.point, time.monotonic() - self.t0)
             if self.end_reason or self.point >= budget:
@@ -467,7 +564,6 @@ class AdaptivePlan(SteeredPlan):
             xs = sampler.next_pass(budget - self.point)
             if not xs:
                 return True
-            previous = None
             for x in order_pass(xs, self.position):
                 tripped = not point(x)
                 intervals = [] if previous is None or tripped else [(previous, x)]

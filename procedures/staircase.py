@@ -78,12 +78,13 @@ class Staircase(GateSweepProcedure):
         if self.sampling == "adaptive":
             budget = self.max_points or len(up)
             bounds = (min(self.start, self.stop), max(self.start, self.stop))
+            upward = (self.start <= self.stop) == (self.direction == "up")
             return AdaptivePlan(fast=GateAxis(station, self.gate), fast_column="Gate (V)",
                                 readout=ConductanceReadout(self.lockin_settings(), station.circuit),
                                 columns=self.DATA_COLUMNS, bounds=bounds,
-                                upward=(self.start <= self.stop) == (self.direction == "up"),
+                                upward=upward,
                                 backlash=self.backlash,
-                                sampler=lambda: StepSampler(bounds, self.step, self.plateau_step),
+                                sampler=lambda: StepSampler(bounds, self.step, self.plateau_step, upward),
                                 stop=StoppingRule(self.step, budget, self.time_budget), y_column="G/G0",
                                 lines=[((), {"Sweep": 0})], line_column="Sweep", conclusion=write_saddle_fit)
         pattern = [up[::-1] if down else up for down in DIRECTIONS[self.direction]]
