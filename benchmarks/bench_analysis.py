@@ -41,7 +41,7 @@ def run() -> list[Row]:
     t0 = time.perf_counter()
     spec = fit_bias_spectroscopy(bmap, DEFAULT_CIRCUIT, 0.1)
     t_fit = time.perf_counter() - t0
-    rows.append(Row(f"analysis: bias spectroscopy of a 500 x 500 map", f"{t_fit:.2f} s",
+    rows.append(Row("analysis: bias spectroscopy of a 500 x 500 map", f"{t_fit:.2f} s",
                     f"pandas read {t_read * 1e3:.0f} ms", t_fit / t_read, "report", spec is not None))
     return rows
 

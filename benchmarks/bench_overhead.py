@@ -56,6 +56,8 @@ def floor_sweep(n: int) -> float:
         x, y = (float(s) for s in li.read().split(","))
         overloaded = int(li.read()) & 0b101
         tripped = [int(source.query(":SENS:CURR:PROT:TRIP?")) for source in (gate, bias)]
+        if overloaded or any(tripped):  # the decision qpclab makes on the same replies
+            raise RuntimeError(f"the floor's run overloaded ({overloaded}) or tripped ({tripped}) at {v:g} V")
         stamps.append(time.monotonic())  # where qpclab stamps its points: after the read
     return (stamps[-1] - stamps[0]) / (n - 1)  # as for qpclab: from the first point's stamp to the last
 

@@ -109,10 +109,8 @@ class Lab:
         """Close every instrument (VISA locks go with the sessions) and release the lock files; also after a
         failed connect."""
         for inst in self.instruments.values():
-            driver = getattr(inst, "driver", None)
             try:
-                if driver is not None:
-                    driver.adapter.close()
+                inst.driver.adapter.close()
             except Exception:  # noqa: BLE001
                 log.debug("closing %s failed", inst, exc_info=True)
         for lock in self.locks:

@@ -65,7 +65,7 @@ class GateAxis(Axis):
         outputs = self.station.outputs()
         if self.name in outputs:
             return outputs[self.name]
-        virtual = getattr(self.station, "virtual_gates", None) or {}
+        virtual = self.station.virtual_gates
         if self.name in virtual:
             return None
         known = sorted(outputs) + sorted(virtual)

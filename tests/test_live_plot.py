@@ -161,7 +161,7 @@ def test_g0_helpers(qapp):
 
 def test_window_runs_staircase_live_curve_equals_csv_and_is_drawn(qapp, tmp_path, sim_library):
     from qpclab.procedures.staircase import Staircase
-    from qpclab.windows import LiveWindow
+    from qpclab.windows import LiveWindow, live_data_for
 
     window = LiveWindow(Staircase, plots=[("Gate (V)", "G/G0"), ("Gate (V)", "X (V)")],
                         inputs=["start", "stop", "step", "time_constant"])
@@ -200,7 +200,7 @@ def test_window_runs_staircase_live_curve_equals_csv_and_is_drawn(qapp, tmp_path
     # the file pymeasure wrote and the data in memory hold the same points
     csv = pd.read_csv(experiment.data_filename, comment="#")
     assert len(csv) == 251
-    live = experiment.results.live_data
+    live = live_data_for(experiment.results)
     for column in Staircase.DATA_COLUMNS:
         np.testing.assert_allclose(live.column(column), csv[column].to_numpy(), rtol=1e-9, atol=1e-15)
     # and the curves draw exactly those points (few enough: no decimation)
@@ -314,7 +314,7 @@ def test_map_window_image_holds_the_csv_values_and_shows_their_colours(qapp, tmp
 def test_abort_from_the_window_stops_within_a_point_leaves_gates_safe_and_keeps_the_data(qapp, tmp_path,
                                                                                           sim_library):
     from qpclab.procedures.staircase import Staircase
-    from qpclab.windows import LiveWindow
+    from qpclab.windows import LiveWindow, live_data_for
 
     lab = sim_library.lab
     window = LiveWindow(Staircase, plots=[("Gate (V)", "G/G0")], inputs=["start", "stop", "step"])
@@ -324,14 +324,14 @@ def test_abort_from_the_window_stops_within_a_point_leaves_gates_safe_and_keeps_
     proc.start, proc.stop, proc.step, proc.time_constant = -1.4, 0.0, 0.002, 0.003  # ~25 s if not stopped
     window.queue(procedure=proc)
     experiment = window.manager.experiments[0]
-    wait_until(qapp, lambda: len(experiment.results.live_data.column("Gate (V)")) >= 20)
-    at_abort = len(experiment.results.live_data.column("Gate (V)"))
+    wait_until(qapp, lambda: len(live_data_for(experiment.results).column("Gate (V)")) >= 20)
+    at_abort = len(live_data_for(experiment.results).column("Gate (V)"))
     window.abort()
     wait_until(qapp, lambda: not window.manager.is_running())
     assert proc.status == Procedure.ABORTED
     csv = pd.read_csv(experiment.data_filename, comment="#")
     assert at_abort <= len(csv) <= at_abort + 1  # stopped within one point, every point kept
-    live = experiment.results.live_data.column("G/G0")
+    live = live_data_for(experiment.results).column("G/G0")
     np.testing.assert_allclose(live, csv["G/G0"].to_numpy())
     # the gate came back to its safe value (0 V) in steps within its step and rate
     spec = lab.station.gates["gate"]

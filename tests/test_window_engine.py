@@ -17,6 +17,7 @@ from qpclab.instruments.station import default_station_path
 from qpclab.live import LiveCurve, LiveLines, LiveMap
 from qpclab.procedures import PROCEDURES
 from qpclab.procedures.writer import run_status
+from qpclab.windows import live_data_for
 
 LABS = default_station_path().parent
 #: a packaged lab that has what each procedure needs
@@ -167,7 +168,7 @@ def test_a_command_line_run_is_refused_while_the_window_runs_on_the_station(qapp
     proc.set_values(start=-1.4, stop=0.0, step=0.002, time_constant=3e-3)  # ~25 s if not stopped
     window.queue(procedure=proc)
     experiment = window.manager.experiments[0]
-    wait_until(qapp, lambda: len(experiment.results.live_data) >= 5)
+    wait_until(qapp, lambda: len(live_data_for(experiment.results)) >= 5)
     other = subprocess.run([sys.executable, "-m", "qpclab", "run", "staircase", "--quiet", "--data",
                             str(tmp_path / "second.csv")], capture_output=True, text=True, timeout=120)
     window.abort()

@@ -22,6 +22,7 @@ from pymeasure.experiment import Procedure, Results
 from conftest import wait_until
 from qpclab.live import LiveData, LiveLines, LiveMap
 from qpclab.live_fits import LiveSaddleFit
+from qpclab.windows import attach_live_data
 
 MAP_COLUMNS = ["Gate (V)", "Bias (V)", "G/G0"]
 
@@ -33,8 +34,7 @@ class Columns(Procedure):
 def _results(tmp_path, data: LiveData) -> Results:
     """A pymeasure Results whose in-memory buffer is ``data`` (what the window's widgets read)."""
     results = Results(Columns(), str(tmp_path / "run.csv"))
-    data.results = results
-    results.live_data = data
+    attach_live_data(results, data)
     return results
 
 

@@ -55,6 +55,7 @@ class LiveData:
         self._table = np.full((max(16, int(capacity)), len(self.columns)), np.nan)
         self._n = 0
         self._lock = threading.Lock()
+        self.results = None  #: the pymeasure Results this buffers in the window (its browser entry), if any
 
     def __len__(self) -> int:
         return self._n
@@ -207,7 +208,7 @@ class LiveCurve(pg.PlotDataItem):
     # pymeasure's window code reads these
     @property
     def results(self):
-        return getattr(self.live, "results", None)
+        return self.live.results
 
     def _reset_cache(self) -> None:
         self._k = 1
@@ -393,7 +394,7 @@ class LiveLines(QtCore.QObject):
 
     @property
     def results(self):
-        return getattr(self.live, "results", None)
+        return self.live.results
 
     def _drawn(self) -> list:
         return [self.scatter] if self.scatter is not None else self.lines[-self.max_lines:]
@@ -600,7 +601,7 @@ class LiveMap(QtCore.QObject):
 
     @property
     def results(self):
-        return getattr(self.live, "results", None)
+        return self.live.results
 
     @property
     def shape(self) -> tuple[int, int]:

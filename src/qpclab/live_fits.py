@@ -68,7 +68,7 @@ class LiveFit(QtCore.QObject):
 
     @property
     def results(self):
-        return getattr(self.live, "results", None)
+        return self.live.results
 
     def items(self) -> list:
         """The plot items the fit draws besides its text."""

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -56,18 +57,27 @@ from .live_fits import LiveDiamonds, LiveSaddleFit
 log = logging.getLogger(__name__)
 
 __all__ = ["LiveWindow", "LiveMapWindow", "LivePlotsWidget", "LiveMapsWidget", "LiveManager", "LiveWorker",
-           "live_data_for"]
+           "live_data_for", "attach_live_data"]
 
 GridFunction = Callable[[object], tuple[Sequence[float], Sequence[float]]]
 
 
-def live_data_for(results) -> LiveData:
+#: each pymeasure ``Results`` of the window's browser -> its in-memory buffer (gone with the Results)
+_BUFFERS: "weakref.WeakKeyDictionary[Results, LiveData]" = weakref.WeakKeyDictionary()
+
+
+def attach_live_data(results: Results, data: LiveData) -> None:
+    """Make ``data`` the in-memory buffer the window's plots read for ``results``."""
+    data.results = results
+    _BUFFERS[results] = data
+
+
+def live_data_for(results: Results) -> LiveData:
     """The in-memory buffer of a pymeasure ``Results`` (made on first use; filled from the file if the file
     already holds data, e.g. a run opened from disk)."""
-    data = getattr(results, "live_data", None)
+    data = _BUFFERS.get(results)
     if data is None:
         data = LiveData(results.procedure.DATA_COLUMNS)
-        data.results = results
         try:
             frame = results.data  # a file opened from disk: read once
         except Exception:  # noqa: BLE001 - an empty or unreadable file: start empty
@@ -75,7 +85,7 @@ def live_data_for(results) -> LiveData:
         if frame is not None and len(frame):
             data.extend({c: frame[c].to_numpy(dtype=float, na_value=np.nan) for c in data.columns
                          if c in frame.columns})
-        results.live_data = data
+        attach_live_data(results, data)
     return data
 
 

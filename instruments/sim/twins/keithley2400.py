@@ -51,6 +51,7 @@ class Keithley2400Twin(ScpiStatusTwin):
         #: the arm and trigger layers' settings (filled by reset; the command table holds on to these dicts)
         self.arm: dict = {}
         self.trig: dict = {}
+        self.run: Sequencer | None = None  #: the trigger model's run (made by reset)
         super().__init__(lab, name, config)
 
     def reset(self) -> None:
@@ -91,9 +92,8 @@ class Keithley2400Twin(ScpiStatusTwin):
         self.clear_auto = False
         self.level_now: float | None = None  # the list or sweep level while the trigger model steps
         self.readings: list[dict[str, float]] = []  # of the last :INIT
-        run = getattr(self, "run", None)
-        if run is not None:
-            run.abort()
+        if self.run is not None:
+            self.run.abort()
         self.run = Sequencer()
         # reading buffer, statistics and status
         self.buffer: list[dict[str, float]] = []
