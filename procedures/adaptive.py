@@ -55,6 +55,7 @@ from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 from ..analysis.io import load_run
 from ..instruments.connect import Lab
 from .axes import Axis
+from .base import ParameterError
 from .plan import MAX_POINTS, TIME_COLUMN, Line, LinearSweep, Move, PlanError, SteeredPlan
 from .point import PointMeasurer, line_moves
 from .readouts import Readout, UncuredOverload
@@ -79,6 +80,20 @@ def sampling_parameters(plateau_step_V: float, budget: str):
             FloatParameter("Adaptive - largest spacing on plateaus", units="V", default=plateau_step_V, minimum=1e-6,
                            maximum=1.0),
             IntegerParameter(f"Adaptive - point budget (0 = {budget})", default=0, minimum=0, maximum=MAX_POINTS))
+
+
+def check_sampling(sampling: str, mode: str, step_V: float, plateau_step_V: float) -> None:
+    """The rules of adaptive sampling's options, the same for the staircase and the maps (ParameterError naming the
+    option): each point is picked from the last, so it runs stepped; the plateaus are sampled no finer than the
+    risers."""
+    if sampling != "adaptive":
+        return
+    if mode == "buffered":
+        raise ParameterError("mode", mode, "adaptive sampling picks each point from the last: it runs stepped "
+                             "(--mode stepped or auto)")
+    if plateau_step_V < step_V:
+        raise ParameterError("plateau_step", plateau_step_V, f"the plateau spacing must be at least the step "
+                             f"({step_V:g} V)")
 
 
 #: two points pin a riser's centre when the straight line between them crosses its half level within this fraction
@@ -483,7 +498,7 @@ class AdaptivePlan(SteeredPlan):
         self.point = start_point
         self.t0 = time.monotonic() - time_offset
         self.measure = PointMeasurer(self.fast, self.fast_column, self.readout, lab, writer, control, self.t0).measure
-        self.position = next((g.read() for g in lab.outputs() if g.name == self.fast.output), self.bounds[0])
+        self.position = self.fast.read(lab)  # a virtual gate too: its projection of the physical gates
         done_lines = 0
         for k in range(first, self.n_lines):
             line = self.line(k)

@@ -38,6 +38,10 @@ class Axis:
         """``move(value, should_stop)`` with the instrument looked up once (for the per-point loop)."""
         return lambda value, should_stop: self.move(lab, value, should_stop)
 
+    def read(self, lab: Lab) -> float:
+        """Where the axis is now (read from the instrument)."""
+        raise NotImplementedError
+
     @property
     def output(self) -> str:
         """The name the instrument-level dry run knows this axis by (a gate, "bias", "magnet", "thermometer")."""
@@ -81,6 +85,9 @@ class GateAxis(Axis):
 
     def move(self, lab: Lab, value: float, should_stop) -> float:
         return self._gate(lab).ramp_to(value, should_stop=should_stop)
+
+    def read(self, lab: Lab) -> float:
+        return self._gate(lab).read()
 
     def mover(self, lab: Lab) -> Callable[[float, Callable[[], bool]], float]:
         """``move(value, should_stop)``: :meth:`move` for this axis's gate, looked up once (for per-point loops)."""
@@ -129,6 +136,9 @@ class FieldAxis(Axis):
         magnet.wait_until_holding(should_stop=should_stop)
         return magnet.read_field()
 
+    def read(self, lab: Lab) -> float:
+        return lab.magnet.read_field()
+
     def estimate_s(self, start: float, target: float) -> float:
         if start == target:
             return self.HOLD_DETECT_S
@@ -163,6 +173,9 @@ class TemperatureAxis(Axis):
         lab.thermometer.set_setpoint(value)
         return lab.thermometer.wait_until_stable(value, self.tolerance_at(value), self.hold_s,
                                                  should_stop=should_stop)
+
+    def read(self, lab: Lab) -> float:
+        return lab.thermometer.read_temperature()
 
     def estimate_s(self, start: float, target: float) -> float:
         """The mixing chamber relaxes to a new set point with the station's thermal time constant:

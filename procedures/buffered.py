@@ -111,11 +111,11 @@ def walk(plan: Plan, lab: Lab, writer: RunWriter, control: RunControl, start_poi
 def _run_list(source: ListSource, buffer: LockInBuffer, values: list[float], dwell: float,
               control: RunControl) -> tuple[float, list[float], list[float], bool]:
     """One list: arm the buffer, upload, start, wait for every sample, read; (start time, X, Y, overloaded).
-    On any way out the list is aborted and the channel left at a fixed level where it is."""
+    On any way out the list is aborted, the channel left at a fixed level where it is and the buffer stopped."""
     n = len(values)
-    buffer.arm(n)
-    source.upload(values, dwell)
-    try:
+    try:  # from the upload on: a list that fails half-way is aborted like one stopped in mid-line
+        buffer.arm(n)
+        source.upload(values, dwell)
         started = time.monotonic()
         source.start()
         control.wait(n * dwell)
@@ -129,6 +129,7 @@ def _run_list(source: ListSource, buffer: LockInBuffer, values: list[float], dwe
     except BaseException:
         source.abort()
         source.finish()
+        buffer.stop()
         raise
     source.finish()
     return started, xs, ys, overloaded

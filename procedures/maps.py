@@ -16,7 +16,7 @@ from __future__ import annotations
 from pymeasure.experiment import BooleanParameter, FloatParameter, Parameter
 
 from ..instruments.station import Station
-from .adaptive import AdaptivePlan, EdgeSampler, StoppingRule, sampling_parameters
+from .adaptive import AdaptivePlan, EdgeSampler, StoppingRule, check_sampling, sampling_parameters
 from .axes import Axis, GateAxis, axis_for
 from .base import GateSweepProcedure, ParameterError, check_value
 from .plan import Line, Move, Plan, linspace_points
@@ -135,9 +135,7 @@ class BiasMap(GateMap):
 
     def validate(self) -> None:
         super().validate()
-        if self.sampling == "adaptive" and self.plateau_step < self.step:
-            raise ParameterError("plateau_step", self.plateau_step, f"the plateau spacing must be at least the step "
-                                 f"({self.step:g} V)")
+        check_sampling(self.sampling, self.mode, self.step, self.plateau_step)
 
     def plan(self, station: Station) -> Plan:
         if self.sampling != "adaptive":

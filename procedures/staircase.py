@@ -23,7 +23,7 @@ from pymeasure.experiment import FloatParameter, IntegerParameter, ListParameter
 from ..analysis.io import AnalysisError, load_run
 from ..analysis.online_fit import fit_scattered_staircase
 from ..instruments.station import Station
-from .adaptive import AdaptivePlan, StepSampler, StoppingRule, sampling_parameters
+from .adaptive import AdaptivePlan, StepSampler, StoppingRule, check_sampling, sampling_parameters
 from .axes import GateAxis
 from .base import GateSweepProcedure, ParameterError, check_value
 from .plan import Line, Plan, linspace_points
@@ -53,16 +53,10 @@ class Staircase(GateSweepProcedure):
 
     def validate(self) -> None:
         super().validate()
-        if self.sampling == "adaptive" and self.mode == "buffered":
-            raise ParameterError("mode", self.mode, "adaptive sampling picks each point from the last: it runs "
-                                 "stepped (--mode stepped or auto)")
-        if self.sampling == "adaptive":
-            if self.direction not in ("up", "down") or self.repeats != 1:
-                raise ParameterError("sampling", self.sampling, "adaptive sampling measures one staircase: use "
-                                     "--direction up or down and --repeats 1")
-            if self.plateau_step < self.step:
-                raise ParameterError("plateau_step", self.plateau_step, f"the plateau spacing must be at least the "
-                                     f"step ({self.step:g} V)")
+        check_sampling(self.sampling, self.mode, self.step, self.plateau_step)
+        if self.sampling == "adaptive" and (self.direction not in ("up", "down") or self.repeats != 1):
+            raise ParameterError("sampling", self.sampling, "adaptive sampling measures one staircase: use "
+                                 "--direction up or down and --repeats 1")
 
     def line_points(self) -> int:
         return len(linspace_points(self.start, self.stop, self.step))

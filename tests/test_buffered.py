@@ -124,8 +124,8 @@ def test_a_list_that_breaks_a_safety_rule_is_refused_before_anything_moves(lab_f
         run_procedure(_map(path, "buffered", step=0.004), tmp_path / "refused.csv", progress=False,
                       catalogue=tmp_path / "catalogue.sqlite")
     assert "\n" not in str(err.value)
-    assert {v for _, v in lab.history["gate_left"]} == {0.0}
-    assert {v for _, v in lab.history["gate_right"]} == {0.0}
+    for name, out in load_station(path).outputs().items():  # nothing moved: every output only ever at its safe value
+        assert {v for _, v in lab.history[name]} <= {out.safe}, name
 
 
 # ---- physics: buffered and stepped maps of the same device ----------------------------------------------------------
@@ -209,6 +209,9 @@ def test_buffered_lines_never_break_a_limit_step_or_rate(tmp_path_factory, lo, h
     proc = Staircase()
     start = lo + where * (hi - lo)
     stop = start + (-1 if where > 0.5 else 1) * n * spacing * step  # toward the middle (some lines overshoot)
+    beyond = not (lo <= start <= hi and lo <= stop <= hi)  # must be refused before anything opens
+    too_coarse = spacing > 1 + 1e-6  # a step larger than the gate's: must be refused (between: either)
+    refused = None
     try:
         proc.set_values(station_file=str(path), gate="gate_left", start=start, stop=stop, step=spacing * step,
                         time_constant=3e-4, mode="buffered")
@@ -219,13 +222,22 @@ def test_buffered_lines_never_break_a_limit_step_or_rate(tmp_path_factory, lo, h
         note_case(result.status)
     except ListRefused as exc:  # a step larger than the gate's: refused before the line moves
         assert "larger than its step" in str(exc)
+        refused = "step"
         note_case("refused: step")
     except ParameterError as exc:  # start or stop beyond the limits: refused before anything opens
         assert "limits" in str(exc)
+        refused = "limits"
         note_case("refused: limits")
-    history = lab.history["gate_left"]
-    assert _violations(history, lo, hi, step, rate) == []
-    assert history[-1][1] == 0.0
+    # refused exactly when a rule says so: a check that refused every list would leave nothing to test
+    assert (refused == "limits") == beyond
+    if not beyond:
+        assert (refused == "step") == too_coarse or 1 - 1e-6 <= spacing <= 1 + 1e-6
+    for name, out in load_station(path).outputs().items():  # every output's history, the drawn gate's by its draw
+        limits, out_step, out_rate = ((lo, hi), step, rate) if name == "gate_left" else (out.limits, out.step, out.rate)
+        history = lab.history[name]
+        assert _violations(history, *limits, out_step, out_rate) == [], name
+        if history:
+            assert history[-1][1] == out.safe, name
     lab.assert_no_unknown_commands()
 
 
@@ -261,7 +273,8 @@ def test_sigkill_in_mid_map_keeps_every_completed_line_and_resume_continues_at_t
     assert len(df) == n_fast * n_slow
     grid = df.groupby(["Line", "Gate (V)"]).size()
     assert len(grid) == n_fast * n_slow and (grid == 1).all()
-    assert np.array_equal(df["Line"].to_numpy()[:rows_at_kill], kept["Line"].to_numpy()[:rows_at_kill])
+    whole = completed * n_fast  # the completed lines on disk stay exactly as they were written
+    pd.testing.assert_frame_equal(df.iloc[:whole], kept.iloc[:whole])
 
 
 def test_an_overload_in_a_buffered_line_measures_it_again_one_sensitivity_coarser(lab_file, tmp_path):

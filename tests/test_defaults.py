@@ -76,8 +76,11 @@ def test_staircase_defaults_give_the_spacing_and_the_pinch_off(tmp_path, capsys,
     assert fit.v_pinch.value == pytest.approx(s.v_pinch, abs=0.05 * s.hw_x_eV / lever(s))
     plateaus = rep.values["plateaus"]
     assert len(plateaus) >= 8  # the whole staircase up to 0 V: one plateau per subband spacing
-    for p in plateaus:
+    assert [p.index for p in plateaus] == list(range(1, len(plateaus) + 1))  # none missing, none twice
+    spacing = s.hw_y_eV / lever(s)
+    for p in plateaus:  # plateau n lies between risers n - 1 and n, centred at v_pinch + (n - 1/2) spacing
         assert p.mean_G0 == pytest.approx(p.index, abs=0.01)
+        assert p.center_V == pytest.approx(s.v_pinch + (p.index - 0.5) * spacing, abs=0.25 * spacing)
 
 
 def test_gate_gate_map_defaults_give_the_lever_arm_ratio_of_the_two_halves(tmp_path, capsys, record_property):
@@ -145,7 +148,10 @@ def test_noise_vs_gate_defaults_give_the_fano_factor_on_each_riser(tmp_path, cap
                       temperature_K=simulation("noise")["electron_temperature_K"])
     res = rep.values["noise_vs_gate"]
     assert [n for n, *_ in res.riser_centres] == [0, 1, 2]  # the range holds the first three risers
+    spacing = s.hw_y_eV / lever(s)
     for n, gate, _, f in res.riser_centres:
+        # the analysis' riser centre where the sample's riser n is (v_pinch + n spacing), within the 20 mV gate step
+        assert gate == pytest.approx(s.v_pinch + n * spacing, abs=0.02), f"riser {n}"
         assert f == pytest.approx(fano_factor(s.transmissions({"gate": gate})), abs=FANO_ABS), f"riser {n}"
     assert res.plateau_fano.value == pytest.approx(0.0, abs=FANO_ABS)  # no shot noise on a plateau
 

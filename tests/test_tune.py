@@ -152,9 +152,9 @@ def test_refusal_on_the_command_line(tmp_path, capsys):
     try:
         code = main(["run", "tune", "--stop", "-1.0", "--quiet", "--data", str(path), "--time-constant", "1e-4"])
         lab = library.lab
-        spec = load_station(station_path("qpc")).gates["gate"]
-        check_history(lab.history["gate"], spec)
-        assert lab.outputs["gate"] == spec.safe
+        for name, spec in load_station(station_path("qpc")).outputs().items():  # the gate and the bias
+            check_history(lab.history[name], spec)
+            assert lab.outputs[name] == spec.safe
         assert min(v for _, v in lab.history["gate"]) == pytest.approx(-1.0)  # never below --stop
     finally:
         library.reset()
@@ -174,17 +174,26 @@ def test_tune_refuses_a_closed_start_and_an_unreachable_target(tmp_path, asked, 
     try:
         with pytest.raises(TuneRefused, match=why):
             qpclab.run("tune", data=tmp_path / "refused.csv", progress=False, **asked, **FAST)
-        assert library.lab.outputs["gate"] == 0.0
+        for name, spec in load_station(station_path("qpc")).outputs().items():  # the gate and the bias
+            check_history(library.lab.history[name], spec)
+            assert library.lab.outputs[name] == spec.safe
     finally:
         library.reset()
     assert run_status(tmp_path / "refused.csv") == "failed"
 
 
 def test_tune_refuses_bad_parameters_before_anything_moves(tmp_path):
-    for wrong, option in (({"start": -1.5, "stop": -1.0}, "--start"), ({"stop": -5.0}, "--stop"),
-                          ({"target_g0": 0.01}, "--target-g0"), ({"gate": "bias"}, "--gate")):
-        with pytest.raises(ValueError, match=option):
-            qpclab.run("tune", data=tmp_path / "never.csv", progress=False, **wrong)
+    library = SimVisaLibrary(str(station_path("qpc")))
+    library.reset()
+    try:
+        for wrong, option in (({"start": -1.5, "stop": -1.0}, "--start"), ({"stop": -5.0}, "--stop"),
+                              ({"target_g0": 0.01}, "--target-g0"), ({"gate": "bias"}, "--gate")):
+            with pytest.raises(ValueError, match=option):
+                qpclab.run("tune", data=tmp_path / "never.csv", progress=False, **wrong)
+        for name, spec in load_station(station_path("qpc")).outputs().items():  # nothing ever left its safe value
+            assert {v for _, v in library.lab.history[name]} <= {spec.safe}, name
+    finally:
+        library.reset()
     assert not (tmp_path / "never.csv").exists()
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+import weakref
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -55,7 +56,17 @@ class LiveData:
         self._table = np.full((max(16, int(capacity)), len(self.columns)), np.nan)
         self._n = 0
         self._lock = threading.Lock()
-        self.results = None  #: the pymeasure Results this buffers in the window (its browser entry), if any
+        self._results: weakref.ref | None = None
+
+    @property
+    def results(self):
+        """The pymeasure Results this buffers in the window (its browser entry), if any; held weakly (the window's
+        map from Results to buffer must not keep either alive)."""
+        return self._results() if self._results is not None else None
+
+    @results.setter
+    def results(self, results) -> None:
+        self._results = weakref.ref(results) if results is not None else None
 
     def __len__(self) -> int:
         return self._n
