@@ -68,6 +68,8 @@ class ListSource(abc.ABC):
     name: str = ""
     #: the longest list the instrument holds
     MAX_POINTS: int = 0
+    #: its rear trigger outputs are numbered 1 ... TRIGGER_OUTPUTS (``trig_out_<n>`` in station.triggers)
+    TRIGGER_OUTPUTS: int = 0
     #: the shortest dwell it accepts (s)
     MIN_DWELL_S: float = 0.0
 
@@ -129,6 +131,7 @@ class QDac2List(ListSource):
     """One QDAC-II channel's DC list, pulsing rear trigger output ``output`` at the end of every level's dwell."""
 
     MAX_POINTS = 65536  # QDAC-II command reference: a DC list holds up to 65536 levels
+    TRIGGER_OUTPUTS = 5  # rear panel Trigger Out 1 ... 5
     MIN_DWELL_S = 2e-6
     #: internal trigger that starts the list (``tint``)
     START_TRIGGER = 14
@@ -305,21 +308,16 @@ class BufferedRoute:
     source: str     #: instrument name
     output: int     #: the source's trigger output number (``trig_out_<n>``)
     lockin: str     #: instrument name
+    source_contract: type[ListSource]  #: from LIST_SOURCES by the source's driver
+    buffer_contract: type[LockInBuffer]  #: from LOCKIN_BUFFERS by the lock-in's driver
 
     def list_source(self, lab) -> ListSource:
-        """The gate's list contract on a connected lab (:class:`~qpclab.instruments.connect.Lab`)."""
-        source = lab.gates[self.gate].source
-        if not isinstance(source, QDac2ChannelSource):
-            raise NotBuffered(f"{self.gate}: its source {type(source).__name__} has no list contract")
-        return QDac2List(source, self.output)
+        """The gate's list contract on a connected lab (:class:`~qpclab.instruments.connect.Lab`: its adapters are
+        made from the same driver names)."""
+        return self.source_contract(lab.gates[self.gate].source, self.output)
 
     def lockin_buffer(self, lab) -> LockInBuffer:
-        lockin = lab.instruments[self.lockin]
-        if isinstance(lockin, SR830LockIn):
-            return SR830Buffer(lockin)
-        if isinstance(lockin, SR86xLockIn):
-            return SR86xCapture(lockin)
-        raise NotBuffered(f"{self.lockin}: {type(lockin).__name__} has no triggered-buffer contract")
+        return self.buffer_contract(lab.instruments[self.lockin])
 
 
 def buffered_route(station: Station, gate: str, points: int) -> BufferedRoute:
@@ -342,9 +340,14 @@ def buffered_route(station: Station, gate: str, points: int) -> BufferedRoute:
     if points > capacity:
         raise NotBuffered(f"a line of {points} points is longer than {spec.instrument}'s list and "
                           f"{station.lockin}'s buffer hold ({capacity})")
+    contract = LIST_SOURCES[driver]
     for cable in station.cables_from(spec.instrument):
         if cable.target == station.lockin and cable.input == TRIGGER_INPUT and cable.output.startswith("trig_out_"):
-            return BufferedRoute(gate, spec.instrument, int(cable.output.rsplit("_", 1)[1]), station.lockin)
+            number = cable.output.removeprefix("trig_out_")
+            if not (number.isdigit() and 1 <= int(number) <= contract.TRIGGER_OUTPUTS):
+                raise NotBuffered(f"{spec.instrument} has no trigger output {cable.output!r} (trig_out_1 ... "
+                                  f"trig_out_{contract.TRIGGER_OUTPUTS}): check station.triggers")
+            return BufferedRoute(gate, spec.instrument, int(number), station.lockin, contract, LOCKIN_BUFFERS[li_driver])
     raise NotBuffered(f"no trigger cable from {spec.instrument} to {station.lockin}.{TRIGGER_INPUT} in the station "
                       f"file (station.triggers: - {{from: {spec.instrument}.trig_out_1, "
                       f"to: {station.lockin}.{TRIGGER_INPUT}}})")

@@ -103,6 +103,14 @@ def test_auto_picks_buffered_where_the_station_allows_it_and_says_why_not(tmp_pa
     with pytest.raises(ParameterError, match="no trigger cable") as err:
         _map(uncabled, "buffered").check(station)
     assert "\n" not in str(err.value)
+    # a cable from a trigger output the QDAC-II does not have (its rear outputs are 1 ... 5): stepped, saying so
+    for port in ("trig_out_7", "trig_out_x"):
+        miswired = tmp_path / f"{port}.yaml"
+        miswired.write_text(QDAC_LAB.read_text(encoding="utf-8").replace("qdac.trig_out_1", f"qdac.{port}"),
+                            encoding="utf-8")
+        proc = _map(miswired, "auto")
+        assert proc.plan(load_station(miswired)).buffered is None
+        assert f"no trigger output '{port}'" in proc.mode_note
 
 
 def test_auto_prints_its_choice_in_one_line(capsys):
