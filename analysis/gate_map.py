@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from .io import AnalysisError, Value, require_columns
+from .steps import level_crossings
 
 __all__ = ["RiserLine", "GateMapFit", "fit_riser_lines"]
 
@@ -57,14 +58,6 @@ class GateMapFit:
         return "\n".join(lines)
 
 
-def _crossings(gate: np.ndarray, g: np.ndarray, level: float) -> list[float]:
-    """Gate values where the trace crosses ``level`` (linear interpolation), in the order of the gate."""
-    order = np.argsort(gate)
-    x, y = gate[order], g[order] - level
-    k = np.flatnonzero(np.sign(y[:-1]) * np.sign(y[1:]) < 0)
-    return [float(x[i] - y[i] * (x[i + 1] - x[i]) / (y[i + 1] - y[i])) for i in k]
-
-
 def _line(x: np.ndarray, y: np.ndarray) -> tuple[Value, Value]:
     (slope, icpt), cov = np.polyfit(x, y, 1, cov="unscaled")  # x from the middle row: icpt is V_1 there
     res = y - (slope * x + icpt)
@@ -90,7 +83,7 @@ def fit_riser_lines(df: pd.DataFrame, *, gate: str = "Gate (V)", gate2: str = "G
         ok = np.isfinite(sub[gate].to_numpy(float)) & np.isfinite(sub[g].to_numpy(float))
         x, y = sub[gate].to_numpy(float)[ok], sub[g].to_numpy(float)[ok]
         for n in range(int(math.floor(top - 0.5)) + 1):
-            cross = _crossings(x, y, n + 0.5)
+            cross = list(level_crossings(x, y, n + 0.5))
             if len(cross) == 1:  # a trace that crosses a level more than once is noisy there: not a riser centre
                 found.setdefault(n, []).append((row, cross[0]))
     lines = []
