@@ -31,6 +31,7 @@ from scipy.optimize import brentq
 from .io import AnalysisError
 from .plateaus import peak_positions
 from .saddle_fit import SaddleFit, saddle_model_G0
+from .steps import plateau_middles, sorted_trace
 
 __all__ = ["TuneRefused", "TuneResult", "pinched_off", "target_bracket", "next_probe", "fit_probe", "riser_centres",
            "plateau_middle", "read_tune_result", "comment_lines", "TUNE_COMMENT"]
@@ -101,9 +102,9 @@ def fit_probe(fit: SaddleFit | None, a: float, b: float, target: float) -> float
 def riser_centres(xs: Sequence[float], ys: Sequence[float]) -> np.ndarray:
     """The centres of the risers (V, ascending) between the measured points: maxima of the transconductance (finite
     differences between neighbouring points), at least a quarter of the steepest, on the open side of pinch-off."""
-    x, y = _sorted(xs, ys)
-    keep = np.concatenate([[True], np.diff(x) > 0])
-    x, y = x[keep], y[keep]
+    if len(xs) < 4:
+        return np.array([])
+    x, y = sorted_trace(xs, ys)  # a gate value read more than once: the mean of its readings
     if x.size < 4:
         return np.array([])
     mid, slope = 0.5 * (x[1:] + x[:-1]), np.diff(y) / np.diff(x)
@@ -118,7 +119,7 @@ def plateau_middle(xs: Sequence[float], ys: Sequence[float], n: int) -> float:
     if centres.size < n + 1:
         raise TuneRefused(f"plateau {n} is not complete in the sweep: {centres.size} riser(s) found above pinch-off, "
                           f"plateau {n} needs {n + 1} (start the sweep at a more open gate voltage)")
-    return float(0.5 * (centres[n - 1] + centres[n]))
+    return float(plateau_middles(centres)[n - 1])
 
 
 @dataclass
