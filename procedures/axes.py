@@ -9,6 +9,7 @@ under which name the instrument-level dry run (:mod:`qpclab.instruments.dryrun`)
 
 from __future__ import annotations
 
+import abc
 import math
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -22,34 +23,37 @@ from ..instruments.station import Station
 __all__ = ["Axis", "GateAxis", "FieldAxis", "TemperatureAxis", "axis_for"]
 
 
-class Axis:
+class Axis(abc.ABC):
+    """What a plan moves: a gate, the bias, the field, the temperature."""
+
     name: str = "axis"
     column: str = "Value"
     unit: str = ""
 
+    @abc.abstractmethod
     def check(self, value: float) -> None:
-        raise NotImplementedError
+        """Refuse (ValueError naming the axis and its limits) a value the axis may not reach."""
 
+    @abc.abstractmethod
     def move(self, lab: Lab, value: float, should_stop: Callable[[], bool]) -> float:
         """Go to ``value``; return the value reached (read back where the instrument tells)."""
-        raise NotImplementedError
 
     def mover(self, lab: Lab) -> Callable[[float, Callable[[], bool]], float]:
         """``move(value, should_stop)`` with the instrument looked up once (for the per-point loop)."""
         return lambda value, should_stop: self.move(lab, value, should_stop)
 
+    @abc.abstractmethod
     def read(self, lab: Lab) -> float:
         """Where the axis is now (read from the instrument)."""
-        raise NotImplementedError
 
     @property
     def output(self) -> str:
         """The name the instrument-level dry run knows this axis by (a gate, "bias", "magnet", "thermometer")."""
         return self.name
 
+    @abc.abstractmethod
     def estimate_s(self, start: float, target: float) -> float:
         """Seconds a move from ``start`` to ``target`` takes (for the dry run's time estimate)."""
-        raise NotImplementedError
 
     def sweeping(self, lab: Lab):
         """Context for a run of moves that nothing else interferes with (gates: one read-back per sweep)."""
