@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from ...analysis.circuit import MeasurementCircuit
+from ...analysis.hall import HallBar
 from ...analysis.realistic_qpc import RealisticQPC
 from ..registry import twin_class
 from ..station import Station, parse_station, read_yaml
@@ -105,7 +106,7 @@ class SimulatedLab(LabDynamics, SampleResponse):
 
     def _take_sample(self, sample) -> None:
         self.sample = sample
-        self.sample_kind = "hall_bar" if type(sample).__name__ == "HallBar" else "qpc"
+        self.sample_kind = "hall_bar" if isinstance(sample, HallBar) else "qpc"
         #: the lock-in reads the harmonics of the current over the excitation cycle (a realistic sample's choice)
         self.finite_excitation = isinstance(sample, RealisticQPC) and sample.finite_excitation
 
